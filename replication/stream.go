@@ -1,0 +1,334 @@
+package replication
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	mrand "math/rand/v2"
+	"time"
+
+	"github.com/jackc/pglogrepl"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// Handler receives the changes of committed transactions, in commit order,
+// from the one goroutine that owns the replication connection. It must not
+// block for long: the stream neither receives nor answers keepalives while a
+// handler runs.
+type Handler interface {
+	// HandleChange is called for each change, in order. ch is valid only
+	// during the call.
+	HandleChange(ctx context.Context, ch *Change) error
+	// HandleCommit is called after the last change of a transaction. Once it
+	// returns nil (and Flush, when the handler has one, returned nil after
+	// it) the transaction is acknowledged to the server and will not be sent
+	// again.
+	HandleCommit(ctx context.Context, c Commit) error
+}
+
+// Flusher is implemented by handlers that hand changes on lazily (a buffered
+// writer, say). The stream calls Flush before it acknowledges anything, when
+// the server signals it has caught up, and before it stops.
+type Flusher interface {
+	Flush(ctx context.Context) error
+}
+
+// RelationHandler is implemented by handlers that want each relation (new or
+// changed) before its first change in a connection.
+type RelationHandler interface {
+	HandleRelation(ctx context.Context, rel *Relation) error
+}
+
+// MessageHandler is implemented by handlers that want pg_logical_emit_message
+// records. msg is valid only during the call.
+type MessageHandler interface {
+	HandleMessage(ctx context.Context, msg *LogicalMessage) error
+}
+
+// ErrStop may be returned by a handler to stop the stream: Run then
+// acknowledges every transaction handled completely and returns nil.
+var ErrStop = errors.New("stop streaming")
+
+// Commit describes a committed transaction.
+type Commit struct {
+	LSN     LSN // start of the commit record: the LSN of the transaction's cursors
+	EndLSN  LSN // end of the commit record: what is acknowledged
+	Time    time.Time
+	Changes int // changes handed to HandleChange (skipped ones not counted)
+}
+
+// Config configures a Stream. Zero values mean the documented default.
+type Config struct {
+	DatabaseURL string // a libpq URL or DSN; replication=database is added
+	Publication string // default "walcast"; created when missing
+	// Tables to publish: when the publication is missing it is created for
+	// them (FOR ALL TABLES when empty); when it exists and AddTables is set,
+	// missing ones are added, otherwise a missing one is an error.
+	Tables    []TableSpec
+	AddTables bool
+	// Slot is a permanent slot, created when missing, from which a later
+	// run resumes. Empty means a temporary slot that lives as long as one
+	// connection: changes committed while disconnected are not seen.
+	Slot string
+	// StartAfter skips every change at or before this cursor.
+	StartAfter Cursor
+	// StatusInterval is how often the position is acknowledged (default 10s).
+	// A connection that receives nothing for three intervals is considered
+	// dead and replaced.
+	StatusInterval time.Duration
+	MinBackoff     time.Duration // first reconnect delay (default 100ms)
+	MaxBackoff     time.Duration // cap of the reconnect delay (default 10s)
+	// ApplicationName marks our connections (default "walcast"); a stale
+	// walsender of ours still holding the slot is recognised by it.
+	ApplicationName string
+	Logger          *slog.Logger
+}
+
+func (c *Config) setDefaults() error {
+	if c.DatabaseURL == "" {
+		return errors.New("replication: no database URL")
+	}
+	if c.Publication == "" {
+		c.Publication = "walcast"
+	}
+	if !validName.MatchString(c.Publication) {
+		return fmt.Errorf("publication name %q: use lower-case letters, digits and _ (at most 63)", c.Publication)
+	}
+	if c.Slot != "" && !validName.MatchString(c.Slot) {
+		return fmt.Errorf("slot name %q: use lower-case letters, digits and _ (at most 63)", c.Slot)
+	}
+	if c.StatusInterval <= 0 {
+		c.StatusInterval = 10 * time.Second
+	}
+	if c.MinBackoff <= 0 {
+		c.MinBackoff = 100 * time.Millisecond
+	}
+	if c.MaxBackoff <= 0 {
+		c.MaxBackoff = 10 * time.Second
+	}
+	if c.ApplicationName == "" {
+		c.ApplicationName = "walcast"
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return nil
+}
+
+// Stream reads changes from a replication slot and hands them to a Handler.
+type Stream struct {
+	cfg     Config
+	h       Handler
+	flusher Flusher
+	relH    RelationHandler
+	msgH    MessageHandler
+	log     *slog.Logger
+
+	// last is the cursor of the last change handed to the handler, kept
+	// across reconnects so a redelivered transaction is not handed twice.
+	last Cursor
+	// ackable is the newest position whose transactions were all handled.
+	ackable LSN
+}
+
+// NewStream validates cfg and returns a Stream; nothing is connected until Run.
+func NewStream(cfg Config, h Handler) (*Stream, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	s := &Stream{cfg: cfg, h: h, last: cfg.StartAfter, log: cfg.Logger.With("component", "replication")}
+	s.flusher, _ = h.(Flusher)
+	s.relH, _ = h.(RelationHandler)
+	s.msgH, _ = h.(MessageHandler)
+	return s, nil
+}
+
+// handlerError marks a handler's failure: the stream stops instead of
+// reconnecting.
+type handlerError struct{ err error }
+
+func (e *handlerError) Error() string { return "handler: " + e.err.Error() }
+func (e *handlerError) Unwrap() error { return e.err }
+
+// Run streams until ctx is cancelled (it then returns nil), a handler returns
+// ErrStop (nil) or another error (returned), or a ConfigError shows the server
+// cannot serve us. Lost connections are re-established with capped, jittered
+// exponential backoff, resuming from the slot without handing any change twice.
+func (s *Stream) Run(ctx context.Context) error {
+	backoff := s.cfg.MinBackoff
+	for attempt := 1; ; attempt++ {
+		started := time.Now()
+		err := s.session(ctx, attempt)
+		switch {
+		case errors.Is(err, ErrStop):
+			return nil
+		case ctx.Err() != nil:
+			return nil
+		case err == nil:
+			continue
+		case IsConfigError(err):
+			return err
+		}
+		var he *handlerError
+		if errors.As(err, &he) {
+			return err
+		}
+		if time.Since(started) > 30*time.Second {
+			backoff = s.cfg.MinBackoff // the last connection was healthy
+		}
+		delay := backoff/2 + mrand.N(backoff/2+1)
+		s.log.Warn("replication connection lost; reconnecting", "error", err, "retry_in", delay.Round(time.Millisecond), "attempt", attempt)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(delay):
+		}
+		backoff = min(backoff*2, s.cfg.MaxBackoff)
+	}
+}
+
+// session runs one connection: checks, publication, slot, then the receive
+// loop. Its error says why it ended.
+func (s *Stream) session(ctx context.Context, attempt int) error {
+	cfg, err := pgx.ParseConfig(s.cfg.DatabaseURL)
+	if err != nil {
+		return configErrorf("check --database-url / DATABASE_URL", "parse database URL: %v", redact(err))
+	}
+	cfg.RuntimeParams["application_name"] = s.cfg.ApplicationName + "-catalog"
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+	catalog := NewCatalog(conn)
+	defer catalog.Close(context.WithoutCancel(ctx))
+
+	if err := checkServer(ctx, conn, s.cfg.Slot); err != nil {
+		return err
+	}
+	if err := ensurePublication(ctx, conn, s.cfg.Publication, s.cfg.Tables, s.cfg.AddTables, s.log); err != nil {
+		return err
+	}
+	if attempt == 1 {
+		if _, err := checkReplicaIdentity(ctx, conn, s.cfg.Publication, s.log); err != nil {
+			return err
+		}
+	}
+	if s.cfg.Slot != "" {
+		if err := s.ensureSlot(ctx, conn); err != nil {
+			return err
+		}
+	}
+
+	rconn, err := s.connectReplication(ctx)
+	if err != nil {
+		return err
+	}
+	defer rconn.Close(context.WithoutCancel(ctx))
+
+	slot := s.cfg.Slot
+	if slot == "" {
+		slot = "walcast_tmp_" + randomHex(6)
+		_, err := pglogrepl.CreateReplicationSlot(ctx, rconn, slot, "pgoutput",
+			pglogrepl.CreateReplicationSlotOptions{Temporary: true, SnapshotAction: "NOEXPORT_SNAPSHOT"})
+		if err != nil {
+			return fmt.Errorf("create temporary slot: %w", err)
+		}
+		if attempt > 1 {
+			s.log.Warn("reconnected with a new temporary slot: changes committed while disconnected were not seen; use a named slot to resume without a gap")
+		}
+	}
+	args := []string{"proto_version '2'", "publication_names '" + s.cfg.Publication + "'", "messages 'true'"}
+	if err := pglogrepl.StartReplication(ctx, rconn, slot, s.last.LSN, pglogrepl.StartReplicationOptions{PluginArgs: args}); err != nil {
+		return fmt.Errorf("start replication on slot %s: %w", slot, err)
+	}
+	s.log.Info("streaming", "slot", slot, "publication", s.cfg.Publication, "after", s.last.String())
+	l := loop{s: s, conn: rconn, catalog: catalog, rels: make(map[uint32]*Relation)}
+	return l.run(ctx)
+}
+
+// connectReplication opens the replication connection with the session
+// settings that make value text independent of role and database defaults.
+func (s *Stream) connectReplication(ctx context.Context) (*pgconn.PgConn, error) {
+	cfg, err := pgconn.ParseConfig(s.cfg.DatabaseURL)
+	if err != nil {
+		return nil, configErrorf("check --database-url / DATABASE_URL", "parse database URL: %v", redact(err))
+	}
+	for k, v := range map[string]string{
+		"replication":        "database",
+		"application_name":   s.cfg.ApplicationName,
+		"TimeZone":           "UTC",
+		"DateStyle":          "ISO",
+		"IntervalStyle":      "postgres",
+		"bytea_output":       "hex",
+		"extra_float_digits": "1",
+	} {
+		cfg.RuntimeParams[k] = v
+	}
+	conn, err := pgconn.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connect for replication: %w", err)
+	}
+	return conn, nil
+}
+
+// ensureSlot creates the permanent slot when missing and frees it from a
+// stale walsender of ours (left by a connection that died without the
+// server noticing yet).
+func (s *Stream) ensureSlot(ctx context.Context, conn *pgx.Conn) error {
+	var (
+		plugin, status, app string
+		active              bool
+		pid                 int32
+	)
+	err := conn.QueryRow(ctx, `SELECT coalesce(s.plugin, ''), s.active, coalesce(s.active_pid, 0), coalesce(s.wal_status, ''), coalesce(a.application_name, '')
+		FROM pg_replication_slots s LEFT JOIN pg_stat_activity a ON a.pid = s.active_pid WHERE s.slot_name = $1`, s.cfg.Slot).Scan(&plugin, &active, &pid, &status, &app)
+	if errors.Is(err, pgx.ErrNoRows) {
+		_, err = conn.Exec(ctx, "SELECT pg_create_logical_replication_slot($1, 'pgoutput')", s.cfg.Slot)
+		if err != nil {
+			return fmt.Errorf("create slot %s: %w", s.cfg.Slot, err)
+		}
+		s.log.Info("created replication slot", "slot", s.cfg.Slot)
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("look up slot %s: %w", s.cfg.Slot, err)
+	}
+	switch {
+	case plugin != "pgoutput":
+		return configErrorf(fmt.Sprintf("choose another --slot, or drop it: SELECT pg_drop_replication_slot('%s');", s.cfg.Slot),
+			"slot %s uses output plugin %q, walcast needs pgoutput", s.cfg.Slot, plugin)
+	case status == "lost":
+		return configErrorf(fmt.Sprintf("drop and recreate it (changes since it was lost cannot be replayed): SELECT pg_drop_replication_slot('%s');", s.cfg.Slot),
+			"slot %s was invalidated: it fell behind more than max_slot_wal_keep_size", s.cfg.Slot)
+	case active && app == s.cfg.ApplicationName:
+		s.log.Warn("slot held by a stale connection of ours; terminating it", "slot", s.cfg.Slot, "pid", pid)
+		if _, err := conn.Exec(ctx, "SELECT pg_terminate_backend($1)", pid); err != nil {
+			return fmt.Errorf("terminate stale walsender %d: %w", pid, err)
+		}
+		// The walsender releases the slot as it exits; START retries if it is not gone yet.
+	case active:
+		return fmt.Errorf("slot %s is in use by pid %d (application %q): is another walcast node using the same slot name?", s.cfg.Slot, pid, app)
+	}
+	return nil
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = cryptoRead(b)
+	return hex.EncodeToString(b)
+}
+
+var cryptoRead = rand.Read
+
+// redact drops the connection string from a parse error (it may hold a password).
+func redact(err error) error {
+	var pe *pgconn.ParseConfigError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("%s", pe.Error())
+	}
+	return err
+}
