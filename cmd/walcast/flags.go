@@ -1,0 +1,117 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"strings"
+)
+
+// usageError is a bad flag or argument: the process exits with status 2.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+func isUsageError(err error) bool {
+	var ue usageError
+	return errors.As(err, &ue) || errors.Is(err, flag.ErrHelp)
+}
+
+func usageErrorf(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
+
+// flags is a flag set whose defaults come from environment variables, so
+// every setting can be given either way; a flag wins over its variable.
+type flags struct {
+	*flag.FlagSet
+	getenv func(string) string
+	errs   []error
+}
+
+func newFlags(name string, getenv func(string) string, out io.Writer) *flags {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(out)
+	return &flags{FlagSet: fs, getenv: getenv}
+}
+
+func (f *flags) string(name, env, def, help string) *string {
+	if v := f.getenv(env); v != "" {
+		def = v
+	}
+	return f.String(name, def, help+" [$"+env+"]")
+}
+
+func (f *flags) int(name, env string, def int, help string) *int {
+	if v := f.getenv(env); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			f.errs = append(f.errs, fmt.Errorf("$%s=%q: want an integer", env, v))
+		}
+		def = n
+	}
+	return f.Int(name, def, help+" [$"+env+"]")
+}
+
+func (f *flags) bool(name, env string, def bool, help string) *bool {
+	if v := f.getenv(env); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			f.errs = append(f.errs, fmt.Errorf("$%s=%q: want true or false", env, v))
+		}
+		def = b
+	}
+	return f.Bool(name, def, help+" [$"+env+"]")
+}
+
+// list is a repeatable flag that also accepts comma-separated values.
+type list []string
+
+func (l *list) String() string { return strings.Join(*l, ",") }
+func (l *list) Set(v string) error {
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			*l = append(*l, s)
+		}
+	}
+	return nil
+}
+
+func (f *flags) list(name, env, help string) *list {
+	l := new(list)
+	if v := f.getenv(env); v != "" {
+		_ = l.Set(v)
+	}
+	f.Var(l, name, help+" [$"+env+"]")
+	return l
+}
+
+func (f *flags) parse(args []string) error {
+	if err := f.Parse(args); err != nil {
+		return usageError{err}
+	}
+	if len(f.errs) > 0 {
+		return usageError{errors.Join(f.errs...)}
+	}
+	if f.NArg() > 0 {
+		return usageErrorf("%s: unexpected argument %q", f.Name(), f.Arg(0))
+	}
+	return nil
+}
+
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, usageErrorf("log level %q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, usageErrorf("log format %q: want text or json", format)
+}

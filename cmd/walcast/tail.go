@@ -1,0 +1,108 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/walcast/walcast/filter"
+	"github.com/walcast/walcast/replication"
+	"github.com/walcast/walcast/tail"
+)
+
+// allEvents is tail's default: row changes and TRUNCATE.
+const allEvents = filter.EventAll | filter.EventTruncate
+
+func tailCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	f := newFlags("tail", getenv, stderr)
+	dbURL := f.string("database-url", "DATABASE_URL", "", "Postgres URL (wal_level must be logical)")
+	tables := f.list("table", "WALCAST_TAIL_TABLES", "print only this table (schema.table or schema.*); repeatable")
+	expr := f.string("filter", "WALCAST_TAIL_FILTER", "", "Supabase filter, e.g. 'status=eq.paid,amount=gt.100'")
+	event := f.string("event", "WALCAST_TAIL_EVENT", "all", "INSERT, UPDATE, DELETE, TRUNCATE, * (row events) or all")
+	slot := f.string("slot", "WALCAST_TAIL_SLOT", "", "permanent slot to resume from on the next run (default: a temporary slot)")
+	after := f.string("after", "WALCAST_TAIL_AFTER", "", "skip changes up to and including this cursor")
+	count := f.int("count", "WALCAST_TAIL_COUNT", 0, "exit after printing this many changes (0: no limit)")
+	pub := f.string("publication", "WALCAST_PUBLICATION", "walcast", "publication to stream (created for --table, or all tables, when missing)")
+	int8s := f.bool("int8-as-string", "WALCAST_INT8_AS_STRING", false, "render int8 values as JSON strings")
+	numerics := f.bool("numeric-as-string", "WALCAST_NUMERIC_AS_STRING", false, "render numeric values as JSON strings")
+	logLevel := f.string("log-level", "WALCAST_LOG_LEVEL", "warn", "debug, info, warn or error (logs go to stderr)")
+	if err := f.parse(args); err != nil {
+		return err
+	}
+	if *dbURL == "" {
+		return usageErrorf("tail: --database-url (or $DATABASE_URL) is required")
+	}
+	log, err := newLogger(stderr, *logLevel, "text")
+	if err != nil {
+		return err
+	}
+	cfg := replication.Config{DatabaseURL: *dbURL, Publication: *pub, Slot: *slot, Logger: log, ApplicationName: "walcast-tail"}
+	if *after != "" {
+		if cfg.StartAfter, err = replication.ParseCursor(*after); err != nil {
+			return usageError{err}
+		}
+	}
+	var specs []replication.TableSpec
+	for _, t := range *tables {
+		spec, err := replication.ParseTableSpec(t)
+		if err != nil {
+			return usageError{err}
+		}
+		specs = append(specs, spec)
+	}
+	cfg.Tables = specs
+	events := allEvents
+	if *event != "all" {
+		if events, err = filter.ParseEvent(*event); err != nil {
+			return usageError{err}
+		}
+	}
+	index, err := tailIndex(ctx, *dbURL, specs, *expr, events)
+	if err != nil {
+		return err
+	}
+	printer := tail.NewPrinter(stdout, index, *count, replication.EncodeOptions{Int8AsString: *int8s, NumericAsString: *numerics})
+	stream, err := replication.NewStream(cfg, printer)
+	if err != nil {
+		return usageError{err}
+	}
+	return stream.Run(ctx)
+}
+
+// tailIndex builds the subscriptions tail prints. Filters on named tables are
+// compiled against the catalog before streaming starts, so an unknown
+// column or a malformed value is reported at once.
+func tailIndex(ctx context.Context, dbURL string, specs []replication.TableSpec, expr string, events filter.EventMask) (*filter.Index, error) {
+	if len(specs) == 0 {
+		specs = []replication.TableSpec{{Schema: "*", Table: "*"}}
+	}
+	if len(specs) == 1 && specs[0].Table == "*" && specs[0].Schema == "*" && expr == "" && events == allEvents {
+		return nil, nil // everything: no matching needed
+	}
+	conn, err := pgx.Connect(ctx, dbURL)
+	if err != nil {
+		return nil, fmt.Errorf("connect: %w", err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	catalog := replication.NewCatalog(conn)
+	index := filter.NewIndex()
+	for i, spec := range specs {
+		var rel *replication.Relation
+		if spec.Table != "*" {
+			rel, err = catalog.Relation(ctx, spec.Schema, spec.Table)
+			if errors.Is(err, replication.ErrNoSuchTable) {
+				return nil, usageErrorf("--table %s: no such table", spec)
+			}
+			if err != nil {
+				return nil, err
+			}
+		}
+		sub := filter.Subscription{ID: uint64(i + 1), Events: events, Schema: spec.Schema, Table: spec.Table, Filter: expr}
+		if err := index.Add(sub, rel); err != nil {
+			return nil, usageError{err}
+		}
+	}
+	return index, nil
+}
