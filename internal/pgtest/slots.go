@@ -1,0 +1,35 @@
+package pgtest
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// WaitForActiveSlot waits until a walsender streams from the database named
+// by url, so that changes committed afterwards are seen even by a consumer
+// on a temporary slot created at connect time.
+func WaitForActiveSlot(t testing.TB, url string) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatalf("pgtest: connect: %v", err)
+	}
+	defer conn.Close(ctx)
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		var n int
+		err := conn.QueryRow(ctx, "SELECT count(*) FROM pg_replication_slots WHERE database = current_database() AND active").Scan(&n)
+		if err != nil {
+			t.Fatalf("pgtest: list slots: %v", err)
+		}
+		if n > 0 {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatal("pgtest: no active replication slot after 30s")
+}
