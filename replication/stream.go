@@ -88,10 +88,8 @@ type Config struct {
 	Logger          *slog.Logger
 }
 
-func (c *Config) setDefaults() error {
-	if c.DatabaseURL == "" {
-		return errors.New("replication: no database URL")
-	}
+// Validate checks the names in c (not the database URL) and fills in defaults.
+func (c *Config) Validate() error {
 	if c.Publication == "" {
 		c.Publication = "walcast"
 	}
@@ -137,7 +135,10 @@ type Stream struct {
 
 // NewStream validates cfg and returns a Stream; nothing is connected until Run.
 func NewStream(cfg Config, h Handler) (*Stream, error) {
-	if err := cfg.setDefaults(); err != nil {
+	if cfg.DatabaseURL == "" {
+		return nil, errors.New("replication: no database URL")
+	}
+	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	s := &Stream{cfg: cfg, h: h, last: cfg.StartAfter, log: cfg.Logger.With("component", "replication")}

@@ -41,6 +41,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		}
 		specs = append(specs, spec)
 	}
+	cfg := replication.Config{Publication: *pub, Tables: specs, AddTables: true, Slot: *slot, Logger: log}
+	if err := cfg.Validate(); err != nil {
+		return usageError{err}
+	}
 
 	url := *dbURL
 	if url == "" {
@@ -63,9 +67,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	if err := applyMigrations(ctx, url, io.Discard); err != nil {
 		return err
 	}
-	stream, err := replication.NewStream(replication.Config{
-		DatabaseURL: url, Publication: *pub, Tables: specs, AddTables: true, Slot: *slot, Logger: log,
-	}, &replication.LogHandler{Log: log})
+	cfg.DatabaseURL = url
+	stream, err := replication.NewStream(cfg, &replication.LogHandler{Log: log})
 	if err != nil {
 		return usageError{err}
 	}
