@@ -45,7 +45,7 @@ func TestStreamResumeAfterConsumerFailure(t *testing.T) {
 	}
 
 	second := newCollector()
-	startStreamWith(t, Config{DatabaseURL: url, Slot: "resume_test", StartAfter: cur1[len(cur1)-1]}, second)
+	startStream(t, url, Config{Slot: "resume_test", StartAfter: cur1[len(cur1)-1]}, second)
 	second.wait(t, rows-len(got1), 60*time.Second)
 	_, cur2 := second.snapshot()
 	all := append(cur1, cur2...)
@@ -61,7 +61,7 @@ func TestStreamResumeAfterConsumerFailure(t *testing.T) {
 func TestStreamSurvivesPostgresRestart(t *testing.T) {
 	url, _ := newDatabase(t, `CREATE TABLE t (id int PRIMARY KEY)`)
 	col := newCollector()
-	startStreamWith(t, Config{DatabaseURL: url, Slot: "restart_test", MinBackoff: 50 * time.Millisecond, MaxBackoff: 500 * time.Millisecond}, col)
+	startStream(t, url, Config{Slot: "restart_test", MinBackoff: 50 * time.Millisecond, MaxBackoff: 500 * time.Millisecond}, col)
 
 	var committed atomic.Int64
 	ctx, cancel := context.WithCancel(context.Background())
@@ -156,10 +156,4 @@ func connect(t testing.TB, url string) *pgx.Conn {
 	}
 	t.Cleanup(func() { conn.Close(context.Background()) })
 	return conn
-}
-
-func startStreamWith(t testing.TB, cfg Config, col *collector) {
-	t.Helper()
-	url := cfg.DatabaseURL
-	startStream(t, url, cfg, col)
 }

@@ -266,6 +266,7 @@ func (s *Stream) connectReplication(ctx context.Context) (*pgconn.PgConn, error)
 		"IntervalStyle":      "postgres",
 		"bytea_output":       "hex",
 		"extra_float_digits": "1",
+		"lc_monetary":        "C",
 	} {
 		cfg.RuntimeParams[k] = v
 	}

@@ -142,11 +142,11 @@ func newDatabase(t testing.TB, schema string) (string, *pgx.Conn) {
 }
 
 // startStream runs a stream with cfg (URL and logger filled in) until the test ends.
-func startStream(t testing.TB, url string, cfg Config, col *collector) (stop func() error) {
+func startStream(t testing.TB, url string, cfg Config, h Handler) (stop func() error) {
 	t.Helper()
 	cfg.DatabaseURL = url
 	cfg.Logger = testLogger(t)
-	s, err := NewStream(cfg, col)
+	s, err := NewStream(cfg, h)
 	if err != nil {
 		t.Fatal(err)
 	}
