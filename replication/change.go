@@ -171,7 +171,7 @@ func (v Value) IsNull() bool { return v.State == ValueNull }
 // A Change and the byte slices it references are valid only during the
 // Handler call that receives it: the decoder reuses its buffers for the next
 // message. A handler that keeps anything must copy it; encoding to JSON
-// (AppendJSON) produces bytes the caller owns.
+// (AppendChange) produces bytes the caller owns.
 type Change struct {
 	Relation   *Relation
 	Kind       Kind

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -14,22 +13,7 @@ import (
 	"strings"
 	"testing"
 	"time"
-
 )
-
-// The -update flag is shared with the other golden tests of the package:
-// registered by whichever file gets there first, and read by name.
-var _ = func() bool {
-	if flag.Lookup("update") == nil {
-		flag.Bool("update", false, "rewrite golden files under testdata/")
-	}
-	return true
-}()
-
-func updateTypesGolden() bool {
-	f := flag.Lookup("update")
-	return f != nil && f.Value.String() == "true"
-}
 
 // typeGroup is a table holding the columns of one group of types. Each row
 // is the SQL for the non-key columns; the key is the row's 1-based position.
@@ -432,7 +416,7 @@ func checkTypesGolden(t *testing.T, name string, lines []string) {
 	t.Helper()
 	path := filepath.Join("testdata", "types", name+".golden.jsonl")
 	got := strings.Join(lines, "\n") + "\n"
-	if updateTypesGolden() {
+	if *update {
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			t.Fatal(err)
 		}
