@@ -49,6 +49,14 @@ type MessageHandler interface {
 	HandleMessage(ctx context.Context, msg *LogicalMessage) error
 }
 
+// StateHandler is implemented by handlers that want to know whether the
+// stream is live: HandleStreaming(true) once replication has started on a
+// connection (every change committed from then on will be handed over), and
+// HandleStreaming(false) when that connection is gone.
+type StateHandler interface {
+	HandleStreaming(ctx context.Context, streaming bool)
+}
+
 // ErrStop may be returned by a handler to stop the stream: Run then
 // acknowledges every transaction handled completely and returns nil.
 var ErrStop = errors.New("stop streaming")
@@ -124,6 +132,7 @@ type Stream struct {
 	flusher Flusher
 	relH    RelationHandler
 	msgH    MessageHandler
+	stateH  StateHandler
 	log     *slog.Logger
 
 	// last is the cursor of the last change handed to the handler, kept
@@ -145,6 +154,7 @@ func NewStream(cfg Config, h Handler) (*Stream, error) {
 	s.flusher, _ = h.(Flusher)
 	s.relH, _ = h.(RelationHandler)
 	s.msgH, _ = h.(MessageHandler)
+	s.stateH, _ = h.(StateHandler)
 	return s, nil
 }
 
@@ -247,6 +257,10 @@ func (s *Stream) session(ctx context.Context, attempt int) error {
 		return fmt.Errorf("start replication on slot %s: %w", slot, err)
 	}
 	s.log.Info("streaming", "slot", slot, "publication", s.cfg.Publication, "after", s.last.String())
+	if s.stateH != nil {
+		s.stateH.HandleStreaming(ctx, true)
+		defer s.stateH.HandleStreaming(context.WithoutCancel(ctx), false)
+	}
 	l := loop{s: s, conn: rconn, catalog: catalog, rels: make(map[uint32]*Relation)}
 	return l.run(ctx)
 }
