@@ -6,7 +6,7 @@ import "time"
 // order. NULL becomes null; columns that were not sent (ValueUnchanged,
 // ValueAbsent) are left out rather than shown as null.
 func AppendRecord(dst []byte, rel *Relation, row []Value, opt EncodeOptions) []byte {
-	return appendRecord(dst, rel, row, recordAll, opt)
+	return appendRecord(dst, rel, row, recordAll, 0, opt)
 }
 
 // recordMode selects the columns appendRecord writes.
@@ -18,7 +18,11 @@ const (
 	recordKey                    // the Column.Key columns
 )
 
-func appendRecord(dst []byte, rel *Relation, row []Value, mode recordMode, opt EncodeOptions) []byte {
+// appendRecord writes the columns of row that mode selects. With maxValue >
+// 0, a value whose JSON is longer is left out; its size is known only once
+// it is written (escapes grow it, json whitespace may shrink it), so it is
+// written and taken back.
+func appendRecord(dst []byte, rel *Relation, row []Value, mode recordMode, maxValue int, opt EncodeOptions) []byte {
 	var cols []Column
 	if rel != nil {
 		cols = rel.Columns
@@ -33,17 +37,23 @@ func appendRecord(dst []byte, rel *Relation, row []Value, mode recordMode, opt E
 			!col.Key && mode == recordKey:
 			continue
 		}
+		mark := len(dst)
 		if n > 0 {
 			dst = append(dst, ',')
 		}
-		n++
 		dst = appendStringText(dst, col.Name)
 		dst = append(dst, ':')
+		start := len(dst)
 		if v.State == ValueNull {
 			dst = append(dst, "null"...)
 		} else {
 			dst = AppendValue(dst, col.Codec, v.Data, opt)
 		}
+		if maxValue > 0 && len(dst)-start > maxValue {
+			dst = dst[:mark]
+			continue
+		}
+		n++
 	}
 	return append(dst, '}')
 }
@@ -64,6 +74,12 @@ func appendRecord(dst []byte, rel *Relation, row []Value, mode recordMode, opt E
 // old_record holds the key columns of the new row, as Supabase sends it.
 // A TRUNCATE has neither.
 func AppendChange(dst []byte, ch *Change, opt EncodeOptions) []byte {
+	return appendChange(dst, ch, 0, opt)
+}
+
+// appendChange writes ch; with maxValue > 0 it leaves out record values
+// whose JSON is longer and reports the change as too large.
+func appendChange(dst []byte, ch *Change, maxValue int, opt EncodeOptions) []byte {
 	rel := ch.Relation
 	var schema, table string
 	var cols []Column
@@ -97,17 +113,17 @@ func AppendChange(dst []byte, ch *Change, opt EncodeOptions) []byte {
 
 	if ch.Kind == Insert || ch.Kind == Update {
 		dst = append(dst, `,"record":`...)
-		dst = appendRecord(dst, rel, ch.New, recordAll, opt)
+		dst = appendRecord(dst, rel, ch.New, recordAll, maxValue, opt)
 	}
 	if ch.Kind == Update || ch.Kind == Delete {
 		dst = append(dst, `,"old_record":`...)
 		switch {
 		case ch.Old != nil && ch.OldKeyOnly:
-			dst = appendRecord(dst, rel, ch.Old, recordSent, opt)
+			dst = appendRecord(dst, rel, ch.Old, recordSent, maxValue, opt)
 		case ch.Old != nil:
-			dst = appendRecord(dst, rel, ch.Old, recordAll, opt)
+			dst = appendRecord(dst, rel, ch.Old, recordAll, maxValue, opt)
 		case ch.Kind == Update:
-			dst = appendRecord(dst, rel, ch.New, recordKey, opt)
+			dst = appendRecord(dst, rel, ch.New, recordKey, maxValue, opt)
 		default:
 			dst = append(dst, "{}"...)
 		}
@@ -116,7 +132,11 @@ func AppendChange(dst []byte, ch *Change, opt EncodeOptions) []byte {
 		dst = appendUnchangedToast(dst, cols, ch.New)
 	}
 
-	dst = append(dst, `,"errors":null,"cursor":"`...)
+	if maxValue > 0 {
+		dst = append(dst, `,"errors":["`+ErrPayloadTooLarge+`"],"cursor":"`...)
+	} else {
+		dst = append(dst, `,"errors":null,"cursor":"`...)
+	}
 	dst = ch.Cursor.AppendText(dst)
 	return append(dst, `"}`...)
 }

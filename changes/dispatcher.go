@@ -1,0 +1,251 @@
+package changes
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"reflect"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/walcast/walcast/filter"
+	"github.com/walcast/walcast/replication"
+)
+
+// Sink receives the postgres_changes of one channel. DeliverChange must not
+// block and must not keep ids; data (the encoded `data` object) is shared by
+// all sinks, immutable, and may be kept.
+type Sink interface {
+	DeliverChange(ids []uint64, data []byte)
+}
+
+// Binding is one postgres_changes entry of a join, as the client sent it.
+// An empty Schema or Table means the client left it out.
+type Binding struct{ Event, Schema, Table, Filter string }
+
+// DefaultMaxRecordBytes is Supabase's poll_max_record_bytes.
+const DefaultMaxRecordBytes = 1 << 20
+
+// Config configures a Dispatcher.
+type Config struct {
+	Pool           *pgxpool.Pool // ordinary connections for catalog/publication checks
+	Publication    string        // default "walcast", as replication.Config
+	Encode         replication.EncodeOptions
+	MaxRecordBytes int // default DefaultMaxRecordBytes; larger changes get the Error 413 treatment
+	Logger         *slog.Logger
+}
+
+// Dispatcher routes the changes of a replication.Stream to the sinks whose
+// bindings they satisfy. See the package documentation for its contract.
+type Dispatcher struct {
+	cfg    Config
+	log    *slog.Logger
+	index  *filter.Index
+	lastID atomic.Uint64
+
+	// mu guards sinks and byID. The hot path only read-locks it, and never
+	// across a sink call.
+	mu      sync.RWMutex
+	sinks   map[Sink]*sinkEntry
+	byID    map[uint64]*sinkEntry
+	lastSeq uint64
+
+	live liveState
+
+	// Scratch of the replication goroutine, reused from change to change so
+	// that routing does not allocate.
+	matched []uint64
+	targets []target
+	ids     []uint64
+	buf     []byte
+}
+
+// sinkEntry is a sink with its registered bindings. sink and seq never
+// change once the entry exists, so the hot path reads them without the lock.
+type sinkEntry struct {
+	sink Sink
+	seq  uint64 // registration order: groups a change's matches by sink
+	ids  []uint64
+}
+
+// New returns a Dispatcher; it touches the database only in Subscribe.
+func New(cfg Config) *Dispatcher {
+	if cfg.Publication == "" {
+		cfg.Publication = "walcast"
+	}
+	if cfg.MaxRecordBytes <= 0 {
+		cfg.MaxRecordBytes = DefaultMaxRecordBytes
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Dispatcher{
+		cfg:   cfg,
+		log:   cfg.Logger.With("component", "changes"),
+		index: filter.NewIndex(),
+		sinks: make(map[Sink]*sinkEntry),
+		byID:  make(map[uint64]*sinkEntry),
+		live:  liveState{ch: make(chan struct{})},
+	}
+}
+
+// Subscribe assigns one id per binding (same order; JSON-safe integers
+// < 2^53, unique per process), validates each binding against the catalog
+// and the publication, and registers the valid ones. err != nil describes
+// what was refused (the text of the channel's `system` status:"error"
+// message) and is a *SubscribeError naming each refused binding; the
+// channel stays joined and valid bindings stay active.
+//
+// Bindings are registered when Subscribe returns; an Unsubscribe of the
+// same sink that runs meanwhile does not cover them, so a channel that
+// leaves during its join must Unsubscribe after Subscribe returned.
+func (d *Dispatcher) Subscribe(ctx context.Context, sink Sink, bindings []Binding) (ids []uint64, err error) {
+	if len(bindings) == 0 {
+		return nil, nil
+	}
+	ids = make([]uint64, len(bindings))
+	for i := range ids {
+		ids[i] = d.lastID.Add(1) // a counter stays far below 2^53 in any process's life
+	}
+	if sink == nil || !reflect.TypeOf(sink).Comparable() {
+		// Sinks key a map: a non-comparable one would panic there.
+		return ids, refuseAll(ids, errors.New("changes: sink must be a comparable value, such as a pointer"))
+	}
+	errs := make([]error, len(bindings))
+	specs := make([]spec, len(bindings))
+	valid := 0
+	for i, b := range bindings {
+		if specs[i], errs[i] = parseBinding(b); errs[i] == nil {
+			valid++
+		}
+	}
+	if valid > 0 {
+		d.validate(ctx, specs, errs)
+	}
+	d.register(sink, ids, specs, errs)
+	return ids, d.refused(ids, errs)
+}
+
+// validate checks the parsed bindings against the database, setting errs
+// for those that are refused.
+func (d *Dispatcher) validate(ctx context.Context, specs []spec, errs []error) {
+	fail := func(err error) {
+		for i := range errs {
+			if errs[i] == nil {
+				errs[i] = err
+			}
+		}
+	}
+	if d.cfg.Pool == nil {
+		fail(errors.New("changes: no database to check bindings against"))
+		return
+	}
+	conn, err := d.cfg.Pool.Acquire(ctx)
+	if err != nil {
+		fail(fmt.Errorf("connect to check bindings: %w", err))
+		return
+	}
+	defer conn.Release()
+	c := newChecker(conn.Conn(), d.cfg.Publication)
+	for i := range specs {
+		if errs[i] == nil {
+			errs[i] = c.check(ctx, &specs[i])
+		}
+	}
+}
+
+// register adds the bindings without an error to the index, setting errs
+// for any the index refuses. Index and maps change under one lock, so an
+// Unsubscribe sees either all or none of a call's bindings.
+func (d *Dispatcher) register(sink Sink, ids []uint64, specs []spec, errs []error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	e := d.sinks[sink]
+	for i := range specs {
+		if errs[i] != nil {
+			continue
+		}
+		s := &specs[i]
+		// The filter was compiled against the catalog's table; the index
+		// compiles it again against the relation the stream announces.
+		sub := filter.Subscription{ID: ids[i], Events: s.events, Schema: s.schema, Table: s.table, Filter: s.filter}
+		if errs[i] = d.index.Add(sub, nil); errs[i] != nil {
+			continue
+		}
+		if e == nil {
+			d.lastSeq++
+			e = &sinkEntry{sink: sink, seq: d.lastSeq}
+			d.sinks[sink] = e
+		}
+		e.ids = append(e.ids, ids[i])
+		d.byID[ids[i]] = e
+	}
+}
+
+// Unsubscribe drops every binding of sink. A change being dispatched while
+// it runs may still reach sink once after it returns.
+func (d *Dispatcher) Unsubscribe(sink Sink) {
+	if sink == nil || !reflect.TypeOf(sink).Comparable() {
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	e := d.sinks[sink]
+	if e == nil {
+		return
+	}
+	delete(d.sinks, sink)
+	for _, id := range e.ids {
+		delete(d.byID, id)
+		d.index.Remove(id)
+	}
+}
+
+// BindingError says why one binding was refused.
+type BindingError struct {
+	Index int    // position in the bindings given to Subscribe
+	ID    uint64 // the id Subscribe returned for it, which nothing will carry
+	Err   error
+}
+
+func (e *BindingError) Error() string { return e.Err.Error() }
+func (e *BindingError) Unwrap() error { return e.Err }
+
+// SubscribeError lists the refused bindings of one Subscribe call, in the
+// order given. Its message is theirs, joined by "; ".
+type SubscribeError struct{ Refused []BindingError }
+
+func (e *SubscribeError) Error() string {
+	msgs := make([]string, len(e.Refused))
+	for i := range e.Refused {
+		msgs[i] = e.Refused[i].Err.Error()
+	}
+	return strings.Join(msgs, "; ")
+}
+
+func (d *Dispatcher) refused(ids []uint64, errs []error) error {
+	var se SubscribeError
+	for i, err := range errs {
+		if err != nil {
+			se.Refused = append(se.Refused, BindingError{Index: i, ID: ids[i], Err: err})
+		}
+	}
+	if len(se.Refused) == 0 {
+		return nil
+	}
+	if d.log.Enabled(context.Background(), slog.LevelDebug) {
+		d.log.Debug("postgres_changes bindings refused", "refused", len(se.Refused), "of", len(ids), "error", se.Error())
+	}
+	return &se
+}
+
+func refuseAll(ids []uint64, err error) error {
+	se := &SubscribeError{}
+	for i := range ids {
+		se.Refused = append(se.Refused, BindingError{Index: i, ID: ids[i], Err: err})
+	}
+	return se
+}

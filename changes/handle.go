@@ -1,0 +1,153 @@
+package changes
+
+import (
+	"cmp"
+	"context"
+	"log/slog"
+	"slices"
+	"sync"
+
+	"github.com/walcast/walcast/replication"
+)
+
+var (
+	_ replication.Handler         = (*Dispatcher)(nil)
+	_ replication.RelationHandler = (*Dispatcher)(nil)
+	_ replication.StateHandler    = (*Dispatcher)(nil)
+)
+
+// target is one matched binding with its sink, for grouping by sink.
+type target struct {
+	seq   uint64
+	id    uint64
+	entry *sinkEntry
+}
+
+func compareTargets(a, b target) int {
+	if c := cmp.Compare(a.seq, b.seq); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.id, b.id)
+}
+
+// HandleRelation binds the relation in the index, which compiles the
+// filters of the bindings that cover it.
+func (d *Dispatcher) HandleRelation(_ context.Context, rel *replication.Relation) error {
+	d.index.Bind(rel)
+	return nil
+}
+
+// HandleChange delivers ch to every sink with a binding it satisfies: one
+// call per sink, with the ids of all its matched bindings, and one encoded
+// data slice shared by all. TRUNCATE is never delivered, as in Supabase.
+// It never fails: a sink's trouble must not stop the stream.
+func (d *Dispatcher) HandleChange(_ context.Context, ch *replication.Change) error {
+	if ch.Kind == replication.Truncate {
+		return nil
+	}
+	d.matched = d.index.Match(ch, d.matched[:0])
+	if len(d.matched) == 0 {
+		return nil
+	}
+	targets := d.targets[:0]
+	d.mu.RLock()
+	for _, id := range d.matched {
+		// An id unsubscribed since Match is simply gone.
+		if e := d.byID[id]; e != nil {
+			targets = append(targets, target{seq: e.seq, id: id, entry: e})
+		}
+	}
+	d.mu.RUnlock()
+	if len(targets) == 0 {
+		d.targets = targets
+		return nil
+	}
+	// Sorting groups a sink's bindings without a map; Match returns members
+	// mostly in registration order, which pdqsort handles in linear time.
+	slices.SortFunc(targets, compareTargets)
+	data := d.encode(ch)
+	// No lock is held here: a sink may call back into the dispatcher.
+	for i := 0; i < len(targets); {
+		e := targets[i].entry
+		ids := d.ids[:0]
+		for ; i < len(targets) && targets[i].entry == e; i++ {
+			ids = append(ids, targets[i].id)
+		}
+		d.ids = ids
+		e.sink.DeliverChange(ids, data)
+	}
+	clear(targets) // do not keep unsubscribed sinks reachable
+	d.targets = targets[:0]
+	return nil
+}
+
+// encode renders the data object of ch into a new slice of exactly its
+// size: the one allocation per delivered change. The encoding goes through
+// a reused scratch buffer first, so its growth is not paid per change and
+// the size limit is checked before anything is kept.
+func (d *Dispatcher) encode(ch *replication.Change) []byte {
+	buf := replication.AppendChange(d.buf[:0], ch, d.cfg.Encode)
+	if len(buf) > d.cfg.MaxRecordBytes {
+		size := len(buf)
+		buf = replication.AppendChangeTooLarge(buf[:0], ch, d.cfg.Encode)
+		if d.log.Enabled(context.Background(), slog.LevelDebug) {
+			d.log.Debug("change over the record size limit sent without its large values",
+				"schema", ch.Relation.Schema, "table", ch.Relation.Table, "cursor", ch.Cursor.String(), "bytes", size)
+		}
+	}
+	data := make([]byte, len(buf))
+	copy(data, buf)
+	if cap(buf) > 2*d.cfg.MaxRecordBytes {
+		buf = nil // a huge change should not pin its buffer for good
+	}
+	d.buf = buf
+	return data
+}
+
+// HandleCommit has nothing to do: changes are delivered as they come, and
+// Postgres sends only committed transactions.
+func (d *Dispatcher) HandleCommit(context.Context, replication.Commit) error { return nil }
+
+// liveState is closed-channel signalling: ch is closed while the stream is
+// live and replaced by a new, open one when it goes down.
+type liveState struct {
+	mu sync.Mutex
+	on bool
+	ch chan struct{}
+}
+
+// HandleStreaming records whether the stream is live.
+func (d *Dispatcher) HandleStreaming(_ context.Context, streaming bool) {
+	d.live.mu.Lock()
+	defer d.live.mu.Unlock()
+	if streaming == d.live.on {
+		return
+	}
+	d.live.on = streaming
+	if streaming {
+		close(d.live.ch)
+	} else {
+		d.live.ch = make(chan struct{})
+	}
+}
+
+// Live reports whether the replication stream is streaming now: every
+// change committed from now on will be dispatched.
+func (d *Dispatcher) Live() bool {
+	d.live.mu.Lock()
+	defer d.live.mu.Unlock()
+	return d.live.on
+}
+
+// WaitLive blocks until the stream is live or ctx is done.
+func (d *Dispatcher) WaitLive(ctx context.Context) error {
+	d.live.mu.Lock()
+	ch := d.live.ch
+	d.live.mu.Unlock()
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
