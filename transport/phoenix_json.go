@@ -1,0 +1,339 @@
+package transport
+
+import (
+	"encoding/json"
+	"fmt"
+	"unicode/utf8"
+)
+
+// A small JSON scanner for the frame envelope. The hot path (heartbeats,
+// broadcasts) must not build maps or slices of json.RawMessage, and the
+// payload must stay a view of the input, so DecodeText walks the bytes
+// itself. Every value it skips is fully validated, payload included: a
+// payload echoed verbatim to other clients has to be valid JSON.
+
+// maxJSONDepth matches encoding/json's nesting limit.
+const maxJSONDepth = 10000
+
+type jsonSyntaxError struct {
+	off int
+	msg string
+}
+
+func (e *jsonSyntaxError) Error() string {
+	return fmt.Sprintf("invalid JSON at byte %d: %s", e.off, e.msg)
+}
+
+func isJSONSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+
+func skipJSONSpace(b []byte, i int) int {
+	for i < len(b) && isJSONSpace(b[i]) {
+		i++
+	}
+	return i
+}
+
+// scanJSONValue returns the offset just past the JSON value that starts at
+// b[i] (no leading space).
+func scanJSONValue(b []byte, i, depth int) (int, error) {
+	if i >= len(b) {
+		return i, &jsonSyntaxError{i, "unexpected end of input"}
+	}
+	switch c := b[i]; {
+	case c == '"':
+		end, _, err := scanJSONString(b, i)
+		return end, err
+	case c == '{' || c == '[':
+		if depth >= maxJSONDepth {
+			return i, &jsonSyntaxError{i, "nested too deeply"}
+		}
+		return scanJSONComposite(b, i, depth+1)
+	case c == '-' || c >= '0' && c <= '9':
+		return scanJSONNumber(b, i)
+	case c == 't':
+		return scanJSONLiteral(b, i, "true")
+	case c == 'f':
+		return scanJSONLiteral(b, i, "false")
+	case c == 'n':
+		return scanJSONLiteral(b, i, "null")
+	default:
+		return i, &jsonSyntaxError{i, fmt.Sprintf("unexpected character %q", c)}
+	}
+}
+
+func scanJSONComposite(b []byte, i, depth int) (int, error) {
+	obj := b[i] == '{'
+	close := byte(']')
+	if obj {
+		close = '}'
+	}
+	i = skipJSONSpace(b, i+1)
+	if i < len(b) && b[i] == close {
+		return i + 1, nil
+	}
+	for {
+		var err error
+		if obj {
+			if i >= len(b) || b[i] != '"' {
+				return i, &jsonSyntaxError{i, "want an object key"}
+			}
+			if i, _, err = scanJSONString(b, i); err != nil {
+				return i, err
+			}
+			if i = skipJSONSpace(b, i); i >= len(b) || b[i] != ':' {
+				return i, &jsonSyntaxError{i, "want ':' after an object key"}
+			}
+			i = skipJSONSpace(b, i+1)
+		}
+		if i, err = scanJSONValue(b, i, depth); err != nil {
+			return i, err
+		}
+		i = skipJSONSpace(b, i)
+		switch {
+		case i >= len(b):
+			return i, &jsonSyntaxError{i, "unexpected end of input"}
+		case b[i] == ',':
+			i = skipJSONSpace(b, i+1)
+		case b[i] == close:
+			return i + 1, nil
+		default:
+			return i, &jsonSyntaxError{i, fmt.Sprintf("want ',' or %q", close)}
+		}
+	}
+}
+
+// scanJSONString returns the offset past the closing quote of the string at
+// b[i], and whether the decoded text differs from the raw bytes (escapes or
+// invalid UTF-8), which sends decodeJSONString to the slow path.
+func scanJSONString(b []byte, i int) (end int, slow bool, err error) {
+	start := i
+	i++
+	for i < len(b) {
+		c := b[i]
+		switch {
+		case c == '"':
+			return i + 1, slow, nil
+		case c == '\\':
+			slow = true
+			if i+1 >= len(b) {
+				return i, slow, &jsonSyntaxError{i, "unterminated string"}
+			}
+			switch b[i+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				i += 2
+			case 'u':
+				if i+6 > len(b) || !isJSONHex4(b[i+2:i+6]) {
+					return i, slow, &jsonSyntaxError{i, `bad \u escape`}
+				}
+				i += 6
+			default:
+				return i, slow, &jsonSyntaxError{i, fmt.Sprintf("bad escape %q", b[i+1])}
+			}
+		case c < 0x20:
+			return i, slow, &jsonSyntaxError{i, "control character in string"}
+		case c < utf8.RuneSelf:
+			i++
+		default:
+			r, size := utf8.DecodeRune(b[i:])
+			if r == utf8.RuneError && size == 1 {
+				slow = true
+			}
+			i += size
+		}
+	}
+	return start, slow, &jsonSyntaxError{start, "unterminated string"}
+}
+
+func isJSONHex4(h []byte) bool {
+	for _, c := range h {
+		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F') {
+			return false
+		}
+	}
+	return true
+}
+
+func scanJSONNumber(b []byte, i int) (int, error) {
+	start := i
+	if b[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(b) && b[i] == '0':
+		i++
+	case i < len(b) && b[i] >= '1' && b[i] <= '9':
+		i = skipJSONDigits(b, i)
+	default:
+		return i, &jsonSyntaxError{start, "bad number"}
+	}
+	if i < len(b) && b[i] == '.' {
+		if j := skipJSONDigits(b, i+1); j > i+1 {
+			i = j
+		} else {
+			return i, &jsonSyntaxError{start, "bad number"}
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		if j := skipJSONDigits(b, i); j > i {
+			i = j
+		} else {
+			return i, &jsonSyntaxError{start, "bad number"}
+		}
+	}
+	return i, nil
+}
+
+func skipJSONDigits(b []byte, i int) int {
+	for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+		i++
+	}
+	return i
+}
+
+func scanJSONLiteral(b []byte, i int, lit string) (int, error) {
+	if len(b)-i < len(lit) || string(b[i:i+len(lit)]) != lit {
+		return i, &jsonSyntaxError{i, "bad literal"}
+	}
+	return i + len(lit), nil
+}
+
+// decodeJSONString returns the text of a scanned JSON string (quotes included
+// in raw). Plain strings are one allocation; the few names every frame
+// carries are interned and cost none.
+func decodeJSONString(raw []byte, slow bool) string {
+	body := raw[1 : len(raw)-1]
+	if slow {
+		var s string
+		// Cannot fail: scanJSONString validated the escapes. Invalid UTF-8
+		// becomes U+FFFD, as AppendText would write it anyway.
+		_ = json.Unmarshal(raw, &s)
+		return s
+	}
+	switch string(body) { // no allocation: the compiler compares in place
+	case "phoenix":
+		return "phoenix"
+	case "heartbeat":
+		return "heartbeat"
+	case "broadcast":
+		return "broadcast"
+	case "presence":
+		return "presence"
+	case "phx_join":
+		return "phx_join"
+	case "phx_leave":
+		return "phx_leave"
+	case "access_token":
+		return "access_token"
+	}
+	return string(body)
+}
+
+// appendJSONString appends s as a JSON string: quotes, backslashes and control
+// characters escaped, invalid UTF-8 as \ufffd so the frame stays valid text.
+// <, > and & are left alone: frames are not embedded in HTML.
+func appendJSONString(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
+			i++
+			continue
+		}
+		if c < utf8.RuneSelf {
+			dst = append(dst, s[start:i]...)
+			dst = appendJSONEscape(dst, c)
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+			start = i + 1
+		}
+		i += size
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}
+
+func appendJSONEscape(dst []byte, c byte) []byte {
+	switch c {
+	case '"', '\\':
+		return append(dst, '\\', c)
+	case '\n':
+		return append(dst, '\\', 'n')
+	case '\r':
+		return append(dst, '\\', 'r')
+	case '\t':
+		return append(dst, '\\', 't')
+	case '\b':
+		return append(dst, '\\', 'b')
+	case '\f':
+		return append(dst, '\\', 'f')
+	}
+	const hex = "0123456789abcdef"
+	return append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xF])
+}
+
+// validJSONObject reports whether b is exactly one JSON object (surrounding
+// space allowed).
+func validJSONObject(b []byte) bool {
+	i := skipJSONSpace(b, 0)
+	if i >= len(b) || b[i] != '{' {
+		return false
+	}
+	end, err := scanJSONValue(b, i, 0)
+	return err == nil && skipJSONSpace(b, end) == len(b)
+}
+
+// validJSONValue reports whether b is exactly one JSON value.
+func validJSONValue(b []byte) bool {
+	i := skipJSONSpace(b, 0)
+	end, err := scanJSONValue(b, i, 0)
+	return err == nil && skipJSONSpace(b, end) == len(b)
+}
+
+func firstJSONByte(raw []byte) byte {
+	if i := skipJSONSpace(raw, 0); i < len(raw) {
+		return raw[i]
+	}
+	return 0
+}
+
+func isJSONNull(raw []byte) bool { return string(trimJSONSpace(raw)) == "null" }
+
+// jsonKindOf names the kind of the JSON value raw, for error messages.
+func jsonKindOf(raw []byte) string {
+	raw = trimJSONSpace(raw)
+	if len(raw) == 0 {
+		return "nothing"
+	}
+	switch raw[0] {
+	case '{':
+		return "an object"
+	case '[':
+		return "an array"
+	case 't', 'f':
+		return "a boolean"
+	case 'n':
+		return "null"
+	case '"':
+		return "a string"
+	}
+	return "a number"
+}
+
+func trimJSONSpace(b []byte) []byte {
+	b = b[skipJSONSpace(b, 0):]
+	for len(b) > 0 && isJSONSpace(b[len(b)-1]) {
+		b = b[:len(b)-1]
+	}
+	return b
+}
