@@ -1,0 +1,319 @@
+package broadcast
+
+import (
+	"bytes"
+	"fmt"
+	"sync"
+	"testing"
+)
+
+func frame(s string) Frame {
+	return Frame{Head: []byte("<"), Body: []byte(s), Tail: []byte(">")}
+}
+
+func TestFrameLen(t *testing.T) {
+	if got, want := frame("abc").Len(), 5; got != want {
+		t.Fatalf("Len = %d, want %d", got, want)
+	}
+	if got := (Frame{}).Len(); got != 0 {
+		t.Fatalf("zero Frame Len = %d, want 0", got)
+	}
+}
+
+func TestQueueBound(t *testing.T) {
+	tests := []struct {
+		name    string
+		max     int
+		pushes  []int // body sizes (each frame is 2 bytes more)
+		want    []bool
+		dropped uint64
+	}{
+		{"fits exactly", 12, []int{4, 4}, []bool{true, true}, 0},
+		{"one byte over", 11, []int{4, 4}, []bool{true, false}, 1},
+		{"oversized into empty queue", 4, []int{10}, []bool{true}, 0},
+		{"oversized behind another", 20, []int{1, 30}, []bool{true, false}, 1},
+		{"smaller frame fits after a refused one", 10, []int{6, 6, 0}, []bool{true, false, true}, 1},
+		{"default bound", 0, []int{DefaultQueueBytes - 2, 1}, []bool{true, false}, 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			q := NewQueue(tc.max)
+			for i, size := range tc.pushes {
+				if got := q.Push(frame(string(make([]byte, size)))); got != tc.want[i] {
+					t.Fatalf("push %d (%d bytes): got %v, want %v", i, size+2, got, tc.want[i])
+				}
+			}
+			if got := q.Dropped(); got != tc.dropped {
+				t.Fatalf("Dropped = %d, want %d", got, tc.dropped)
+			}
+			var wantBytes, wantLen int
+			for i, size := range tc.pushes {
+				if tc.want[i] {
+					wantBytes += size + 2
+					wantLen++
+				}
+			}
+			if got := q.Bytes(); got != wantBytes {
+				t.Fatalf("Bytes = %d, want %d", got, wantBytes)
+			}
+			if got := q.Len(); got != wantLen {
+				t.Fatalf("Len = %d, want %d", got, wantLen)
+			}
+		})
+	}
+}
+
+func TestQueuePopAllReleasesBytes(t *testing.T) {
+	q := NewQueue(10)
+	if !q.Push(frame("12345678")) {
+		t.Fatal("first push refused")
+	}
+	if q.Push(frame("1")) {
+		t.Fatal("push past the bound accepted")
+	}
+	got := q.PopAll(nil)
+	if len(got) != 1 || string(got[0].Body) != "12345678" {
+		t.Fatalf("PopAll = %d frames, want one with the pushed body", len(got))
+	}
+	if q.Bytes() != 0 || q.Len() != 0 {
+		t.Fatalf("after PopAll: Bytes %d Len %d, want 0 0", q.Bytes(), q.Len())
+	}
+	if !q.Push(frame("12345678")) {
+		t.Fatal("push after PopAll refused")
+	}
+}
+
+func TestQueueOrderAcrossWrap(t *testing.T) {
+	q := NewQueue(1 << 20)
+	var want, got []string
+	next := 0
+	push := func(n int) {
+		for i := 0; i < n; i++ {
+			s := fmt.Sprint(next)
+			next++
+			want = append(want, s)
+			if !q.Push(frame(s)) {
+				t.Fatalf("push %s refused", s)
+			}
+		}
+	}
+	// Interleave pushes and pops so the head moves and the ring wraps and grows.
+	var buf []Frame
+	for _, n := range []int{5, 3, 8, 1, 20, 0, 7} {
+		push(n)
+		buf = q.PopAll(buf[:0])
+		for _, f := range buf {
+			got = append(got, string(f.Body))
+		}
+	}
+	push(6)
+	for _, f := range q.PopAll(nil) {
+		got = append(got, string(f.Body))
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("order:\n got %v\nwant %v", got, want)
+	}
+}
+
+func TestQueueGrowKeepsOrderWithOffsetHead(t *testing.T) {
+	q := NewQueue(1 << 20)
+	for i := 0; i < 6; i++ {
+		q.Push(frame(fmt.Sprint(i)))
+	}
+	q.PopAll(nil)
+	// head is 0 again after PopAll; fill past the first ring so grow copies.
+	var want []string
+	for i := 0; i < 40; i++ {
+		want = append(want, fmt.Sprint(i))
+		q.Push(frame(fmt.Sprint(i)))
+	}
+	var got []string
+	for _, f := range q.PopAll(nil) {
+		got = append(got, string(f.Body))
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+}
+
+func TestQueuePopAllForgetsFrames(t *testing.T) {
+	q := NewQueue(1 << 20)
+	q.Push(frame("a"))
+	q.Push(frame("b"))
+	q.PopAll(nil)
+	for i, f := range q.ring {
+		if f.Body != nil || f.Head != nil {
+			t.Fatalf("ring[%d] still references a popped frame", i)
+		}
+	}
+}
+
+func TestQueueShrinksAfterBurst(t *testing.T) {
+	q := NewQueue(1 << 30)
+	for i := 0; i < 3*shrinkAbove; i++ {
+		q.Push(frame("x"))
+	}
+	if got := len(q.PopAll(nil)); got != 3*shrinkAbove {
+		t.Fatalf("popped %d frames, want %d", got, 3*shrinkAbove)
+	}
+	if q.ring != nil {
+		t.Fatalf("ring of %d kept after a burst", len(q.ring))
+	}
+	if !q.Push(frame("y")) || q.Len() != 1 {
+		t.Fatal("push after shrink failed")
+	}
+}
+
+func TestQueueWake(t *testing.T) {
+	q := NewQueue(100)
+	select {
+	case <-q.Wait():
+		t.Fatal("wake token before any push")
+	default:
+	}
+	q.Push(frame("a"))
+	q.Push(frame("b")) // not a transition: no second token
+	<-q.Wait()
+	select {
+	case <-q.Wait():
+		t.Fatal("second wake token for one transition")
+	default:
+	}
+	q.PopAll(nil)
+	q.Push(frame("c"))
+	select {
+	case <-q.Wait():
+	default:
+		t.Fatal("no wake token after the queue became non-empty again")
+	}
+}
+
+func TestQueueClose(t *testing.T) {
+	q := NewQueue(100)
+	q.Push(frame("a"))
+	q.Push(frame("b"))
+	q.Close()
+	q.Close() // idempotent
+	if !q.Closed() {
+		t.Fatal("Closed = false after Close")
+	}
+	if q.Push(frame("c")) {
+		t.Fatal("push after Close accepted")
+	}
+	if got, want := q.Dropped(), uint64(3); got != want {
+		t.Fatalf("Dropped = %d, want %d (2 discarded + 1 refused)", got, want)
+	}
+	if got := q.PopAll(nil); len(got) != 0 {
+		t.Fatalf("PopAll after Close = %d frames, want 0", len(got))
+	}
+	// The wake channel is closed, so a waiting writer returns.
+	for i := 0; i < 2; i++ {
+		if _, ok := <-q.Wait(); ok && i == 1 {
+			t.Fatal("Wait channel not closed")
+		}
+	}
+}
+
+func TestQueuePushDoesNotAllocate(t *testing.T) {
+	q := NewQueue(1 << 20)
+	body := bytes.Repeat([]byte("x"), 512)
+	f := Frame{Head: []byte("[null,null,"), Body: body, Tail: []byte("]")}
+	buf := make([]Frame, 0, 64)
+	// Warm up: the ring reaches its working size once.
+	for i := 0; i < 64; i++ {
+		q.Push(f)
+	}
+	buf = q.PopAll(buf[:0])
+	allocs := testing.AllocsPerRun(1000, func() {
+		for i := 0; i < 32; i++ {
+			if !q.Push(f) {
+				t.Fatal("push refused")
+			}
+		}
+		buf = q.PopAll(buf[:0])
+		clear(buf)
+	})
+	if allocs != 0 {
+		t.Fatalf("Push+PopAll allocates %v times per run, want 0", allocs)
+	}
+}
+
+func TestQueueConcurrent(t *testing.T) {
+	const pushers, each = 8, 2000
+	q := NewQueue(1 << 30)
+	var wg sync.WaitGroup
+	for p := 0; p < pushers; p++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < each; i++ {
+				q.Push(Frame{Body: []byte{byte(p)}, Head: []byte{byte(i), byte(i >> 8)}})
+			}
+		}()
+	}
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+
+	// Per pusher, frames must come out in push order.
+	last := make([]int, pushers)
+	for i := range last {
+		last[i] = -1
+	}
+	count := 0
+	var buf []Frame
+	drain := func() {
+		buf = q.PopAll(buf[:0])
+		for _, f := range buf {
+			p, i := int(f.Body[0]), int(f.Head[0])|int(f.Head[1])<<8
+			if i != last[p]+1 {
+				t.Fatalf("pusher %d: frame %d after %d", p, i, last[p])
+			}
+			last[p] = i
+			count++
+		}
+	}
+	for {
+		select {
+		case <-q.Wait():
+			drain()
+			continue
+		case <-done:
+		}
+		break
+	}
+	drain()
+	if count != pushers*each {
+		t.Fatalf("popped %d frames, want %d", count, pushers*each)
+	}
+}
+
+func BenchmarkQueuePush(b *testing.B) {
+	q := NewQueue(1 << 30)
+	f := Frame{Head: []byte("[null,null,"), Body: make([]byte, 512), Tail: []byte("]")}
+	buf := make([]Frame, 0, 256)
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		q.Push(f)
+		if i%256 == 255 {
+			buf = q.PopAll(buf[:0])
+		}
+	}
+}
+
+// TestQueuePushRacesClose: a Push that makes the queue non-empty while
+// another goroutine closes it must neither panic nor lose count.
+func TestQueuePushRacesClose(t *testing.T) {
+	for range 2000 {
+		q := NewQueue(100)
+		var wg sync.WaitGroup
+		wg.Go(func() { q.Push(frame("a")) })
+		wg.Go(q.Close)
+		wg.Wait()
+		if q.Len() != 0 {
+			t.Fatal("frames queued after Close")
+		}
+		if d := q.Dropped(); d != 1 {
+			t.Fatalf("Dropped = %d, want 1 (the frame was refused or discarded)", d)
+		}
+	}
+}
