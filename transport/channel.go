@@ -1,0 +1,272 @@
+package transport
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/walcast/walcast/auth"
+	"github.com/walcast/walcast/changes"
+)
+
+type chanState uint8
+
+const (
+	joining chanState = iota // join accepted, reply not sent yet
+	joined                   // reply sent: changes are delivered
+	closed                   // left, replaced, expired or torn down
+)
+
+// channel is one joined topic of a connection. The read loop creates it and
+// handles its leave and access_token; its subscription runs on a helper
+// goroutine; the dispatcher calls DeliverChange; the expiry timer may close
+// it. mu orders all of that: whatever is pushed while holding it (the join
+// reply, changes, system messages, phx_close) reaches the client in the
+// order the state allows, so no change precedes the join reply and none
+// follows phx_close.
+type channel struct {
+	c       *conn
+	topic   string // realtime:<sub>
+	sub     string
+	joinRef string // the join_ref of the phx_join that created the channel
+	ref     string // that phx_join's ref, for the reply
+
+	// Set before the channel is shared, then read-only.
+	bindings    []changes.Binding
+	raws        []json.RawMessage // the client's binding objects, echoed in the reply
+	wait        bool
+	waitTimeout time.Duration
+	prefix      []byte             // postgres_changes message up to the ids
+	tail        []byte             // ... and after the data
+	ctx         context.Context    // only with bindings: ends when the channel stops
+	cancel      context.CancelFunc // of ctx
+
+	mu         sync.Mutex
+	state      chanState
+	subscribed bool     // Subscribe returned: Unsubscribe is owed
+	ids        []uint64 // binding ids, in binding order
+	heads      [][]byte // heads[i]: the message head for a change matching ids[i] alone
+	subErr     error    // what Subscribe refused, re-reported after a token refresh
+	token      string
+	claims     *auth.Claims
+	expiry     *time.Timer
+}
+
+func newChannel(c *conn, m Message, sub string, cfg *JoinConfig, token string, claims *auth.Claims) *channel {
+	ch := &channel{
+		c:           c,
+		topic:       m.Topic,
+		sub:         sub,
+		joinRef:     m.JoinRef,
+		ref:         m.Ref,
+		wait:        cfg.Wait,
+		waitTimeout: cfg.WaitTimeout,
+		token:       token,
+		claims:      claims,
+	}
+	if ch.joinRef == "" {
+		// A V1 client may omit join_ref; Phoenix then uses the join's ref.
+		ch.joinRef = m.Ref
+	}
+	if n := len(cfg.PostgresChanges); n > 0 {
+		ch.bindings = make([]changes.Binding, n)
+		ch.raws = make([]json.RawMessage, n)
+		for i, b := range cfg.PostgresChanges {
+			ch.bindings[i] = changes.Binding{Event: b.Event, Schema: b.Schema, Table: b.Table, Filter: b.Filter}
+			ch.raws[i] = b.Raw
+		}
+		ch.prefix, ch.tail = changeFraming(c.vsn, m.Topic)
+		ch.ctx, ch.cancel = context.WithCancel(context.Background())
+	}
+	return ch
+}
+
+// start replies at once to a join without postgres_changes; otherwise the
+// subscription (which queries the database) runs on a helper goroutine, so
+// the read loop keeps answering heartbeats meanwhile.
+func (ch *channel) start() {
+	if len(ch.bindings) == 0 {
+		ch.replyJoined(nil)
+		return
+	}
+	ch.c.spawn(ch.subscribe)
+}
+
+// replyJoined sends the ok join reply, then sys (a system message payload)
+// if given, and marks the channel joined. It reports false when the channel
+// was closed meanwhile.
+func (ch *channel) replyJoined(sys json.RawMessage) bool {
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	if ch.state != joining {
+		return false
+	}
+	ch.state = joined
+	// The expiry starts with the reply, so a token that runs out while the
+	// join waits closes a joined channel, in the order realtime-js expects.
+	ch.scheduleExpiry()
+	resp := append(make([]byte, 0, 64), `{"postgres_changes":[`...)
+	for i, raw := range ch.raws {
+		if i > 0 {
+			resp = append(resp, ',')
+		}
+		resp = AppendBindingWithID(resp, raw, ch.ids[i])
+	}
+	resp = append(resp, "]}"...)
+	ch.raws = nil
+	ch.c.reply(ch.joinRef, ch.ref, ch.topic, true, resp)
+	if sys != nil {
+		ch.c.sendMessage(ch.system(sys))
+	}
+	return true
+}
+
+// failJoin answers the join with an error reason and forgets the channel.
+func (ch *channel) failJoin(reason string) {
+	ch.c.removeChannel(ch)
+	if ch.stop() {
+		ch.c.reply(ch.joinRef, ch.ref, ch.topic, false, reasonPayload(reason))
+	}
+}
+
+// stop marks the channel closed and releases its subscription, expiry timer
+// and goroutines. It reports whether this call closed it.
+func (ch *channel) stop() bool {
+	ch.mu.Lock()
+	if ch.state == closed {
+		ch.mu.Unlock()
+		return false
+	}
+	ch.state = closed
+	if ch.expiry != nil {
+		ch.expiry.Stop()
+	}
+	if ch.cancel != nil {
+		ch.cancel()
+	}
+	subscribed := ch.subscribed
+	ch.mu.Unlock()
+	if subscribed {
+		ch.c.s.changes.Unsubscribe(ch)
+	}
+	return true
+}
+
+// close ends the channel from the server's side: sys (a system message
+// payload), if given, then phx_close, whose ref is the join_ref so that
+// realtime-js accepts it.
+func (ch *channel) close(sys json.RawMessage) {
+	ch.c.removeChannel(ch)
+	if !ch.stop() {
+		return
+	}
+	if sys != nil {
+		ch.c.sendMessage(ch.system(sys))
+	}
+	ch.c.sendMessage(Message{JoinRef: ch.joinRef, Ref: ch.joinRef, Topic: ch.topic, Event: evClose, Payload: emptyResponse})
+}
+
+// leave handles phx_leave: an ok reply (ref = the leave's), then phx_close.
+func (ch *channel) leave(ref string) {
+	ch.c.removeChannel(ch)
+	stopped := ch.stop()
+	ch.c.reply(ch.joinRef, ref, ch.topic, true, emptyResponse)
+	if stopped {
+		ch.c.sendMessage(Message{JoinRef: ch.joinRef, Ref: ch.joinRef, Topic: ch.topic, Event: evClose, Payload: emptyResponse})
+	}
+}
+
+// system wraps a system payload in a message of this channel.
+func (ch *channel) system(payload json.RawMessage) Message {
+	return Message{JoinRef: ch.joinRef, Topic: ch.topic, Event: evSystem, Payload: payload}
+}
+
+func systemPayload(extension, status, message, channel string) json.RawMessage {
+	b, _ := json.Marshal(struct {
+		Extension string `json:"extension"`
+		Status    string `json:"status"`
+		Message   string `json:"message"`
+		Channel   string `json:"channel"`
+	}{extension, status, message, channel})
+	return b
+}
+
+// scheduleExpiry arms the timer that closes the channel when its token
+// expires. ch.mu must be held.
+func (ch *channel) scheduleExpiry() {
+	if ch.expiry != nil {
+		ch.expiry.Stop()
+	}
+	if ch.claims.Exp.IsZero() {
+		return
+	}
+	ch.expiry = time.AfterFunc(time.Until(ch.claims.Exp), ch.expire)
+}
+
+// expire closes the channel as Supabase does when a token runs out: a
+// system error "Token has expired N seconds ago", then phx_close.
+func (ch *channel) expire() {
+	if !ch.c.enter() {
+		return
+	}
+	defer ch.c.wg.Done()
+	ch.mu.Lock()
+	exp, state := ch.claims.Exp, ch.state
+	ch.mu.Unlock()
+	if state == closed || time.Now().Before(exp) {
+		return // closed, or a refreshed token moved the expiry
+	}
+	secs := int64(time.Since(exp) / time.Second)
+	ch.close(systemPayload("system", "error", fmt.Sprintf("Token has expired %d seconds ago", secs), ch.sub))
+}
+
+// refreshToken handles an access_token push. Like Supabase it never
+// replies: an unchanged, null or sb_ token is ignored; a valid one replaces
+// the claims, moves the expiry and re-reports the postgres_changes status;
+// an invalid one closes the channel with a system error.
+func (ch *channel) refreshToken(payload json.RawMessage) {
+	var p struct {
+		AccessToken *string `json:"access_token"`
+	}
+	if err := json.Unmarshal(payload, &p); err != nil || p.AccessToken == nil {
+		ch.c.debug("ignoring access_token without a token", "topic", ch.topic)
+		return
+	}
+	token := *p.AccessToken
+	ch.mu.Lock()
+	same := token == ch.token
+	ch.mu.Unlock()
+	if token == "" || same || strings.HasPrefix(token, "sb_") {
+		return
+	}
+	claims, err := ch.c.s.cfg.Verifier.Verify(token)
+	if err != nil {
+		msg := err.Error()
+		var ae *auth.Error
+		if errors.As(err, &ae) {
+			msg = ae.Message
+		}
+		ch.close(systemPayload("system", "error", msg, ch.sub))
+		return
+	}
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	if ch.state == closed {
+		return
+	}
+	ch.token, ch.claims = token, claims
+	ch.scheduleExpiry()
+	// Supabase re-creates the subscription with the new claims and says so
+	// again. The dispatcher does not take claims yet (no RLS), so the
+	// subscription stands and only the status is re-sent. While joining,
+	// the subscribing goroutine reports it.
+	if ch.state == joined && len(ch.bindings) > 0 {
+		if sys := ch.changesStatus(); sys != nil {
+			ch.c.sendMessage(ch.system(sys))
+		}
+	}
+}

@@ -1,0 +1,271 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/walcast/walcast/broadcast"
+)
+
+// Close codes the server sends, besides coder/websocket's 1009 for an
+// inbound message over MaxFrameBytes. realtime-js reconnects after any
+// close it did not initiate, whatever the code.
+const (
+	// StatusServiceRestart (1012 "server restarting"): Shutdown, as
+	// Supabase does when it drains a node.
+	StatusServiceRestart = websocket.StatusServiceRestart
+	// StatusSlowConsumer (4000 "slow consumer"): the connection's outbound
+	// queue overflowed because the client did not read fast enough.
+	StatusSlowConsumer websocket.StatusCode = 4000
+	// StatusIdleTimeout (4001 "idle timeout"): no message (heartbeat or
+	// other) arrived for IdleTimeout.
+	StatusIdleTimeout websocket.StatusCode = 4001
+)
+
+// conn is one WebSocket connection. Its goroutines:
+//
+//   - the read loop (run), which also tears the connection down when the
+//     socket ends; the Server's WaitGroup counts it;
+//   - a writer, only while the queue has frames (startWriter);
+//   - short-lived helpers: the closer, a join waiting for its
+//     subscription, the idle/ping timer's callback, a channel's token
+//     expiry. Each is started through spawn/enter, which refuse once the
+//     teardown began, and teardown waits for them all.
+//
+// Lock order: channel.mu, then conn.mu, then the Queue's lock.
+type conn struct {
+	s      *Server
+	id     uint64
+	ws     *websocket.Conn
+	sw     *sockWriter
+	vsn    Version
+	apikey string
+	q      *broadcast.Queue
+
+	writing  atomic.Bool  // a writer goroutine is running or starting
+	closing  atomic.Bool  // a close was started; the first reason wins
+	lastRead atomic.Int64 // unix nanoseconds of the last inbound message
+
+	timer    *time.Timer // idle and ping checks (tick)
+	nextPing time.Time   // only tick reads and writes it
+
+	mu       sync.Mutex
+	channels map[string]*channel // by topic; nil until the first join
+	done     bool                // teardown began: no new goroutines
+	wg       sync.WaitGroup      // goroutines other than the read loop
+}
+
+func newConn(s *Server, ws *websocket.Conn, sw *sockWriter, vsn Version, apikey string) *conn {
+	ws.SetReadLimit(int64(s.cfg.MaxFrameBytes))
+	c := &conn{
+		s:      s,
+		id:     s.nextConnID.Add(1),
+		ws:     ws,
+		sw:     sw,
+		vsn:    vsn,
+		apikey: apikey,
+		q:      broadcast.NewQueue(s.cfg.QueueBytes),
+	}
+	return c
+}
+
+// run is the read loop. It reads with a background context: a cancelled
+// context would make coder/websocket close the socket, and a context per
+// read would cost a timer; timeouts are the tick's job.
+func (c *conn) run() {
+	// The timer starts here, not in newConn, so that a connection refused
+	// after its upgrade (Shutdown began meanwhile) leaves nothing behind.
+	// Under mu: tick reads timer and nextPing after enter() took it.
+	c.mu.Lock()
+	now := time.Now()
+	c.lastRead.Store(now.UnixNano())
+	c.nextPing = now.Add(c.s.cfg.PingInterval)
+	c.timer = time.AfterFunc(c.nextTick(now), c.tick)
+	c.mu.Unlock()
+	defer c.teardown()
+	for {
+		typ, data, err := c.ws.Read(context.Background())
+		if err != nil {
+			c.logEnd(err)
+			return
+		}
+		c.lastRead.Store(time.Now().UnixNano())
+		c.handleFrame(typ, data)
+	}
+}
+
+func (c *conn) logEnd(err error) {
+	if !c.s.log.Enabled(context.Background(), levelDebug) {
+		return
+	}
+	status := websocket.CloseStatus(err)
+	switch {
+	case status != -1:
+		c.s.log.Debug("connection closed", "conn", c.id, "code", int(status))
+	case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
+		c.s.log.Debug("connection closed", "conn", c.id)
+	default:
+		c.s.log.Debug("connection ended", "conn", c.id, "error", err)
+	}
+}
+
+// teardown runs once, when the read loop ends: the socket is closed, every
+// channel is stopped (and unsubscribed) and every helper goroutine has
+// returned before the Server forgets the connection.
+func (c *conn) teardown() {
+	c.dropAfterFlush()
+	c.q.Close()
+	c.mu.Lock()
+	c.done = true
+	chans := c.channels
+	c.channels = nil
+	c.mu.Unlock()
+	c.timer.Stop()
+	for _, ch := range chans {
+		ch.stop()
+	}
+	c.wg.Wait()
+	c.s.remove(c)
+	c.s.wg.Done()
+}
+
+// enter registers the calling goroutine with the connection, or reports
+// that the connection is being torn down and the caller must return.
+func (c *conn) enter() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.done {
+		return false
+	}
+	c.wg.Add(1)
+	return true
+}
+
+// spawn runs f on a goroutine owned by the connection.
+func (c *conn) spawn(f func()) bool {
+	if !c.enter() {
+		return false
+	}
+	go func() {
+		defer c.wg.Done()
+		f()
+	}()
+	return true
+}
+
+// send queues f and makes sure a writer runs. It never blocks: when the
+// queue is full the connection is closed as a slow consumer.
+func (c *conn) send(f broadcast.Frame) bool {
+	if !c.q.Push(f) {
+		c.overflow()
+		return false
+	}
+	c.startWriter()
+	return true
+}
+
+func (c *conn) sendMessage(m Message) bool {
+	return c.send(broadcast.Frame{Body: AppendText(nil, c.vsn, m)})
+}
+
+func (c *conn) overflow() {
+	if c.closeWith(StatusSlowConsumer, "slow consumer") {
+		c.s.stats.slowConsumers.Add(1)
+		c.s.log.Warn("closing slow consumer", "conn", c.id, "queue_bytes", c.s.cfg.QueueBytes)
+	}
+}
+
+// closeWith starts a close handshake with code on a helper goroutine, so
+// that the caller (the replication dispatcher, a timer) never waits for the
+// peer. Queued frames are discarded: the close frame goes out next. It
+// reports whether this call started the close.
+func (c *conn) closeWith(code websocket.StatusCode, reason string) bool {
+	if c.closing.Swap(true) {
+		return false
+	}
+	c.q.Close()
+	if !c.spawn(func() { c.ws.Close(code, reason) }) {
+		c.ws.CloseNow() // torn down already; make sure
+	}
+	return true
+}
+
+// closeNowWith is closeWith on the calling goroutine.
+func (c *conn) closeNowWith(code websocket.StatusCode, reason string) {
+	if c.closing.Swap(true) {
+		return
+	}
+	c.q.Close()
+	c.ws.Close(code, reason)
+}
+
+// drop closes the socket without a close handshake, also when one is in
+// progress (coder/websocket's CloseNow would then wait for it).
+func (c *conn) drop() {
+	c.sw.nc.Close()
+	c.ws.CloseNow()
+}
+
+// dropAfterFlush is drop for a connection that is over anyway, with one
+// last try to send what sits in the cork, such as the 1009 close frame
+// coder/websocket wrote just before the read loop returned.
+func (c *conn) dropAfterFlush() {
+	c.sw.flushBeforeClose()
+	c.drop()
+}
+
+// nextTick returns how long until the next idle or ping check.
+func (c *conn) nextTick(now time.Time) time.Duration {
+	at := time.Unix(0, c.lastRead.Load()).Add(c.s.cfg.IdleTimeout)
+	if c.s.cfg.PingInterval > 0 && c.nextPing.Before(at) {
+		at = c.nextPing
+	}
+	return max(at.Sub(now), time.Millisecond)
+}
+
+// tick closes an idle connection and pings a live one. It runs on the
+// timer's own goroutine, so an idle connection has no goroutine waiting for
+// it beyond its read loop.
+func (c *conn) tick() {
+	if !c.enter() {
+		return
+	}
+	defer c.wg.Done()
+	if c.closing.Load() {
+		return // the closer owns the socket now
+	}
+	cfg := &c.s.cfg
+	now := time.Now()
+	if now.Sub(time.Unix(0, c.lastRead.Load())) >= cfg.IdleTimeout {
+		if c.closeWith(StatusIdleTimeout, "idle timeout") {
+			c.s.stats.idleTimeouts.Add(1)
+		}
+		return
+	}
+	if cfg.PingInterval > 0 && !now.Before(c.nextPing) {
+		ctx, cancel := context.WithTimeout(context.Background(), cfg.WriteTimeout)
+		err := c.ws.Ping(ctx)
+		cancel()
+		if err != nil {
+			if !c.closing.Load() {
+				c.s.stats.deadLinks.Add(1)
+				c.s.log.Debug("ping failed; dropping connection", "conn", c.id, "error", err)
+				c.drop()
+			}
+			return
+		}
+		now = time.Now()
+		c.nextPing = now.Add(cfg.PingInterval)
+	}
+	c.mu.Lock()
+	if !c.done {
+		c.timer.Reset(c.nextTick(now))
+	}
+	c.mu.Unlock()
+}

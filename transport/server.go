@@ -1,0 +1,340 @@
+package transport
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/go-chi/chi/v5"
+	"github.com/walcast/walcast/auth"
+	"github.com/walcast/walcast/broadcast"
+	"github.com/walcast/walcast/changes"
+)
+
+// Defaults of Config's zero values.
+const (
+	DefaultMaxFrameBytes    = 5_000_000 // Supabase's max_frame_size
+	DefaultMaxChannels      = 100       // Supabase's max_channels_per_client
+	DefaultQueueBytes       = broadcast.DefaultQueueBytes
+	DefaultIdleTimeout      = 60 * time.Second // Phoenix's websocket idle timeout
+	DefaultPingInterval     = 30 * time.Second
+	DefaultWriteTimeout     = 10 * time.Second
+	DefaultAuthFailureDelay = 100 * time.Millisecond
+)
+
+// Config configures a Server. Zero values mean the documented default.
+type Config struct {
+	Verifier      *auth.Verifier      // required: checks apikeys and access tokens
+	Changes       *changes.Dispatcher // postgres_changes; nil refuses them with a system error
+	MaxFrameBytes int                 // largest inbound message (default 5 MB); past it the socket closes with 1009
+	MaxChannels   int                 // channels per connection (default 100)
+	QueueBytes    int                 // outbound bound per connection (default 1 MiB); past it close 4000
+	IdleTimeout   time.Duration       // close after this long without an inbound message (default 60 s)
+	// PingInterval is how often the server pings to find dead links
+	// (default 30 s; negative disables). A ping without a pong within
+	// WriteTimeout drops the connection.
+	PingInterval time.Duration
+	// WriteTimeout bounds every socket write (default 10 s). A client that
+	// does not take a write in time is dropped without a close frame: it
+	// would not read one either.
+	WriteTimeout time.Duration
+	// AuthFailureDelay is slept before a refused handshake is answered, to
+	// damp reconnect storms of misconfigured clients (default 100 ms;
+	// negative: none). Supabase sleeps 2 s, but realtime-js already backs
+	// off between attempts.
+	AuthFailureDelay time.Duration
+	Logger           *slog.Logger
+}
+
+func (c *Config) setDefaults() {
+	if c.MaxFrameBytes <= 0 {
+		c.MaxFrameBytes = DefaultMaxFrameBytes
+	}
+	if c.MaxChannels <= 0 {
+		c.MaxChannels = DefaultMaxChannels
+	}
+	if c.QueueBytes <= 0 {
+		c.QueueBytes = DefaultQueueBytes
+	}
+	if c.IdleTimeout <= 0 {
+		c.IdleTimeout = DefaultIdleTimeout
+	}
+	if c.PingInterval == 0 {
+		c.PingInterval = DefaultPingInterval
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = DefaultWriteTimeout
+	}
+	if c.AuthFailureDelay == 0 {
+		c.AuthFailureDelay = DefaultAuthFailureDelay
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// changeSource is what a channel needs from the postgres_changes
+// dispatcher; *changes.Dispatcher satisfies it, and tests substitute a fake.
+type changeSource interface {
+	Subscribe(ctx context.Context, sink changes.Sink, bindings []changes.Binding) ([]uint64, error)
+	Unsubscribe(sink changes.Sink)
+	Live() bool
+	WaitLive(ctx context.Context) error
+}
+
+// Server serves the Supabase Realtime WebSocket protocol. See the package
+// documentation for its routes, close codes and concurrency.
+type Server struct {
+	cfg     Config
+	log     *slog.Logger
+	changes changeSource // nil when Config.Changes is nil
+	router  chi.Router
+
+	mu       sync.Mutex
+	draining bool
+	conns    map[*conn]struct{}
+	// wg counts every connection from the moment its upgrade starts until
+	// its read loop has torn it down (which waits for its other goroutines).
+	wg sync.WaitGroup
+
+	nextConnID  atomic.Uint64
+	nextLocalID atomic.Uint64 // binding ids when there is no dispatcher
+	stats       counters
+	malformed   logLimiter
+}
+
+// NewServer returns a Server; it serves nothing until Handler is mounted.
+// It panics without a Verifier: every connection must be authenticated.
+func NewServer(cfg Config) *Server {
+	if cfg.Verifier == nil {
+		panic("transport: Config.Verifier is required")
+	}
+	cfg.setDefaults()
+	s := &Server{
+		cfg:   cfg,
+		log:   cfg.Logger.With("component", "transport"),
+		conns: make(map[*conn]struct{}),
+	}
+	if cfg.Changes != nil {
+		s.changes = cfg.Changes
+	}
+	r := chi.NewRouter()
+	r.Get("/realtime/v1/websocket", s.serveWebSocket)
+	r.Get("/socket/websocket", s.serveWebSocket)
+	r.Get("/healthz", s.serveHealth)
+	s.router = r
+	return s
+}
+
+// Handler returns the HTTP handler: /realtime/v1/websocket (the path
+// supabase-js uses), /socket/websocket (self-hosted Supabase's) and
+// /healthz.
+func (s *Server) Handler() http.Handler { return s.router }
+
+func (s *Server) serveHealth(w http.ResponseWriter, _ *http.Request) {
+	s.mu.Lock()
+	draining := s.draining
+	s.mu.Unlock()
+	if draining {
+		writeError(w, http.StatusServiceUnavailable, "server is shutting down")
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Write([]byte(`{"status":"ok"}`))
+}
+
+// serveWebSocket authenticates the upgrade request, upgrades it and starts
+// the connection's read loop on a fresh goroutine, then returns: keeping an
+// idle connection on the HTTP handler's goroutine costs more (its stack
+// keeps net/http's frames).
+func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
+	vsn, err := ParseVersion(r.URL.Query().Get("vsn"))
+	if err != nil {
+		s.stats.rejected.Add(1)
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	apikey := apiKey(r)
+	if apikey == "" {
+		s.refuse(w, r, "API key is missing")
+		return
+	}
+	if _, err := s.cfg.Verifier.Verify(apikey); err != nil {
+		msg := err.Error()
+		var ae *auth.Error
+		if errors.As(err, &ae) {
+			msg = ae.Message
+		}
+		s.refuse(w, r, msg)
+		return
+	}
+
+	s.mu.Lock()
+	if s.draining {
+		s.mu.Unlock()
+		s.stats.rejected.Add(1)
+		writeError(w, http.StatusServiceUnavailable, "server is shutting down")
+		return
+	}
+	s.wg.Add(1)
+	s.mu.Unlock()
+
+	uw := &upgradeWriter{ResponseWriter: w, timeout: s.cfg.WriteTimeout}
+	ws, err := websocket.Accept(uw, r, &websocket.AcceptOptions{
+		// Browsers of any application connect, from any origin, as they do
+		// to Supabase: the apikey, not the Origin header, is what
+		// authorizes a connection, so origin checks would add nothing.
+		InsecureSkipVerify: true,
+		// Compression costs a flate state per connection and CPU per
+		// message; realtime-js does not ask for it either.
+		CompressionMode: websocket.CompressionDisabled,
+	})
+	if err != nil {
+		// Accept has answered the request.
+		s.wg.Done()
+		s.log.Debug("websocket upgrade failed", "error", err)
+		return
+	}
+	c := newConn(s, ws, uw.sw, vsn, apikey)
+
+	s.mu.Lock()
+	if s.draining {
+		s.mu.Unlock()
+		ws.Close(StatusServiceRestart, "server restarting")
+		s.wg.Done()
+		return
+	}
+	s.conns[c] = struct{}{}
+	s.mu.Unlock()
+	s.stats.accepted.Add(1)
+	go c.run()
+}
+
+// apiKey reads the key from the x-api-key or apikey header, else from the
+// apikey query parameter, as Supabase does (a header wins).
+func apiKey(r *http.Request) string {
+	if k := r.Header.Get("X-Api-Key"); k != "" {
+		return k
+	}
+	if k := r.Header.Get("Apikey"); k != "" {
+		return k
+	}
+	return r.URL.Query().Get("apikey")
+}
+
+// refuse answers a handshake that failed authentication with 401 and
+// Supabase's {"error": msg}, after AuthFailureDelay.
+func (s *Server) refuse(w http.ResponseWriter, r *http.Request, msg string) {
+	s.stats.rejected.Add(1)
+	if d := s.cfg.AuthFailureDelay; d > 0 {
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case <-r.Context().Done():
+			t.Stop()
+			return
+		}
+	}
+	writeError(w, http.StatusUnauthorized, msg)
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	body, _ := json.Marshal(struct {
+		Error string `json:"error"`
+	}{msg})
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(body)
+}
+
+// remove forgets a torn-down connection.
+func (s *Server) remove(c *conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+}
+
+// shutdownConcurrency bounds the close handshakes Shutdown runs at once.
+const shutdownConcurrency = 128
+
+// Shutdown stops accepting connections (new upgrades get 503), closes every
+// socket with 1012 "server restarting" (a few at a time), and waits until
+// every goroutine of every connection has returned. When ctx ends first,
+// the remaining sockets are dropped without a close handshake; Shutdown
+// still waits for their goroutines (which no longer block on anything) and
+// returns ctx.Err().
+func (s *Server) Shutdown(ctx context.Context) error {
+	conns := s.stopAccepting()
+	work := make(chan *conn)
+	var workers sync.WaitGroup
+	for range min(shutdownConcurrency, len(conns)) {
+		workers.Go(func() {
+			for c := range work {
+				c.closeNowWith(StatusServiceRestart, "server restarting")
+			}
+		})
+	}
+	var err error
+feed:
+	for _, c := range conns {
+		select {
+		case work <- c:
+		case <-ctx.Done():
+			err = ctx.Err()
+			break feed
+		}
+	}
+	close(work)
+	done := make(chan struct{})
+	go func() {
+		workers.Wait()
+		s.wg.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return err
+	case <-ctx.Done():
+	}
+	s.dropAll()
+	<-done
+	return ctx.Err()
+}
+
+// Close drops every socket at once, without close handshakes, and waits for
+// every goroutine of every connection.
+func (s *Server) Close() error {
+	s.stopAccepting()
+	s.dropAll()
+	s.wg.Wait()
+	return nil
+}
+
+func (s *Server) stopAccepting() []*conn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.draining = true
+	conns := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	return conns
+}
+
+func (s *Server) dropAll() {
+	s.mu.Lock()
+	conns := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	for _, c := range conns {
+		c.drop()
+	}
+}
