@@ -69,6 +69,8 @@ func TestUsage(t *testing.T) {
 		{[]string{"migrate"}, 2, "--database-url"},
 		{[]string{"serve", "--log-level", "loud"}, 2, "log level"},
 		{[]string{"serve", "--slot", "Bad-Name"}, 2, "slot name"},
+		{[]string{"serve", "--database-url", "postgres://x"}, 2, "--jwt-secret"},
+		{[]string{"serve", "--port", "70000"}, 2, "--port"},
 	}
 	for _, tc := range tests {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {

@@ -2,135 +2,182 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
-	"os"
+	"log/slog"
+	"net"
+	"net/http"
 	"path/filepath"
-	"regexp"
-	"strings"
+	"strconv"
+	"sync"
 	"time"
 
-	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/walcast/walcast/auth"
+	"github.com/walcast/walcast/changes"
 	"github.com/walcast/walcast/internal/localpg"
 	"github.com/walcast/walcast/replication"
-	walsql "github.com/walcast/walcast/sql"
+	"github.com/walcast/walcast/transport"
 )
 
-func serve(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+// serveConfig is what `walcast serve` runs with.
+type serveConfig struct {
+	dbURL, dataDir, host, jwtSecret string
+	localPort, port                 int
+	stream                          replication.Config
+	log                             *slog.Logger
+}
+
+func parseServe(args []string, getenv func(string) string, stderr io.Writer) (*serveConfig, error) {
 	f := newFlags("serve", getenv, stderr)
 	dbURL := f.string("database-url", "DATABASE_URL", "", "Postgres URL; empty runs a local cluster under --data-dir")
-	dataDir := f.string("data-dir", "WALCAST_DATA_DIR", ".walcast", "where the local cluster lives when no database URL is given")
+	dataDir := f.string("data-dir", "WALCAST_DATA_DIR", ".walcast", "where the local cluster and its JWT secret live when no database URL is given")
 	localPort := f.int("local-pg-port", "WALCAST_LOCAL_PG_PORT", 54329, "port of the local cluster")
+	host := f.string("host", "WALCAST_HOST", "", "interface to listen on (default: all)")
+	port := f.int("port", "WALCAST_PORT", 4000, "HTTP and WebSocket port (0 picks a free one)")
+	secret := f.string("jwt-secret", "JWT_SECRET", "", "HS256 secret that signs apikey and access tokens (local mode: generated)")
 	pub := f.string("publication", "WALCAST_PUBLICATION", "walcast", "publication to stream (created when missing)")
 	tables := f.list("tables", "WALCAST_TABLES", "tables to publish: schema.table, schema.* (default: all tables)")
 	slot := f.string("slot", "WALCAST_SLOT", defaultSlot(), "permanent replication slot of this node")
 	logLevel := f.string("log-level", "WALCAST_LOG_LEVEL", "info", "debug, info, warn or error")
 	logFormat := f.string("log-format", "WALCAST_LOG_FORMAT", "text", "text or json")
 	if err := f.parse(args); err != nil {
-		return err
+		return nil, err
 	}
 	log, err := newLogger(stderr, *logLevel, *logFormat)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	var specs []replication.TableSpec
+	cfg := &serveConfig{dbURL: *dbURL, dataDir: *dataDir, host: *host, jwtSecret: *secret, localPort: *localPort, port: *port, log: log,
+		stream: replication.Config{Publication: *pub, AddTables: true, Slot: *slot, Logger: log}}
 	for _, t := range *tables {
 		spec, err := replication.ParseTableSpec(t)
 		if err != nil {
-			return usageError{err}
+			return nil, usageError{err}
 		}
-		specs = append(specs, spec)
+		cfg.stream.Tables = append(cfg.stream.Tables, spec)
 	}
-	cfg := replication.Config{Publication: *pub, Tables: specs, AddTables: true, Slot: *slot, Logger: log}
-	if err := cfg.Validate(); err != nil {
-		return usageError{err}
+	if err := cfg.stream.Validate(); err != nil {
+		return nil, usageError{err}
 	}
+	if cfg.port < 0 || cfg.port > 65535 {
+		return nil, usageErrorf("--port %d: want 1-65535 (0 picks a free port)", cfg.port)
+	}
+	if cfg.dbURL != "" && cfg.jwtSecret == "" {
+		return nil, usageErrorf("serve: set --jwt-secret (or $JWT_SECRET) to the secret that signs your tokens")
+	}
+	return cfg, nil
+}
 
-	url := *dbURL
-	if url == "" {
-		dir, err := filepath.Abs(filepath.Join(*dataDir, "pgdata"))
+func serve(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+	cfg, err := parseServe(args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	log := cfg.log
+	local := cfg.dbURL == ""
+	if local {
+		cluster, err := startLocal(ctx, cfg)
 		if err != nil {
 			return err
-		}
-		cluster, err := localpg.Start(ctx, localpg.Config{DataDir: dir, Port: *localPort, Logger: log})
-		if err != nil {
-			return fmt.Errorf("start local Postgres (or set DATABASE_URL): %w", err)
 		}
 		defer func() {
 			if err := cluster.Stop(context.WithoutCancel(ctx)); err != nil {
 				log.Error("stop local Postgres", "error", err)
 			}
 		}()
-		url = cluster.URL("postgres")
-		log.Info("local Postgres running", "url", url, "data_dir", dir)
 	}
-	if err := applyMigrations(ctx, url, io.Discard); err != nil {
+	if err := applyMigrations(ctx, cfg.dbURL, io.Discard); err != nil {
 		return err
 	}
-	cfg.DatabaseURL = url
-	stream, err := replication.NewStream(cfg, &replication.LogHandler{Log: log})
+	pool, err := pgxpool.New(ctx, cfg.dbURL)
+	if err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+	defer pool.Close()
+
+	dispatcher := changes.New(changes.Config{Pool: pool, Publication: cfg.stream.Publication, Logger: log})
+	cfg.stream.DatabaseURL = cfg.dbURL
+	stream, err := replication.NewStream(cfg.stream, dispatcher)
 	if err != nil {
 		return usageError{err}
 	}
-	log.Info("walcast serving", "version", version, "publication", *pub, "slot", *slot)
+	server := transport.NewServer(transport.Config{Verifier: auth.NewVerifier([]byte(cfg.jwtSecret)), Changes: dispatcher, Logger: log})
+	listener, err := net.Listen("tcp", net.JoinHostPort(cfg.host, strconv.Itoa(cfg.port)))
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	httpServer := &http.Server{Handler: server.Handler(), ReadHeaderTimeout: 10 * time.Second}
+
+	streamCtx, stopStream := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	wg.Go(func() { runStream(streamCtx, stream, log) })
+	httpErr := make(chan error, 1)
+	go func() { httpErr <- httpServer.Serve(listener) }()
+	log.Info("walcast serving", "version", version, "addr", listener.Addr().String(), "publication", cfg.stream.Publication, "slot", cfg.stream.Slot)
+	if local {
+		printLocalAccess(log, cfg)
+	}
+
+	select {
+	case <-ctx.Done():
+	case err = <-httpErr:
+		err = fmt.Errorf("http server: %w", err)
+	}
+	// Shutdown order: stop taking connections and close the sockets (clients
+	// reconnect elsewhere), then stop the stream, which acknowledges what was
+	// handed over, then the pool and the local cluster (deferred).
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+	defer cancel()
+	if serr := server.Shutdown(shutdownCtx); serr != nil {
+		log.Error("close connections", "error", serr)
+	}
+	if herr := httpServer.Shutdown(shutdownCtx); herr != nil && !errors.Is(herr, http.ErrServerClosed) {
+		log.Error("stop http server", "error", herr)
+	}
+	stopStream()
+	wg.Wait()
+	log.Info("stopped")
+	return err
+}
+
+// runStream streams until ctx ends. A configuration problem is reported and
+// retried slowly: the fix (wal_level, a privilege, a publication) is made in
+// Postgres while the server keeps serving everything else.
+func runStream(ctx context.Context, stream *replication.Stream, log *slog.Logger) {
 	for {
 		err := stream.Run(ctx)
 		if err == nil || ctx.Err() != nil {
-			log.Info("stopped")
-			return nil
+			return
 		}
-		// A configuration problem is reported and retried slowly: the fix
-		// (wal_level, a privilege, a publication) is made in Postgres while
-		// the server keeps running.
 		log.Error("replication cannot start", "error", err)
 		select {
 		case <-ctx.Done():
-			return nil
+			return
 		case <-time.After(30 * time.Second):
 		}
 	}
 }
 
-func migrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	f := newFlags("migrate", getenv, stderr)
-	dbURL := f.string("database-url", "DATABASE_URL", "", "Postgres URL")
-	if err := f.parse(args); err != nil {
-		return err
-	}
-	if *dbURL == "" {
-		return usageErrorf("migrate: --database-url (or $DATABASE_URL) is required")
-	}
-	return applyMigrations(ctx, *dbURL, stdout)
-}
-
-func applyMigrations(ctx context.Context, url string, out io.Writer) error {
-	conn, err := pgx.Connect(ctx, url)
+// startLocal runs the local cluster and points cfg at it, with a JWT secret
+// generated once and kept beside it.
+func startLocal(ctx context.Context, cfg *serveConfig) (*localpg.Cluster, error) {
+	dir, err := filepath.Abs(cfg.dataDir)
 	if err != nil {
-		return fmt.Errorf("connect: %w", err)
+		return nil, err
 	}
-	defer conn.Close(context.WithoutCancel(ctx))
-	applied, err := walsql.Apply(ctx, conn)
+	cluster, err := localpg.Start(ctx, localpg.Config{DataDir: filepath.Join(dir, "pgdata"), Port: cfg.localPort, Logger: cfg.log})
 	if err != nil {
-		return fmt.Errorf("migrate: %w", err)
+		return nil, fmt.Errorf("start local Postgres (or set DATABASE_URL): %w", err)
 	}
-	for _, v := range applied {
-		fmt.Fprintln(out, "applied", v)
+	cfg.dbURL = cluster.URL("postgres")
+	cfg.log.Info("local Postgres running", "url", cfg.dbURL, "data_dir", filepath.Join(dir, "pgdata"))
+	if cfg.jwtSecret == "" {
+		if cfg.jwtSecret, err = localSecret(dir); err != nil {
+			_ = cluster.Stop(context.WithoutCancel(ctx))
+			return nil, err
+		}
 	}
-	if len(applied) == 0 {
-		fmt.Fprintln(out, "up to date")
-	}
-	return nil
-}
-
-var slotUnsafe = regexp.MustCompile(`[^a-z0-9_]+`)
-
-// defaultSlot names the slot after the host, so a restarted node resumes
-// where it stopped and nodes on different hosts do not share a slot.
-func defaultSlot() string {
-	host, _ := os.Hostname()
-	name := "walcast_" + strings.Trim(slotUnsafe.ReplaceAllString(strings.ToLower(host), "_"), "_")
-	if len(name) > 63 {
-		name = name[:63]
-	}
-	return strings.TrimRight(name, "_")
+	return cluster, nil
 }

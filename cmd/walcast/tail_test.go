@@ -220,7 +220,7 @@ func TestWalLevelReplica(t *testing.T) {
 		t.Errorf("tail: exit %d, stderr %q; want exit 1 naming the setting and the fix", code, stderr)
 	}
 
-	code, _, stderr = runCmd(t, 3*time.Second, nil, "serve", "--database-url", url, "--slot", "replica_test")
+	code, _, stderr = runCmd(t, 3*time.Second, nil, "serve", "--database-url", url, "--slot", "replica_test", "--port", "0", "--jwt-secret", "test-secret")
 	if code != 0 || !strings.Contains(stderr, "replication cannot start") || !strings.Contains(stderr, "wal_level") {
 		t.Errorf("serve: exit %d, stderr %q; want it to keep running and report wal_level", code, stderr)
 	}
