@@ -1,0 +1,306 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// The channel every WebSocket receiver joins, with the unfiltered INSERT
+// binding on public.t: every client gets every row.
+const (
+	benchTopic = "realtime:bench"
+	joinFrame  = `["1","1","` + benchTopic + `","phx_join",{"config":{"postgres_changes":[{"event":"INSERT","schema":"public","table":"t"}]}}]`
+	heartbeat  = `[null,"h","phoenix","heartbeat",{}]`
+)
+
+var (
+	recordKey  = []byte(`"record":{`)
+	kKey       = []byte(`"k":`)
+	sentAtKey  = []byte(`"sent_at":"`)
+	topicKey   = []byte(`"` + benchTopic + `"`)
+	replyKey   = []byte(`"phx_reply"`)
+	systemKey  = []byte(`"system"`)
+	statusOK   = []byte(`"status":"ok"`)
+	subscribed = []byte(`Subscribed to PostgreSQL`)
+)
+
+// wsClient is one WebSocket receiver. Its read loop owns hist, first and
+// last until done is closed.
+type wsClient struct {
+	conn   *websocket.Conn
+	marker int64 // k of the rows it counts
+
+	hist        histogram
+	recv        atomic.Int64
+	first, last int64 // arrival of the first and last counted row, Unix ns
+
+	joined, live     chan struct{}
+	joinedOK, liveOK bool
+	joinErr          error
+	done             chan struct{}
+	readErr          error // what ended the read loop
+	closing          atomic.Bool
+}
+
+// clientSet is the receivers of one run, with their heartbeats.
+type clientSet struct {
+	clients []*wsClient
+	stopHB  context.CancelFunc
+	hbDone  chan struct{}
+}
+
+// dialClients connects n clients to url, joins each to the bench channel
+// and waits for every join reply, and with waitLive also for "Subscribed to
+// PostgreSQL". The clients count rows whose k is marker.
+func dialClients(ctx context.Context, url string, n int, marker int64, waitLive bool) (*clientSet, error) {
+	set := &clientSet{clients: make([]*wsClient, n)}
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		firstErr error
+	)
+	sem := make(chan struct{}, 32)
+	for i := range n {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			c, err := dialClient(ctx, url, marker, waitLive)
+			mu.Lock()
+			defer mu.Unlock()
+			set.clients[i] = c
+			if err != nil && firstErr == nil {
+				firstErr = fmt.Errorf("client %d: %w", i+1, err)
+			}
+		})
+	}
+	wg.Wait()
+	if firstErr != nil {
+		set.close()
+		return nil, firstErr
+	}
+	hbCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	set.stopHB, set.hbDone = stop, make(chan struct{})
+	go set.heartbeats(hbCtx)
+	return set, nil
+}
+
+func dialClient(ctx context.Context, url string, marker int64, waitLive bool) (*wsClient, error) {
+	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	conn, _, err := websocket.Dial(dctx, url, &websocket.DialOptions{CompressionMode: websocket.CompressionDisabled})
+	if err != nil {
+		return nil, fmt.Errorf("dial: %w", err)
+	}
+	conn.SetReadLimit(16 << 20)
+	c := &wsClient{conn: conn, marker: marker, joined: make(chan struct{}), live: make(chan struct{}), done: make(chan struct{})}
+	go c.readLoop()
+	if err := conn.Write(dctx, websocket.MessageText, []byte(joinFrame)); err != nil {
+		c.closeNow()
+		return nil, fmt.Errorf("send join: %w", err)
+	}
+	wait := func(ch chan struct{}, what string) error {
+		select {
+		case <-ch:
+			return nil
+		case <-c.done:
+			return fmt.Errorf("connection closed before %s: %w", what, c.readErr)
+		case <-dctx.Done():
+			return fmt.Errorf("waiting for %s: %w", what, dctx.Err())
+		}
+	}
+	if err := wait(c.joined, "the join reply"); err != nil {
+		c.closeNow()
+		return nil, err
+	}
+	if c.joinErr != nil {
+		c.closeNow()
+		return nil, c.joinErr
+	}
+	if waitLive {
+		if err := wait(c.live, `"Subscribed to PostgreSQL"`); err != nil {
+			c.closeNow()
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+func (c *wsClient) readLoop() {
+	defer close(c.done)
+	var buf bytes.Buffer
+	for {
+		_, r, err := c.conn.Reader(context.Background())
+		if err == nil {
+			buf.Reset()
+			_, err = buf.ReadFrom(r)
+		}
+		if err != nil {
+			c.readErr = err
+			return
+		}
+		c.handle(buf.Bytes(), time.Now().UnixNano())
+	}
+}
+
+// handle takes one frame that arrived at now: a change of the bench table,
+// or a control message of the join.
+func (c *wsClient) handle(f []byte, now int64) {
+	i := bytes.Index(f, recordKey)
+	if i < 0 {
+		c.control(f)
+		return
+	}
+	rec := f[i:]
+	k, ok := intAfter(rec, kKey)
+	if !ok || k != c.marker {
+		return
+	}
+	j := bytes.Index(rec, sentAtKey)
+	if j < 0 {
+		return
+	}
+	stamp := rec[j+len(sentAtKey):]
+	end := bytes.IndexByte(stamp, '"')
+	if end < 0 {
+		return
+	}
+	sent, ok := parseStamp(stamp[:end])
+	if !ok {
+		return
+	}
+	c.hist.record(now/1000 - sent)
+	if c.recv.Load() == 0 {
+		c.first = now
+	}
+	c.last = now
+	c.recv.Add(1)
+}
+
+func (c *wsClient) control(f []byte) {
+	if !bytes.Contains(f, topicKey) {
+		return // a heartbeat reply
+	}
+	switch {
+	case bytes.Contains(f, replyKey) && !c.joinedOK:
+		c.joinedOK = true
+		if !bytes.Contains(f, statusOK) {
+			c.joinErr = fmt.Errorf("join refused: %s", f)
+		}
+		close(c.joined)
+	case bytes.Contains(f, systemKey) && !c.liveOK:
+		if bytes.Contains(f, subscribed) && bytes.Contains(f, statusOK) {
+			c.liveOK = true
+			close(c.live)
+		}
+	}
+}
+
+// intAfter parses the integer that follows key in b.
+func intAfter(b, key []byte) (int64, bool) {
+	i := bytes.Index(b, key)
+	if i < 0 {
+		return 0, false
+	}
+	b = b[i+len(key):]
+	neg := len(b) > 0 && b[0] == '-'
+	if neg {
+		b = b[1:]
+	}
+	var n int64
+	j := 0
+	for ; j < len(b) && b[j] >= '0' && b[j] <= '9'; j++ {
+		n = n*10 + int64(b[j]-'0')
+	}
+	if j == 0 {
+		return 0, false
+	}
+	if neg {
+		n = -n
+	}
+	return n, true
+}
+
+func (c *wsClient) closeNow() {
+	c.closing.Store(true)
+	_ = c.conn.CloseNow()
+	<-c.done
+}
+
+// lostConn reports whether the server closed the connection or it failed.
+func (c *wsClient) lostConn() bool {
+	select {
+	case <-c.done:
+		return !c.closing.Load()
+	default:
+		return false
+	}
+}
+
+func (s *clientSet) received() int64 {
+	var n int64
+	for _, c := range s.clients {
+		n += c.recv.Load()
+	}
+	return n
+}
+
+// heartbeats keeps the connections past the server's idle timeout.
+func (s *clientSet) heartbeats(ctx context.Context) {
+	defer close(s.hbDone)
+	t := time.NewTicker(25 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		for _, c := range s.clients {
+			wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			err := c.conn.Write(wctx, websocket.MessageText, []byte(heartbeat))
+			cancel()
+			if err != nil && ctx.Err() != nil {
+				return
+			}
+		}
+	}
+}
+
+// close stops the heartbeats and closes every connection.
+func (s *clientSet) close() {
+	if s.stopHB != nil {
+		s.stopHB()
+		<-s.hbDone
+	}
+	var wg sync.WaitGroup
+	for _, c := range s.clients {
+		if c != nil {
+			wg.Go(c.closeNow)
+		}
+	}
+	wg.Wait()
+}
+
+// lostConns counts the connections the server closed or that failed, with
+// one of their errors. Call it before close.
+func (s *clientSet) lostConns() (n int, example error) {
+	for _, c := range s.clients {
+		if c.lostConn() {
+			n++
+			if example == nil {
+				example = c.readErr
+			}
+		}
+	}
+	if n > 0 && example == nil {
+		example = errors.New("closed")
+	}
+	return n, example
+}

@@ -1,0 +1,113 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"strconv"
+	"time"
+)
+
+// clockTicks is USER_HZ, the unit of /proc CPU times (100 on Linux).
+const clockTicks = 100
+
+// cpuSnap is a point-in-time reading of CPU counters: the whole machine's,
+// this process's, and the server process's (when there is one).
+type cpuSnap struct {
+	at                  time.Time
+	busyTicks           uint64 // machine: user, nice, system, irq, softirq
+	stealTicks          uint64 // machine: taken by the hypervisor
+	self, server        time.Duration
+	machineOK, serverOK bool
+}
+
+// cpuUse is the CPU used between two snapshots, in cores (1 = one core busy
+// all the time).
+type cpuUse struct{ secs, machine, steal, bench, server float64 }
+
+func takeCPU(serverPid int) cpuSnap {
+	s := cpuSnap{at: time.Now(), self: selfCPU()}
+	s.busyTicks, s.stealTicks, s.machineOK = machineBusy()
+	if serverPid > 0 {
+		s.server, s.serverOK = procCPU(serverPid)
+	}
+	return s
+}
+
+func (a cpuSnap) until(b cpuSnap) cpuUse {
+	secs := b.at.Sub(a.at).Seconds()
+	if secs <= 0 {
+		return cpuUse{}
+	}
+	u := cpuUse{secs: secs, bench: (b.self - a.self).Seconds() / secs}
+	if a.machineOK && b.machineOK {
+		u.machine = float64(b.busyTicks-a.busyTicks) / clockTicks / secs
+		u.steal = float64(b.stealTicks-a.stealTicks) / clockTicks / secs
+	}
+	if a.serverOK && b.serverOK {
+		u.server = (b.server - a.server).Seconds() / secs
+	}
+	return u
+}
+
+// machineBusy reads the "cpu" line of /proc/stat: the time spent working
+// (user, nice, system, irq, softirq; guest time is part of user) and the
+// time stolen by the hypervisor.
+func machineBusy() (busy, steal uint64, ok bool) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0, false
+	}
+	line, _, _ := bytes.Cut(b, []byte("\n"))
+	f := bytes.Fields(line)
+	if len(f) < 9 || string(f[0]) != "cpu" {
+		return 0, 0, false
+	}
+	var v [8]uint64 // user nice system idle iowait irq softirq steal
+	for i := range v {
+		if v[i], err = strconv.ParseUint(string(f[i+1]), 10, 64); err != nil {
+			return 0, 0, false
+		}
+	}
+	return v[0] + v[1] + v[2] + v[5] + v[6], v[7], true
+}
+
+// procCPU reads utime + stime of a process from /proc/PID/stat.
+func procCPU(pid int) (time.Duration, bool) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, false
+	}
+	// The command name is in parentheses and may contain spaces.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, false
+	}
+	f := bytes.Fields(b[i+1:])
+	if len(f) < 13 {
+		return 0, false
+	}
+	// After the name: state is field 3; utime and stime are fields 14 and 15.
+	ut, err1 := strconv.ParseUint(string(f[11]), 10, 64)
+	st, err2 := strconv.ParseUint(string(f[12]), 10, 64)
+	if err1 != nil || err2 != nil {
+		return 0, false
+	}
+	return time.Duration(ut+st) * time.Second / clockTicks, true
+}
+
+// add accumulates u weighted by its duration; mean undoes the weighting.
+func (u *cpuUse) add(o cpuUse) {
+	u.machine += o.machine * o.secs
+	u.steal += o.steal * o.secs
+	u.bench += o.bench * o.secs
+	u.server += o.server * o.secs
+	u.secs += o.secs
+}
+
+func (u cpuUse) mean() cpuUse {
+	if u.secs <= 0 {
+		return cpuUse{}
+	}
+	return cpuUse{secs: u.secs, machine: u.machine / u.secs, steal: u.steal / u.secs, bench: u.bench / u.secs, server: u.server / u.secs}
+}

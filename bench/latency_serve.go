@@ -1,0 +1,131 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
+	"time"
+)
+
+// serveProc is a "walcast serve" child process.
+type serveProc struct {
+	cmd     *exec.Cmd
+	port    int
+	logPath string
+	exited  chan struct{}
+	waitErr error
+}
+
+// startServe starts walcast serve on a free port with its stderr in logPath
+// (and a CPU profile in profile, when given) and waits until it answers
+// /healthz.
+func startServe(ctx context.Context, bin, dbURL, secret, slot, logPath, profile string) (*serveProc, error) {
+	port, err := freeTCPPort()
+	if err != nil {
+		return nil, err
+	}
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	defer logFile.Close()
+	cmd := exec.Command(bin, "serve", "--database-url", dbURL, "--host", "127.0.0.1", "--port", strconv.Itoa(port),
+		"--jwt-secret", secret, "--slot", slot, "--log-level", "warn")
+	cmd.Env = clientEnv()
+	if profile != "" {
+		cmd.Env = append(cmd.Env, "WALCAST_CPUPROFILE="+profile)
+	}
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start walcast serve: %w", err)
+	}
+	s := &serveProc{cmd: cmd, port: port, logPath: logPath, exited: make(chan struct{})}
+	go func() {
+		s.waitErr = cmd.Wait()
+		close(s.exited)
+	}()
+	health := fmt.Sprintf("http://127.0.0.1:%d/healthz", port)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(health)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return s, nil
+			}
+		}
+		select {
+		case <-s.exited:
+			return nil, fmt.Errorf("walcast serve exited at start (%v):\n%s", s.waitErr, s.logTail())
+		case <-ctx.Done():
+			s.stop()
+			return nil, ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			s.stop()
+			return nil, fmt.Errorf("walcast serve not healthy after 30 s:\n%s", s.logTail())
+		}
+	}
+}
+
+// stop shuts the server down as Ctrl-C would (so a CPU profile is written),
+// killing it after 20 s, and returns its CPU time.
+func (s *serveProc) stop() (cpu time.Duration, err error) {
+	select {
+	case <-s.exited:
+	default:
+		_ = s.cmd.Process.Signal(os.Interrupt)
+		select {
+		case <-s.exited:
+		case <-time.After(20 * time.Second):
+			_ = s.cmd.Process.Kill()
+			<-s.exited
+			return 0, fmt.Errorf("walcast serve did not stop within 20 s of SIGINT:\n%s", s.logTail())
+		}
+	}
+	if st := s.cmd.ProcessState; st != nil {
+		cpu = st.UserTime() + st.SystemTime()
+	}
+	var ee *exec.ExitError
+	if s.waitErr != nil && !errors.As(s.waitErr, &ee) {
+		return cpu, s.waitErr
+	}
+	return cpu, nil
+}
+
+// exitedEarly reports whether the server is gone while it should run.
+func (s *serveProc) exitedEarly() error {
+	select {
+	case <-s.exited:
+		return fmt.Errorf("walcast serve exited (%v):\n%s", s.waitErr, s.logTail())
+	default:
+		return nil
+	}
+}
+
+// logCount counts the lines of the server log that contain substr.
+func (s *serveProc) logCount(substr string) int {
+	b, _ := os.ReadFile(s.logPath)
+	return bytes.Count(b, []byte(substr))
+}
+
+func (s *serveProc) logTail() string {
+	b, _ := os.ReadFile(s.logPath)
+	return lastLines(string(b), 20)
+}
+
+func freeTCPPort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("pick a free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
