@@ -19,6 +19,8 @@ const (
 	evReply          = "phx_reply"
 	evClose          = "phx_close"
 	evAccessToken    = "access_token"
+	evBroadcast      = "broadcast"
+	evPresence       = "presence"
 	evSystem         = "system"
 	evPostgresChange = "postgres_changes"
 )
@@ -80,8 +82,11 @@ func (c *conn) handle(m Message) {
 		ch.leave(m.Ref)
 	case evAccessToken:
 		c.deep(func() { ch.refreshToken(m.Payload) })
+	case evBroadcast:
+		ch.handleBroadcast(m)
+	case evPresence:
+		c.deep(func() { ch.handlePresence(m) })
 	default:
-		// broadcast and presence (text or binary) are not served yet;
 		// Supabase ignores events it does not know.
 		c.debug("ignoring event", "topic", m.Topic, "event", m.Event, "binary", m.Binary)
 	}
