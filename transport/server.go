@@ -32,6 +32,7 @@ const (
 type Config struct {
 	Verifier      *auth.Verifier      // required: checks apikeys and access tokens
 	Changes       *changes.Dispatcher // postgres_changes; nil refuses them with a system error
+	Hub           *broadcast.Hub      // broadcast and presence rooms (default: a new hub)
 	MaxFrameBytes int                 // largest inbound message (default 5 MB); past it the socket closes with 1009
 	MaxChannels   int                 // channels per connection (default 100)
 	QueueBytes    int                 // outbound bound per connection (default 1 MiB); past it close 4000
@@ -93,7 +94,8 @@ type changeSource interface {
 type Server struct {
 	cfg     Config
 	log     *slog.Logger
-	changes changeSource // nil when Config.Changes is nil
+	changes changeSource   // nil when Config.Changes is nil
+	hub     *broadcast.Hub // broadcast and presence rooms
 	router  chi.Router
 
 	mu       sync.Mutex
@@ -123,6 +125,10 @@ func NewServer(cfg Config) *Server {
 	}
 	if cfg.Changes != nil {
 		s.changes = cfg.Changes
+	}
+	s.hub = cfg.Hub
+	if s.hub == nil {
+		s.hub = broadcast.NewHub()
 	}
 	r := chi.NewRouter()
 	r.Get("/realtime/v1/websocket", s.serveWebSocket)

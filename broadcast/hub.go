@@ -1,0 +1,85 @@
+package broadcast
+
+import "sync"
+
+// Message is one event published to a topic, already encoded once per
+// serializer: Frames[k] is what a subscriber of kind k receives (walcast's
+// transport uses one kind per Phoenix serializer). A Frame with a nil Body
+// is not deliverable to that kind and is skipped. Frames are shared by every
+// subscriber and never modified.
+type Message struct {
+	Frames [Kinds]Frame
+}
+
+// Kinds is the number of subscriber kinds a Message carries frames for.
+const Kinds = 2
+
+// Subscriber receives the messages of the topics it subscribed to. Deliver
+// is called with the hub's read lock held and must not block or call back
+// into the hub: it queues and returns.
+type Subscriber interface {
+	Kind() int
+	Deliver(f Frame)
+}
+
+// Hub routes messages to the subscribers of a topic. It is safe for
+// concurrent use; Publish takes a read lock only, so publishers on
+// different topics (and on the same one) proceed in parallel.
+type Hub struct {
+	mu     sync.RWMutex
+	topics map[string]map[Subscriber]struct{}
+}
+
+// NewHub returns an empty hub.
+func NewHub() *Hub { return &Hub{topics: make(map[string]map[Subscriber]struct{})} }
+
+// Subscribe adds s to topic; subscribing twice is a no-op.
+func (h *Hub) Subscribe(topic string, s Subscriber) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	subs := h.topics[topic]
+	if subs == nil {
+		subs = make(map[Subscriber]struct{})
+		h.topics[topic] = subs
+	}
+	subs[s] = struct{}{}
+}
+
+// Unsubscribe removes s from topic; the topic is forgotten when it empties.
+func (h *Hub) Unsubscribe(topic string, s Subscriber) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	subs := h.topics[topic]
+	delete(subs, s)
+	if len(subs) == 0 {
+		delete(h.topics, topic)
+	}
+}
+
+// Publish hands m to every subscriber of topic except `except` (nil for
+// none) and returns how many received it. The frames are shared: nothing
+// is encoded or copied per subscriber.
+func (h *Hub) Publish(topic string, m *Message, except Subscriber) int {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	n := 0
+	for s := range h.topics[topic] {
+		if s == except {
+			continue
+		}
+		k := s.Kind()
+		if k < 0 || k >= Kinds || m.Frames[k].Body == nil {
+			continue
+		}
+		s.Deliver(m.Frames[k])
+		n++
+	}
+	return n
+}
+
+// Subscribers returns the number of subscribers of topic.
+func (h *Hub) Subscribers(topic string) int {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return len(h.topics[topic])
+}

@@ -1,0 +1,89 @@
+package broadcast
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+)
+
+type recorder struct {
+	kind int
+	mu   sync.Mutex
+	got  []string
+}
+
+func (r *recorder) Kind() int { return r.kind }
+func (r *recorder) Deliver(f Frame) {
+	r.mu.Lock()
+	r.got = append(r.got, string(f.Body))
+	r.mu.Unlock()
+}
+
+func TestHubPublish(t *testing.T) {
+	h := NewHub()
+	a, b, c := &recorder{kind: 0}, &recorder{kind: 1}, &recorder{kind: 1}
+	h.Subscribe("room", a)
+	h.Subscribe("room", b)
+	h.Subscribe("room", b) // twice is once
+	h.Subscribe("other", c)
+	m := &Message{Frames: [Kinds]Frame{{Body: []byte("v1")}, {Body: []byte("v2")}}}
+	if n := h.Publish("room", m, nil); n != 2 {
+		t.Errorf("Publish reached %d subscribers, want 2", n)
+	}
+	if n := h.Publish("room", m, a); n != 1 {
+		t.Errorf("Publish except a reached %d, want 1", n)
+	}
+	onlyV2 := &Message{Frames: [Kinds]Frame{{}, {Body: []byte("bin")}}}
+	if n := h.Publish("room", onlyV2, nil); n != 1 {
+		t.Errorf("a message without a kind-0 frame reached %d, want 1 (b only)", n)
+	}
+	h.Unsubscribe("room", b)
+	h.Publish("room", m, nil)
+	if got := fmt.Sprint(a.got, b.got, c.got); got != "[v1 v1] [v2 v2 bin] []" {
+		t.Errorf("deliveries %s", got)
+	}
+	if h.Subscribers("room") != 1 || h.Subscribers("other") != 1 || h.Subscribers("none") != 0 {
+		t.Errorf("subscriber counts wrong")
+	}
+	h.Unsubscribe("room", a)
+	if _, ok := h.topics["room"]; ok {
+		t.Error("an empty topic is kept")
+	}
+}
+
+// discard is a subscriber that drops frames; id keeps every one distinct
+// (pointers to zero-size values may compare equal).
+type discard struct{ id int }
+
+func (*discard) Kind() int     { return 1 }
+func (*discard) Deliver(Frame) {}
+
+func TestHubPublishAllocs(t *testing.T) {
+	h := NewHub()
+	for i := range 1000 {
+		h.Subscribe("room", &discard{id: i})
+	}
+	if h.Subscribers("room") != 1000 {
+		t.Fatalf("%d subscribers, want 1000", h.Subscribers("room"))
+	}
+	m := &Message{Frames: [Kinds]Frame{{Body: []byte("a")}, {Body: []byte("b")}}}
+	if n := testing.AllocsPerRun(100, func() { h.Publish("room", m, nil) }); n != 0 {
+		t.Errorf("Publish to 1,000 subscribers: %v allocs, want 0", n)
+	}
+}
+
+func BenchmarkHubPublish(b *testing.B) {
+	for _, n := range []int{1, 100, 10000} {
+		b.Run(fmt.Sprintf("subs=%d", n), func(b *testing.B) {
+			h := NewHub()
+			for i := range n {
+				h.Subscribe("room", &discard{id: i})
+			}
+			m := &Message{Frames: [Kinds]Frame{{Body: []byte("a")}, {Body: []byte("b")}}}
+			b.ReportAllocs()
+			for b.Loop() {
+				h.Publish("room", m, nil)
+			}
+		})
+	}
+}
