@@ -45,15 +45,16 @@ type channel struct {
 	ctx         context.Context    // only with bindings: ends when the channel stops
 	cancel      context.CancelFunc // of ctx
 
-	mu         sync.Mutex
-	state      chanState
-	subscribed bool     // Subscribe returned: Unsubscribe is owed
-	ids        []uint64 // binding ids, in binding order
-	heads      [][]byte // heads[i]: the message head for a change matching ids[i] alone
-	subErr     error    // what Subscribe refused, re-reported after a token refresh
-	token      string
-	claims     *auth.Claims
-	expiry     *time.Timer
+	mu          sync.Mutex
+	state       chanState
+	subscribed  bool     // Subscribe returned: Unsubscribe is owed
+	roomsJoined bool     // joinRooms ran: leaveRooms is owed
+	ids         []uint64 // binding ids, in binding order
+	heads       [][]byte // heads[i]: the message head for a change matching ids[i] alone
+	subErr      error    // what Subscribe refused, re-reported after a token refresh
+	token       string
+	claims      *auth.Claims
+	expiry      *time.Timer
 }
 
 func newChannel(c *conn, m Message, sub string, cfg *JoinConfig, token string, claims *auth.Claims) *channel {
@@ -119,6 +120,7 @@ func (ch *channel) replyJoined(sys json.RawMessage) bool {
 	resp = append(resp, "]}"...)
 	ch.raws = nil
 	ch.c.reply(ch.joinRef, ch.ref, ch.topic, true, resp)
+	ch.joinRooms()
 	if sys != nil {
 		ch.c.sendMessage(ch.system(sys))
 	}
@@ -148,10 +150,13 @@ func (ch *channel) stop() bool {
 	if ch.cancel != nil {
 		ch.cancel()
 	}
-	subscribed := ch.subscribed
+	subscribed, wasJoined := ch.subscribed, ch.roomsJoined
 	ch.mu.Unlock()
 	if subscribed {
 		ch.c.s.changes.Unsubscribe(ch)
+	}
+	if wasJoined {
+		ch.leaveRooms()
 	}
 	return true
 }
