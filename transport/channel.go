@@ -40,6 +40,7 @@ type channel struct {
 	raws        []json.RawMessage // the client's binding objects, echoed in the reply
 	wait        bool
 	waitTimeout time.Duration
+	bc          broadcastConfig    // config.broadcast and config.private of the join
 	prefix      []byte             // postgres_changes message up to the ids
 	tail        []byte             // ... and after the data
 	ctx         context.Context    // only with bindings: ends when the channel stops
@@ -55,6 +56,7 @@ type channel struct {
 	token       string
 	claims      *auth.Claims
 	expiry      *time.Timer
+	pr          chanPresence // presence (channel_presence.go)
 }
 
 func newChannel(c *conn, m Message, sub string, cfg *JoinConfig, token string, claims *auth.Claims) *channel {
@@ -66,6 +68,8 @@ func newChannel(c *conn, m Message, sub string, cfg *JoinConfig, token string, c
 		ref:         m.Ref,
 		wait:        cfg.Wait,
 		waitTimeout: cfg.WaitTimeout,
+		bc:          newBroadcastConfig(cfg),
+		pr:          newChanPresence(cfg),
 		token:       token,
 		claims:      claims,
 	}

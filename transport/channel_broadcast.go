@@ -1,23 +1,122 @@
 package transport
 
-// joinRooms enters the channel's broadcast and presence rooms. It runs with
-// ch.mu held, right after the join reply was queued, so nothing of the
-// rooms reaches the client before the reply. It must not block.
+import (
+	"encoding/json"
+
+	"github.com/walcast/walcast/broadcast"
+)
+
+// Subscriber kinds of the hub: one per serializer, because a broadcast is
+// encoded once per serializer and that encoding is shared by every socket
+// speaking it.
+const (
+	kindV1 = 0
+	kindV2 = 1
+)
+
+var _ broadcast.Subscriber = (*channel)(nil)
+
+// roomKey is the hub topic of the room a channel on sub belongs to. Public
+// and private channels with the same name are different rooms, as in
+// Supabase, so a public sender never reaches a private listener.
+func roomKey(private bool, sub string) string {
+	if private {
+		return "private:" + sub
+	}
+	return "public:" + sub
+}
+
+// broadcastConfig is what a join asked of broadcast. Missing values are
+// false, as in Supabase: a sender does not hear itself and gets no acks.
+type broadcastConfig struct {
+	self, ack, private bool
+}
+
+func newBroadcastConfig(cfg *JoinConfig) broadcastConfig {
+	return broadcastConfig{self: cfg.Broadcast.Self, ack: cfg.Broadcast.Ack, private: cfg.Private}
+}
+
+// joinRooms enters the channel's room (broadcast and presence traffic
+// alike). It runs with ch.mu held, right after the join reply was queued,
+// so nothing of the room reaches the client before the reply. It must not
+// block: Subscribe waits only for publishes in flight, which never take
+// ch.mu.
 func (ch *channel) joinRooms() {
 	ch.roomsJoined = true
+	ch.c.s.hub.Subscribe(roomKey(ch.bc.private, ch.sub), ch)
 	ch.joinPresence()
 }
 
 // leaveRooms leaves the rooms joinRooms entered; it runs once, without
-// ch.mu, when the channel stops.
+// ch.mu, when the channel stops. Once Unsubscribe returns no publish can
+// reach the channel any more, so phx_close, sent after this, is the last
+// message of the channel.
 func (ch *channel) leaveRooms() {
+	ch.c.s.hub.Unsubscribe(roomKey(ch.bc.private, ch.sub), ch)
 	ch.leavePresence()
 }
 
-// handleBroadcast handles a client's broadcast push (a text "broadcast"
-// event, or a binary kind-3 frame on vsn 2.0.0). Broadcast rooms are not
-// served yet: the push is ignored, as Supabase ignores what it does not
-// serve.
+// Kind tells the hub which encoding of a broadcast this channel's socket
+// takes.
+func (ch *channel) Kind() int {
+	if ch.c.vsn == V1 {
+		return kindV1
+	}
+	return kindV2
+}
+
+// Deliver queues a broadcast frame. It runs under the hub's read lock, on
+// the publisher's goroutine, so it only pushes: a full queue closes the
+// connection as a slow consumer (on another goroutine) rather than making
+// the publisher wait. A closed queue means the connection is already going
+// away (a teardown closes it before the channels leave their rooms): that
+// is no slow consumer.
+func (ch *channel) Deliver(f broadcast.Frame) {
+	c := ch.c
+	if c.q.Push(f) {
+		c.startWriter()
+	} else if !c.q.Closed() {
+		c.overflow()
+	}
+}
+
+// Replies to an acknowledged broadcast push.
+var payloadSizeExceeded = json.RawMessage(`"payload_size_exceeded"`)
+
+// handleBroadcast handles a client's broadcast push: a text "broadcast"
+// event (vsn 1.0.0, or 2.0.0 with a non-string event), or a binary kind-3
+// frame (vsn 2.0.0). It runs on the read loop.
 func (ch *channel) handleBroadcast(m Message) {
-	ch.c.debug("ignoring broadcast: not served yet", "topic", m.Topic, "binary", m.Binary)
+	if !ch.c.allowMessage() {
+		ch.close(systemPayload("system", "error", "Too many messages per second", ch.sub))
+		return
+	}
+	size := len(m.Payload)
+	if m.Binary {
+		size = len(m.Data)
+	}
+	if size > ch.c.s.cfg.MaxPayloadBytes {
+		// Supabase drops it silently unless the sender waits for an ack.
+		ch.c.debug("dropping oversized broadcast", "topic", ch.topic, "bytes", size)
+		if ch.bc.ack {
+			ch.c.reply(ch.joinRef, m.Ref, ch.topic, false, payloadSizeExceeded)
+		}
+		return
+	}
+	var msg *broadcast.Message
+	if m.Binary {
+		msg = encodeUserBroadcast(ch.topic, userBroadcast{
+			event: m.UserEvent, payload: m.Data, json: m.JSONPayload, binary: true,
+		})
+	} else {
+		msg = encodeClientText(ch.topic, m.Payload)
+	}
+	var except broadcast.Subscriber
+	if !ch.bc.self {
+		except = ch
+	}
+	ch.c.s.hub.Publish(roomKey(ch.bc.private, ch.sub), msg, except)
+	if ch.bc.ack {
+		ch.c.reply(ch.joinRef, m.Ref, ch.topic, true, emptyResponse)
+	}
 }

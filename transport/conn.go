@@ -47,6 +47,7 @@ type conn struct {
 	vsn    Version
 	apikey string
 	q      *broadcast.Queue
+	lim    connLimits // join and message rates (limits.go)
 
 	writing  atomic.Bool  // a writer goroutine is running or starting
 	closing  atomic.Bool  // a close was started; the first reason wins

@@ -110,6 +110,10 @@ func (c *conn) deep(f func()) {
 // join handles phx_join: checks the topic, the channel limit and the token,
 // closes a channel already joined on the topic, and starts the new one.
 func (c *conn) join(m Message) {
+	if !c.allowJoin() {
+		c.joinError(m, "ClientJoinRateLimitReached: Too many joins per second")
+		return
+	}
 	sub, ok := strings.CutPrefix(m.Topic, topicPrefix)
 	if !ok {
 		c.reply("", m.Ref, m.Topic, false, unmatchedTopic)

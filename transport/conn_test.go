@@ -168,9 +168,14 @@ func TestStaleJoinRefIgnored(t *testing.T) {
 	c.send("1", "4", "realtime:room", evAccessToken, `{"access_token":"garbage"}`)
 	c.send("", "5", "phoenix", "heartbeat", `{}`)
 	checkFrame(t, c.next(), "null", "5", "phoenix", "phx_reply", "")
-	// Broadcast and presence on a joined topic are ignored, not unmatched.
+	// Broadcast and presence on a joined topic reach the new channel, not
+	// "unmatched topic": a broadcast without self and ack sends nothing back;
+	// a track is answered, and enables presence.
 	c.send("2", "6", "realtime:room", "broadcast", `{"type":"broadcast","event":"x","payload":{}}`)
 	c.send("2", "7", "realtime:room", "presence", `{"type":"presence","event":"track","payload":{}}`)
+	checkFrame(t, c.next(), "2", "7", "realtime:room", "phx_reply", `{"status":"ok","response":{}}`)
+	checkFrame(t, c.next(), "2", "null", "realtime:room", "presence_state", `{}`)
+	checkFrame(t, c.next(), "null", "null", "realtime:room", "presence_diff", "")
 	c.sendRaw(websocket.MessageBinary, binaryPush("2", "8", "realtime:room", "cursor", `{"x":1}`))
 	c.send("", "9", "phoenix", "heartbeat", `{}`)
 	checkFrame(t, c.next(), "null", "9", "phoenix", "phx_reply", "")

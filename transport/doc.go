@@ -23,9 +23,53 @@
 //
 // Per connection the server answers heartbeats, joins, leaves and
 // access_token pushes with Phoenix's semantics, delivers postgres_changes
-// from a changes.Dispatcher, closes a channel with a system message and
-// phx_close when its token expires, and ignores broadcast and presence
-// (not served yet).
+// from a changes.Dispatcher, and closes a channel with a system message and
+// phx_close when its token expires.
+//
+// # Broadcast
+//
+// Every joined channel is in a room of the server's broadcast.Hub, keyed by
+// its sub-topic and whether it is private (public and private channels of
+// one name are different rooms). A broadcast push (channel_broadcast.go) is
+// encoded once per serializer and published to the room: a text push is
+// forwarded verbatim as text; a binary kind-3 push goes out as kind 4 to
+// vsn 2.0.0 sockets and as text to vsn 1.0.0 ones (a raw-bytes payload has
+// no text form and reaches vsn 2.0.0 sockets only). config.broadcast.self
+// decides whether the sender hears itself, ack whether it gets a reply;
+// payloads over MaxPayloadBytes are dropped (answered
+// "payload_size_exceeded" with ack).
+//
+// The REST endpoints (rest*.go) POST /api/broadcast (a batch, delivered as
+// text) and POST /api/broadcast/{topic}/events/{event} (JSON or raw bytes,
+// delivered like a binary push), also under /realtime/v1, take a JWT in
+// Authorization: Bearer, the apikey header or the apikey query parameter.
+// Server.HandleMessage (dbmessage.go) publishes the broadcasts the database
+// emits with realtime.send and realtime.broadcast_changes, which reach the
+// replication stream only when their transaction commits.
+//
+// Limits (limits.go): JoinsPerSecond per connection (a join past it is
+// refused with ClientJoinRateLimitReached), MessagesPerSecond per
+// connection averaged over 5 s (past it the channel gets the system error
+// "Too many messages per second" and phx_close), and RESTMessagesPerSecond
+// per client IP (429).
+//
+// # Presence
+//
+// Presence (channel_presence.go) is kept per room by a presence.Store (a
+// presence.Memory). A channel that joins with config.presence.enabled gets
+// presence_state at once (the room's members, {} when empty), and its
+// later diffs; a track on a channel joined without presence enables it the
+// same way first. A channel tracks one meta under config.presence.key, or a
+// random UUID when the key is missing or empty; the same meta again is a
+// no-op, another one an update. Every change reaches every channel of the
+// room that enabled presence, the tracker's own included, as one
+// presence_diff encoded once per serializer; channels that did not enable
+// presence get none, since realtime-js would hold them for a state that
+// never comes. A channel's meta leaves when it stops, however it stops.
+// Limits: PresenceMaxCalls pushes per PresenceWindow per channel ("Client
+// presence rate limit exceeded") and a track payload of MaxPayloadBytes
+// ("Track message size exceeded"); past either the channel gets the system
+// error and phx_close.
 //
 // # Concurrency
 //

@@ -15,6 +15,7 @@ import (
 	"github.com/walcast/walcast/auth"
 	"github.com/walcast/walcast/broadcast"
 	"github.com/walcast/walcast/changes"
+	"github.com/walcast/walcast/presence"
 )
 
 // Defaults of Config's zero values.
@@ -50,6 +51,20 @@ type Config struct {
 	// negative: none). Supabase sleeps 2 s, but realtime-js already backs
 	// off between attempts.
 	AuthFailureDelay time.Duration
+	// MaxPayloadBytes bounds a broadcast payload (default 3 MB, Supabase's
+	// limit): a bigger push is dropped (answered payload_size_exceeded when
+	// it asked for an ack), a bigger REST message refused with 422.
+	MaxPayloadBytes int
+	// Rates (limits.go); zero means the default, negative no limit.
+	JoinsPerSecond        int // phx_join per connection (default 100); past it the join is refused
+	MessagesPerSecond     int // broadcast pushes per connection, averaged over 5 s (default 100); past it the channel closes
+	RESTMessagesPerSecond int // REST broadcast messages per client IP, averaged over 5 s (default 100); past it 429
+	// Presence pushes per channel (channel_presence.go): past
+	// PresenceMaxCalls (default 5; negative: no limit) within
+	// PresenceWindow (default 30 s) the channel closes. A track payload
+	// over MaxPayloadBytes closes it too.
+	PresenceMaxCalls int
+	PresenceWindow   time.Duration
 	Logger           *slog.Logger
 }
 
@@ -78,6 +93,8 @@ func (c *Config) setDefaults() {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+	c.setLimitDefaults()
+	c.setPresenceDefaults()
 }
 
 // changeSource is what a channel needs from the postgres_changes
@@ -92,11 +109,12 @@ type changeSource interface {
 // Server serves the Supabase Realtime WebSocket protocol. See the package
 // documentation for its routes, close codes and concurrency.
 type Server struct {
-	cfg     Config
-	log     *slog.Logger
-	changes changeSource   // nil when Config.Changes is nil
-	hub     *broadcast.Hub // broadcast and presence rooms
-	router  chi.Router
+	cfg      Config
+	log      *slog.Logger
+	changes  changeSource   // nil when Config.Changes is nil
+	hub      *broadcast.Hub // broadcast and presence rooms
+	presence presence.Store // who is in each room; diffs go out through hub
+	router   chi.Router
 
 	mu       sync.Mutex
 	draining bool
@@ -130,10 +148,12 @@ func NewServer(cfg Config) *Server {
 	if s.hub == nil {
 		s.hub = broadcast.NewHub()
 	}
+	s.presence = presence.NewMemory(s.publishPresence)
 	r := chi.NewRouter()
 	r.Get("/realtime/v1/websocket", s.serveWebSocket)
 	r.Get("/socket/websocket", s.serveWebSocket)
 	r.Get("/healthz", s.serveHealth)
+	s.mountREST(r)
 	s.router = r
 	return s
 }

@@ -98,12 +98,14 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	defer pool.Close()
 
 	dispatcher := changes.New(changes.Config{Pool: pool, Publication: cfg.stream.Publication, Logger: log})
+	// The server exists before the stream: it takes the broadcasts that
+	// realtime.send emits into the stream.
+	server := transport.NewServer(transport.Config{Verifier: auth.NewVerifier([]byte(cfg.jwtSecret)), Changes: dispatcher, Logger: log})
 	cfg.stream.DatabaseURL = cfg.dbURL
-	stream, err := replication.NewStream(cfg.stream, dispatcher)
+	stream, err := replication.NewStream(cfg.stream, replication.WithMessages(dispatcher, server))
 	if err != nil {
 		return usageError{err}
 	}
-	server := transport.NewServer(transport.Config{Verifier: auth.NewVerifier([]byte(cfg.jwtSecret)), Changes: dispatcher, Logger: log})
 	listener, err := net.Listen("tcp", net.JoinHostPort(cfg.host, strconv.Itoa(cfg.port)))
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)

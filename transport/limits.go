@@ -1,0 +1,144 @@
+package transport
+
+import (
+	"net"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// Defaults of the broadcast size and rate limits (Supabase's self-hosted
+// defaults).
+const (
+	DefaultMaxPayloadBytes       = 3_000_000 // max_payload_size_in_kb 3000
+	DefaultJoinsPerSecond        = 100       // max_joins_per_second
+	DefaultMessagesPerSecond     = 100       // max_events_per_second
+	DefaultRESTMessagesPerSecond = 100
+
+	// rateWindow is the span message rates are averaged over: Supabase
+	// counts events in 5 s ticks, so a burst of up to 5 s worth of the rate
+	// passes while a sustained excess does not.
+	rateWindow = 5
+)
+
+// setLimitDefaults fills in the zero limits of c. Negative rates stay
+// negative: that limit is off.
+func (c *Config) setLimitDefaults() {
+	if c.MaxPayloadBytes <= 0 {
+		c.MaxPayloadBytes = DefaultMaxPayloadBytes
+	}
+	if c.JoinsPerSecond == 0 {
+		c.JoinsPerSecond = DefaultJoinsPerSecond
+	}
+	if c.MessagesPerSecond == 0 {
+		c.MessagesPerSecond = DefaultMessagesPerSecond
+	}
+	if c.RESTMessagesPerSecond == 0 {
+		c.RESTMessagesPerSecond = DefaultRESTMessagesPerSecond
+	}
+}
+
+// bucket is a token bucket: it holds up to burst tokens and refills at rate
+// per second. The zero value is full. 16 bytes, so that every connection
+// can afford one per limit.
+type bucket struct {
+	tokens float64
+	last   int64 // unix nanoseconds of the last take; 0: never (full)
+}
+
+// take removes n tokens if there are that many and reports whether it did.
+// rate <= 0 means unlimited.
+func (b *bucket) take(now time.Time, rate, burst, n float64) bool {
+	if rate <= 0 {
+		return true
+	}
+	t := now.UnixNano()
+	if b.last == 0 {
+		b.tokens = burst
+	} else if dt := t - b.last; dt > 0 {
+		b.tokens = min(burst, b.tokens+rate*float64(dt)/float64(time.Second))
+	}
+	b.last = t
+	if b.tokens < n {
+		return false
+	}
+	b.tokens -= n
+	return true
+}
+
+// connLimits are a connection's join and message rates. Only the read loop
+// uses them (joins and presence run on helpers it waits for), so they need
+// no lock.
+type connLimits struct {
+	joins, messages bucket
+}
+
+// allowJoin counts a phx_join against JoinsPerSecond (a burst of one
+// second's worth).
+func (c *conn) allowJoin() bool {
+	r := float64(c.s.cfg.JoinsPerSecond)
+	return c.lim.joins.take(time.Now(), r, r, 1)
+}
+
+// allowMessage counts a broadcast or presence push against
+// MessagesPerSecond, averaged over rateWindow seconds.
+func (c *conn) allowMessage() bool {
+	r := float64(c.s.cfg.MessagesPerSecond)
+	return c.lim.messages.take(time.Now(), r, r*rateWindow, 1)
+}
+
+// keyedLimiter is a token bucket per key (a client IP), for the REST
+// endpoints. Buckets that have refilled completely are forgotten on a
+// periodic sweep, so the map holds only recently active clients.
+type keyedLimiter struct {
+	rate, burst float64
+
+	mu      sync.Mutex
+	buckets map[string]*bucket
+	swept   time.Time
+}
+
+func newKeyedLimiter(perSecond int) *keyedLimiter {
+	r := float64(perSecond)
+	return &keyedLimiter{rate: r, burst: r * rateWindow, buckets: make(map[string]*bucket)}
+}
+
+// take removes n tokens from key's bucket if it has them.
+func (l *keyedLimiter) take(key string, n int) bool {
+	if l.rate <= 0 {
+		return true
+	}
+	now := time.Now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if now.Sub(l.swept) > rateWindow*time.Second {
+		l.sweep(now)
+	}
+	b := l.buckets[key]
+	if b == nil {
+		b = new(bucket)
+		l.buckets[key] = b
+	}
+	return b.take(now, l.rate, l.burst, float64(n))
+}
+
+// sweep drops the buckets that would be full by now: forgetting them
+// changes nothing, as a new bucket starts full. l.mu must be held.
+func (l *keyedLimiter) sweep(now time.Time) {
+	l.swept = now
+	for k, b := range l.buckets {
+		if b.tokens+l.rate*now.Sub(time.Unix(0, b.last)).Seconds() >= l.burst {
+			delete(l.buckets, k)
+		}
+	}
+}
+
+// clientIP is the peer address of r without its port. Forwarding headers
+// are not trusted: any client could set them to dodge the limit.
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
