@@ -389,6 +389,9 @@ func (s *server) start() error {
 	fmt.Fprintf(&s.log, "---- walcast serve, start %d\n", s.starts)
 	cmd := exec.Command(s.bin, "serve",
 		"--database-url", s.dbURL,
+		// The same address freePort checked: on all interfaces the port may
+		// be taken by a client socket bound to another loopback address.
+		"--host", "127.0.0.1",
 		"--port", strconv.Itoa(s.port),
 		"--jwt-secret", s.secret,
 		"--slot", s.slot,
