@@ -329,6 +329,14 @@ func appendEscape(dst []byte, c byte) []byte {
 // appendStringText is appendString for a Go string (names), without the
 // copy a []byte conversion would make; appendString only reads its input.
 func appendStringText(dst []byte, s string) []byte {
+	return AppendJSONString(dst, s)
+}
+
+// AppendJSONString appends s as a JSON string, escaped as the change encoder
+// escapes values: control characters, quotes and backslashes escaped, invalid
+// UTF-8 as \ufffd, and <, > and & left alone (nothing here is embedded in
+// HTML). It does not allocate.
+func AppendJSONString(dst []byte, s string) []byte {
 	return appendString(dst, unsafe.Slice(unsafe.StringData(s), len(s)))
 }
 

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"unicode/utf8"
+
+	"github.com/walcast/walcast/replication"
 )
 
 // A small JSON scanner for the frame envelope. The hot path (heartbeats,
@@ -234,53 +236,8 @@ func decodeJSONString(raw []byte, slow bool) string {
 
 // appendJSONString appends s as a JSON string: quotes, backslashes and control
 // characters escaped, invalid UTF-8 as \ufffd so the frame stays valid text.
-// <, > and & are left alone: frames are not embedded in HTML.
-func appendJSONString(dst []byte, s string) []byte {
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c >= 0x20 && c != '"' && c != '\\' && c < utf8.RuneSelf {
-			i++
-			continue
-		}
-		if c < utf8.RuneSelf {
-			dst = append(dst, s[start:i]...)
-			dst = appendJSONEscape(dst, c)
-			i++
-			start = i
-			continue
-		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			dst = append(dst, s[start:i]...)
-			dst = append(dst, `\ufffd`...)
-			start = i + 1
-		}
-		i += size
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
-}
-
-func appendJSONEscape(dst []byte, c byte) []byte {
-	switch c {
-	case '"', '\\':
-		return append(dst, '\\', c)
-	case '\n':
-		return append(dst, '\\', 'n')
-	case '\r':
-		return append(dst, '\\', 'r')
-	case '\t':
-		return append(dst, '\\', 't')
-	case '\b':
-		return append(dst, '\\', 'b')
-	case '\f':
-		return append(dst, '\\', 'f')
-	}
-	const hex = "0123456789abcdef"
-	return append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xF])
-}
+// It is the escaping the change encoder uses.
+func appendJSONString(dst []byte, s string) []byte { return replication.AppendJSONString(dst, s) }
 
 // validJSONObject reports whether b is exactly one JSON object (surrounding
 // space allowed).
