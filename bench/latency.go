@@ -26,11 +26,13 @@ type latencyOptions struct {
 	rounds, burstRuns, conns int
 	warmup, measure, burst   time.Duration
 	out, walcast, cpuprofile string
+	quietWait                time.Duration
+	retries                  int
 }
 
 func parseLatencyFlags(args []string) (latencyOptions, error) {
 	fs := flag.NewFlagSet("latency", flag.ContinueOnError)
-	quick := fs.Bool("quick", false, "smoke run: subscribers 1,100, 2 rounds of 2+8 s phases, one 3 s burst run")
+	quick := fs.Bool("quick", false, "smoke run: subscribers 1,100, 2 rounds of 2+8 s phases, one 3 s burst run, 4 s quiet wait, no retries")
 	rates := fs.String("rates", "1000", "insert rates to measure, rows/s, comma-separated")
 	subs := fs.String("subs", "1,100,1000", "WebSocket subscriber counts, comma-separated")
 	rounds := fs.Int("rounds", 3, "rounds of alternating bare and walcast phases")
@@ -41,7 +43,9 @@ func parseLatencyFlags(args []string) (latencyOptions, error) {
 	burstRuns := fs.Int("burst-runs", 3, "timed runs per consumer of the burst")
 	out := fs.String("out", "", "also write the report to this file")
 	walcast := fs.String("walcast", "", "walcast binary (default: built from ./cmd/walcast)")
-	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of each walcast serve phase to PREFIX-<rate>-<subs>-<round>.prof")
+	quietWait := fs.Duration("quiet-wait", 2*time.Minute, "before each phase, wait up to this long for other processes to use under 0.15 cores (0: don't wait)")
+	retries := fs.Int("retries", 1, "repeat a phase up to this often while other processes took over 0.25 cores during it")
+	cpuprofile := fs.String("cpuprofile", "", "write CPU profiles of walcast serve: PREFIX-<rate>-<subs>-<round>.prof per phase, PREFIX-burst-<slot>.prof per burst run")
 	if err := fs.Parse(args); err != nil {
 		return latencyOptions{}, usageError{err}
 	}
@@ -49,7 +53,7 @@ func parseLatencyFlags(args []string) (latencyOptions, error) {
 		return latencyOptions{}, usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
 	}
 	opt := latencyOptions{rounds: *rounds, burstRuns: *burstRuns, conns: *conns, warmup: *warmup, measure: *measure,
-		burst: *burst, out: *out, walcast: *walcast, cpuprofile: *cpuprofile}
+		burst: *burst, out: *out, walcast: *walcast, cpuprofile: *cpuprofile, quietWait: *quietWait, retries: *retries}
 	if *quick {
 		for name, set := range map[string]func(){
 			"subs":       func() { *subs = "1,100" },
@@ -58,6 +62,8 @@ func parseLatencyFlags(args []string) (latencyOptions, error) {
 			"measure":    func() { opt.measure = 8 * time.Second },
 			"burst":      func() { opt.burst = 3 * time.Second },
 			"burst-runs": func() { opt.burstRuns = 1 },
+			"quiet-wait": func() { opt.quietWait = 4 * time.Second },
+			"retries":    func() { opt.retries = 0 },
 		} {
 			if !flagSet(fs, name) {
 				set()
@@ -71,7 +77,7 @@ func parseLatencyFlags(args []string) (latencyOptions, error) {
 	if opt.subs, err = positiveInts(*subs); err != nil {
 		return latencyOptions{}, usageError{fmt.Errorf("--subs: %w", err)}
 	}
-	if opt.rounds < 1 || opt.burstRuns < 0 || opt.conns < 1 || opt.measure <= 0 || opt.warmup < 0 || opt.burst < 0 {
+	if opt.rounds < 1 || opt.burstRuns < 0 || opt.conns < 1 || opt.measure <= 0 || opt.warmup < 0 || opt.burst < 0 || opt.quietWait < 0 || opt.retries < 0 {
 		return latencyOptions{}, usageError{errors.New("--rounds and --conns must be at least 1, --measure positive, the rest not negative")}
 	}
 	return opt, nil
@@ -91,20 +97,17 @@ func positiveInts(s string) ([]int, error) {
 
 // latencyBench is the state shared by the phases of one latency run.
 type latencyBench struct {
-	opt                   latencyOptions
-	tmp, bin, url, secret string
-	token                 string
-	conn                  *pgx.Conn   // setup and slots
-	load                  []*pgx.Conn // the load generator's
-	markers               int64
+	opt                latencyOptions
+	tmp, bin, binDir   string
+	url, secret, token string
+	conn               *pgx.Conn   // setup and slots
+	load               []*pgx.Conn // the load generator's
+	markers            int64
+	postmaster         int // PID, for CPU accounting
 }
 
 func latency(ctx context.Context, args []string) error {
 	opt, err := parseLatencyFlags(args)
-	if err != nil {
-		return err
-	}
-	binDir, err := localpg.FindBinDir()
 	if err != nil {
 		return err
 	}
@@ -117,69 +120,17 @@ func latency(ctx context.Context, args []string) error {
 		return err
 	}
 	b := &latencyBench{opt: opt, tmp: tmp, bin: opt.walcast}
-	if b.bin == "" {
-		b.bin = filepath.Join(tmp, "walcast")
-		fmt.Fprintln(os.Stderr, "building walcast ...")
-		build := exec.CommandContext(ctx, "go", "build", "-o", b.bin, "github.com/walcast/walcast/cmd/walcast")
-		if out, err := build.CombinedOutput(); err != nil {
-			return fmt.Errorf("go build ./cmd/walcast: %w\n%s", err, out)
-		}
-	}
-	fmt.Fprintln(os.Stderr, "starting postgres ...")
-	cluster, err := localpg.Start(ctx, localpg.Config{
-		DataDir: filepath.Join(tmp, "pgdata"), BinDir: binDir, Fast: true,
-		// Commits wait for their WAL write: with synchronous_commit=off WAL
-		// reaches the walsender only every wal_writer_delay.
-		Settings: map[string]string{"synchronous_commit": "on"},
-	})
+	stop, err := b.start(ctx)
+	defer stop()
 	if err != nil {
-		return err
-	}
-	defer func() {
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
-		defer cancel()
-		if err := cluster.Stop(sctx); err != nil {
-			fmt.Fprintln(os.Stderr, "bench latency:", err)
-		}
-	}()
-	b.url = cluster.URL("postgres")
-	if b.conn, err = pgx.Connect(ctx, b.url); err != nil {
-		return fmt.Errorf("connect: %w", err)
-	}
-	defer b.conn.Close(context.WithoutCancel(ctx))
-	if _, err := b.conn.Exec(ctx, latencySetupSQL); err != nil {
-		return fmt.Errorf("create table t and publication: %w", err)
-	}
-	for range opt.conns {
-		c, err := pgx.Connect(ctx, b.url)
-		if err != nil {
-			return fmt.Errorf("connect load generator: %w", err)
-		}
-		defer c.Close(context.WithoutCancel(ctx))
-		b.load = append(b.load, c)
-	}
-	if err := b.makeToken(); err != nil {
 		return err
 	}
 
 	loadBefore := loadAverage()
 	began := time.Now()
-	var phases []phaseResult
-	for round := 1; round <= opt.rounds; round++ {
-		for _, rate := range opt.rates {
-			res, err := b.barePhase(ctx, rate, round)
-			if err != nil {
-				return fmt.Errorf("round %d, %d rows/s, bare receiver: %w", round, rate, err)
-			}
-			phases = append(phases, res)
-			for _, n := range opt.subs {
-				res, err := b.walcastPhase(ctx, rate, n, round)
-				if err != nil {
-					return fmt.Errorf("round %d, %d rows/s, walcast with %d subscribers: %w", round, rate, n, err)
-				}
-				phases = append(phases, res)
-			}
-		}
+	phases, err := b.runPhases(ctx)
+	if err != nil {
+		return err
 	}
 	var bursts []result
 	var burstNote string
@@ -189,7 +140,7 @@ func latency(ctx context.Context, args []string) error {
 		}
 	}
 
-	machine, err := describeMachine(ctx, b.conn, filepath.Join(binDir, "postgres"), b.bin)
+	machine, err := describeMachine(ctx, b.conn, filepath.Join(b.binDir, "postgres"), b.bin)
 	if err != nil {
 		return err
 	}
@@ -211,6 +162,119 @@ func latency(ctx context.Context, args []string) error {
 		}
 	}
 	return nil
+}
+
+// start builds walcast unless given, starts the cluster, creates the table
+// and publication and opens the connections. stop undoes what was done,
+// also after an error.
+func (b *latencyBench) start(ctx context.Context) (stop func(), err error) {
+	var undo []func()
+	stop = func() {
+		for i := len(undo) - 1; i >= 0; i-- {
+			undo[i]()
+		}
+	}
+	if b.binDir, err = localpg.FindBinDir(); err != nil {
+		return stop, err
+	}
+	if b.bin == "" {
+		b.bin = filepath.Join(b.tmp, "walcast")
+		fmt.Fprintln(os.Stderr, "building walcast ...")
+		build := exec.CommandContext(ctx, "go", "build", "-o", b.bin, "github.com/walcast/walcast/cmd/walcast")
+		if out, err := build.CombinedOutput(); err != nil {
+			return stop, fmt.Errorf("go build ./cmd/walcast: %w\n%s", err, out)
+		}
+	}
+	fmt.Fprintln(os.Stderr, "starting postgres ...")
+	dataDir := filepath.Join(b.tmp, "pgdata")
+	cluster, err := localpg.Start(ctx, localpg.Config{
+		DataDir: dataDir, BinDir: b.binDir, Fast: true,
+		// Commits wait for their WAL write: with synchronous_commit=off WAL
+		// reaches the walsender only every wal_writer_delay.
+		Settings: map[string]string{"synchronous_commit": "on"},
+	})
+	if err != nil {
+		return stop, err
+	}
+	undo = append(undo, func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+		defer cancel()
+		if err := cluster.Stop(sctx); err != nil {
+			fmt.Fprintln(os.Stderr, "bench latency:", err)
+		}
+	})
+	b.url = cluster.URL("postgres")
+	b.postmaster = postmasterPID(dataDir)
+	connect := func(what string) (*pgx.Conn, error) {
+		c, err := pgx.Connect(ctx, b.url)
+		if err != nil {
+			return nil, fmt.Errorf("connect %s: %w", what, err)
+		}
+		undo = append(undo, func() { c.Close(context.WithoutCancel(ctx)) })
+		return c, nil
+	}
+	if b.conn, err = connect("for setup"); err != nil {
+		return stop, err
+	}
+	if _, err := b.conn.Exec(ctx, latencySetupSQL); err != nil {
+		return stop, fmt.Errorf("create table t and publication: %w", err)
+	}
+	for range b.opt.conns {
+		c, err := connect("load generator")
+		if err != nil {
+			return stop, err
+		}
+		b.load = append(b.load, c)
+	}
+	return stop, b.makeToken()
+}
+
+// runPhases runs the rounds: per rate, the bare receiver, then walcast with
+// each subscriber count.
+func (b *latencyBench) runPhases(ctx context.Context) ([]phaseResult, error) {
+	var phases []phaseResult
+	for round := 1; round <= b.opt.rounds; round++ {
+		for _, rate := range b.opt.rates {
+			for _, n := range append([]int{0}, b.opt.subs...) {
+				res, err := b.phase(ctx, rate, n, round)
+				if err != nil {
+					return nil, fmt.Errorf("round %d, %d rows/s, %s: %w", round, rate, (&phaseResult{subs: n}).receiver(), err)
+				}
+				phases = append(phases, res)
+			}
+		}
+	}
+	return phases, nil
+}
+
+// noisyCores is how much CPU other processes may take during a phase
+// before it is repeated (--retries).
+const noisyCores = 0.25
+
+// phase runs one phase (subs 0: the bare receiver) once the machine is
+// quiet, and repeats it while other processes took more than noisyCores.
+func (b *latencyBench) phase(ctx context.Context, rate, subs, round int) (phaseResult, error) {
+	for attempt := 0; ; attempt++ {
+		q, err := b.waitQuiet(ctx)
+		if err != nil {
+			return phaseResult{}, err
+		}
+		var res phaseResult
+		if subs == 0 {
+			res, err = b.barePhase(ctx, rate, round)
+		} else {
+			res, err = b.walcastPhase(ctx, rate, subs, round)
+		}
+		if err != nil {
+			return res, err
+		}
+		res.quiet, res.repeats = q, attempt
+		other := res.cpu.other()
+		if other <= noisyCores || attempt >= b.opt.retries {
+			return res, nil
+		}
+		fmt.Fprintf(os.Stderr, "other processes took %.2f cores during that phase; repeating it\n", other)
+	}
 }
 
 func (b *latencyBench) makeToken() error {
@@ -235,124 +299,6 @@ func (b *latencyBench) wsURL(port int) string {
 func (b *latencyBench) marker() (warm, measured int64) {
 	b.markers++
 	return 2 * b.markers, 2*b.markers + 1
-}
-
-// barePhase measures the bare pgoutput receiver under one paced load.
-func (b *latencyBench) barePhase(ctx context.Context, rate, round int) (phaseResult, error) {
-	warmK, measK := b.marker()
-	r, err := startBare(ctx, b.url, "", measK)
-	if err != nil {
-		return phaseResult{}, err
-	}
-	defer r.stop()
-	var before cpuSnap
-	ls, err := runLoad(ctx, b.load, rate, b.opt.warmup, b.opt.measure, warmK, measK, func() { before = takeCPU(0) })
-	if err != nil {
-		return phaseResult{}, err
-	}
-	if err := waitDelivered(ctx, r.recv.Load, ls.measured, r.failed, drainWait); err != nil {
-		return phaseResult{}, err
-	}
-	use := before.until(takeCPU(0))
-	r.stop()
-	if err := r.failed(); err != nil {
-		return phaseResult{}, err
-	}
-	res := phaseResult{rate: rate, round: round, hist: r.hist, sent: ls.measured, delivered: r.recv.Load(),
-		span: time.Duration(r.last - ls.measureStart.UnixNano()), late: ls.late, cpu: use}
-	if res.delivered != res.sent {
-		res.gapClients = 1
-	}
-	res.log(b.opt.measure)
-	return res, nil
-}
-
-// walcastPhase measures walcast serve with n WebSocket subscribers under one
-// paced load. Each phase runs its own server process on a fresh slot.
-func (b *latencyBench) walcastPhase(ctx context.Context, rate, n, round int) (res phaseResult, err error) {
-	warmK, measK := b.marker()
-	slot := fmt.Sprintf("bench_walcast_%d", measK)
-	profile := ""
-	if b.opt.cpuprofile != "" {
-		profile = fmt.Sprintf("%s-%d-%d-%d.prof", b.opt.cpuprofile, rate, n, round)
-	}
-	srv, err := startServe(ctx, b.bin, b.url, b.secret, slot, filepath.Join(b.tmp, slot+".log"), profile)
-	if err != nil {
-		return res, err
-	}
-	defer func() {
-		_, serr := srv.stop()
-		if derr := dropSlot(context.WithoutCancel(ctx), b.conn, slot); derr != nil && serr == nil {
-			serr = derr
-		}
-		if err == nil {
-			err = serr
-		}
-	}()
-	connecting := time.Now()
-	set, err := dialClients(ctx, b.wsURL(srv.port), n, measK, true)
-	if err != nil {
-		return res, fmt.Errorf("connect subscribers: %w", err)
-	}
-	defer set.close()
-	res.connect = time.Since(connecting)
-	pid := srv.cmd.Process.Pid
-	var before cpuSnap
-	ls, err := runLoad(ctx, b.load, rate, b.opt.warmup, b.opt.measure, warmK, measK, func() { before = takeCPU(pid) })
-	if err != nil {
-		return res, err
-	}
-	if err := waitDelivered(ctx, set.received, ls.measured*int64(n), srv.exitedEarly, drainWait); err != nil {
-		return res, err
-	}
-	res.cpu = before.until(takeCPU(pid))
-	if err := srv.exitedEarly(); err != nil {
-		return res, err
-	}
-	res.lostConns, res.connErr = set.lostConns()
-	set.close()
-	res.rate, res.subs, res.round, res.sent, res.late = rate, n, round, ls.measured, ls.late
-	var last int64
-	for _, c := range set.clients {
-		res.hist.merge(&c.hist)
-		got := c.recv.Load()
-		res.delivered += got
-		if got != ls.measured {
-			res.gapClients++
-		}
-		last = max(last, c.last)
-	}
-	res.span = time.Duration(last - ls.measureStart.UnixNano())
-	res.slowClosed = srv.logCount("slow consumer")
-	res.log(b.opt.measure)
-	return res, nil
-}
-
-// drainWait bounds how long a phase waits for deliveries after its load
-// ended; what has not arrived by then counts as missing.
-const drainWait = 15 * time.Second
-
-// waitDelivered waits until got reaches want, or stalls for 5 s, or limit
-// passes (the gap is then reported as missing), or failed reports an error.
-func waitDelivered(ctx context.Context, got func() int64, want int64, failed func() error, limit time.Duration) error {
-	last, lastChange := got(), time.Now()
-	deadline := lastChange.Add(limit)
-	for {
-		n := got()
-		switch {
-		case n >= want || failed() != nil || time.Now().After(deadline):
-			return nil
-		case n != last:
-			last, lastChange = n, time.Now()
-		case time.Since(lastChange) > 5*time.Second:
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(10 * time.Millisecond):
-		}
-	}
 }
 
 func pgSettings(ctx context.Context, conn *pgx.Conn) (string, error) {

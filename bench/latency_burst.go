@@ -40,6 +40,9 @@ func (b *latencyBench) burstRuns(ctx context.Context) (_ []result, note string, 
 			err = derr
 		}
 	}()
+	if _, err := b.waitQuiet(ctx); err != nil {
+		return nil, "", err
+	}
 	fmt.Fprintf(os.Stderr, "burst: inserting for %s ...\n", b.opt.burst)
 	began := time.Now()
 	rows, err := runBurst(ctx, b.load, b.opt.burst, k)
@@ -61,6 +64,9 @@ func (b *latencyBench) burstRuns(ctx context.Context) (_ []result, note string, 
 	}
 	for run := 1; run <= b.opt.burstRuns; run++ {
 		for i, c := range consumers {
+			if _, err := b.waitQuiet(ctx); err != nil {
+				return nil, "", err
+			}
 			slot := fmt.Sprintf("bench_burst_%d_%d", run, i)
 			if _, err := b.conn.Exec(ctx, "SELECT pg_copy_logical_replication_slot($1, $2)", tmpl, slot); err != nil {
 				return nil, "", fmt.Errorf("copy slot: %w", err)

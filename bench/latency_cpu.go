@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"time"
 )
@@ -18,15 +19,17 @@ type cpuSnap struct {
 	busyTicks           uint64 // machine: user, nice, system, irq, softirq
 	stealTicks          uint64 // machine: taken by the hypervisor
 	self, server        time.Duration
+	pg                  map[int]time.Duration // per process of the cluster
 	machineOK, serverOK bool
 }
 
 // cpuUse is the CPU used between two snapshots, in cores (1 = one core busy
 // all the time).
-type cpuUse struct{ secs, machine, steal, bench, server float64 }
+type cpuUse struct{ secs, machine, steal, pg, bench, server float64 }
 
-func takeCPU(serverPid int) cpuSnap {
-	s := cpuSnap{at: time.Now(), self: selfCPU()}
+// takeCPU reads the counters; postmaster is the cluster's postmaster PID.
+func takeCPU(postmaster, serverPid int) cpuSnap {
+	s := cpuSnap{at: time.Now(), self: selfCPU(), pg: clusterCPU(postmaster)}
 	s.busyTicks, s.stealTicks, s.machineOK = machineBusy()
 	if serverPid > 0 {
 		s.server, s.serverOK = procCPU(serverPid)
@@ -44,6 +47,11 @@ func (a cpuSnap) until(b cpuSnap) cpuUse {
 		u.machine = float64(b.busyTicks-a.busyTicks) / clockTicks / secs
 		u.steal = float64(b.stealTicks-a.stealTicks) / clockTicks / secs
 	}
+	var pg time.Duration
+	for pid, t := range b.pg {
+		pg += t - a.pg[pid] // a process started in between counts whole
+	}
+	u.pg = pg.Seconds() / secs
 	if a.serverOK && b.serverOK {
 		u.server = (b.server - a.server).Seconds() / secs
 	}
@@ -74,26 +82,65 @@ func machineBusy() (busy, steal uint64, ok bool) {
 
 // procCPU reads utime + stime of a process from /proc/PID/stat.
 func procCPU(pid int) (time.Duration, bool) {
+	cpu, _, ok := procStat(pid)
+	return cpu, ok
+}
+
+func procStat(pid int) (cpu time.Duration, ppid int, ok bool) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return 0, false
+		return 0, 0, false
 	}
 	// The command name is in parentheses and may contain spaces.
 	i := bytes.LastIndexByte(b, ')')
 	if i < 0 {
-		return 0, false
+		return 0, 0, false
 	}
 	f := bytes.Fields(b[i+1:])
 	if len(f) < 13 {
-		return 0, false
+		return 0, 0, false
 	}
-	// After the name: state is field 3; utime and stime are fields 14 and 15.
+	// After the name: state is field 3, ppid 4, utime 14 and stime 15.
+	pp, err0 := strconv.Atoi(string(f[1]))
 	ut, err1 := strconv.ParseUint(string(f[11]), 10, 64)
 	st, err2 := strconv.ParseUint(string(f[12]), 10, 64)
-	if err1 != nil || err2 != nil {
-		return 0, false
+	if err0 != nil || err1 != nil || err2 != nil {
+		return 0, 0, false
 	}
-	return time.Duration(ut+st) * time.Second / clockTicks, true
+	return time.Duration(ut+st) * time.Second / clockTicks, pp, true
+}
+
+// clusterCPU reads the CPU time of the postmaster and its children.
+func clusterCPU(postmaster int) map[int]time.Duration {
+	if postmaster <= 0 {
+		return nil
+	}
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil
+	}
+	out := map[int]time.Duration{}
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if cpu, ppid, ok := procStat(pid); ok && (pid == postmaster || ppid == postmaster) {
+			out[pid] = cpu
+		}
+	}
+	return out
+}
+
+// postmasterPID reads the first line of the data directory's postmaster.pid.
+func postmasterPID(dataDir string) int {
+	b, err := os.ReadFile(filepath.Join(dataDir, "postmaster.pid"))
+	if err != nil {
+		return 0
+	}
+	line, _, _ := bytes.Cut(b, []byte("\n"))
+	pid, _ := strconv.Atoi(string(bytes.TrimSpace(line)))
+	return pid
 }
 
 // add accumulates u weighted by its duration; mean undoes the weighting.
@@ -102,6 +149,7 @@ func (u *cpuUse) add(o cpuUse) {
 	u.steal += o.steal * o.secs
 	u.bench += o.bench * o.secs
 	u.server += o.server * o.secs
+	u.pg += o.pg * o.secs
 	u.secs += o.secs
 }
 
@@ -109,5 +157,9 @@ func (u cpuUse) mean() cpuUse {
 	if u.secs <= 0 {
 		return cpuUse{}
 	}
-	return cpuUse{secs: u.secs, machine: u.machine / u.secs, steal: u.steal / u.secs, bench: u.bench / u.secs, server: u.server / u.secs}
+	return cpuUse{secs: u.secs, machine: u.machine / u.secs, steal: u.steal / u.secs, bench: u.bench / u.secs, server: u.server / u.secs, pg: u.pg / u.secs}
 }
+
+// other is what the machine spent outside this run's processes: other
+// programs, kernel threads, interrupts.
+func (u cpuUse) other() float64 { return max(0, u.machine-u.pg-u.server-u.bench) }

@@ -23,6 +23,8 @@ const usage = `Usage: go run ./bench COMMAND [flags]
 Commands:
   drain   time pg_recvlogical and walcast tail draining identical WAL
   latency commit-to-client latency of walcast vs a bare pgoutput receiver
+  fanout  broadcast fan-out: deliveries/s, latency, server CPU per delivery
+  idle    server memory per idle WebSocket connection joined to a channel
 
 Run "go run ./bench COMMAND -h" for the flags of a command.
 `
@@ -47,6 +49,10 @@ func run(ctx context.Context, args []string) int {
 		err = drain(ctx, args[1:])
 	case "latency":
 		err = latency(ctx, args[1:])
+	case "fanout":
+		err = fanout(ctx, args[1:])
+	case "idle":
+		err = idle(ctx, args[1:])
 	case "help", "-h", "-help", "--help":
 		fmt.Print(usage)
 		return 0

@@ -1,0 +1,162 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// barePhase measures the bare pgoutput receiver under one paced load.
+func (b *latencyBench) barePhase(ctx context.Context, rate, round int) (phaseResult, error) {
+	warmK, measK := b.marker()
+	r, err := startBare(ctx, b.url, "", measK)
+	if err != nil {
+		return phaseResult{}, err
+	}
+	defer r.stop()
+	var before cpuSnap
+	ls, err := runLoad(ctx, b.load, rate, b.opt.warmup, b.opt.measure, warmK, measK, func() { before = takeCPU(b.postmaster, 0) })
+	if err != nil {
+		return phaseResult{}, err
+	}
+	if err := waitDelivered(ctx, r.recv.Load, ls.measured, r.failed, drainWait); err != nil {
+		return phaseResult{}, err
+	}
+	use := before.until(takeCPU(b.postmaster, 0))
+	r.stop()
+	if err := r.failed(); err != nil {
+		return phaseResult{}, err
+	}
+	res := phaseResult{rate: rate, round: round, hist: r.hist, sent: ls.measured, delivered: r.recv.Load(),
+		span: time.Duration(r.last - ls.measureStart.UnixNano()), late: ls.late, cpu: use}
+	if res.delivered != res.sent {
+		res.gapClients = 1
+	}
+	res.log(b.opt.measure)
+	return res, nil
+}
+
+// walcastPhase measures walcast serve with n WebSocket subscribers under one
+// paced load. Each phase runs its own server process on a fresh slot.
+func (b *latencyBench) walcastPhase(ctx context.Context, rate, n, round int) (res phaseResult, err error) {
+	warmK, measK := b.marker()
+	slot := fmt.Sprintf("bench_walcast_%d", measK)
+	profile := ""
+	if b.opt.cpuprofile != "" {
+		profile = fmt.Sprintf("%s-%d-%d-%d.prof", b.opt.cpuprofile, rate, n, round)
+	}
+	srv, err := startServe(ctx, b.bin, b.url, b.secret, slot, filepath.Join(b.tmp, slot+".log"), profile)
+	if err != nil {
+		return res, err
+	}
+	defer func() {
+		_, serr := srv.stop()
+		if derr := dropSlot(context.WithoutCancel(ctx), b.conn, slot); derr != nil && serr == nil {
+			serr = derr
+		}
+		if err == nil {
+			err = serr
+		}
+	}()
+	connecting := time.Now()
+	set, err := dialClients(ctx, b.wsURL(srv.port), n, measK, true)
+	if err != nil {
+		return res, fmt.Errorf("connect subscribers: %w", err)
+	}
+	defer set.close()
+	res.connect = time.Since(connecting)
+	pid := srv.cmd.Process.Pid
+	var before cpuSnap
+	ls, err := runLoad(ctx, b.load, rate, b.opt.warmup, b.opt.measure, warmK, measK, func() { before = takeCPU(b.postmaster, pid) })
+	if err != nil {
+		return res, err
+	}
+	if err := waitDelivered(ctx, set.received, ls.measured*int64(n), srv.exitedEarly, drainWait); err != nil {
+		return res, err
+	}
+	res.cpu = before.until(takeCPU(b.postmaster, pid))
+	if err := srv.exitedEarly(); err != nil {
+		return res, err
+	}
+	res.lostConns, res.connErr = set.lostConns()
+	set.close()
+	res.rate, res.subs, res.round, res.sent, res.late = rate, n, round, ls.measured, ls.late
+	var last int64
+	for _, c := range set.clients {
+		res.hist.merge(&c.hist)
+		got := c.recv.Load()
+		res.delivered += got
+		if got != ls.measured {
+			res.gapClients++
+		}
+		last = max(last, c.last)
+	}
+	res.span = time.Duration(last - ls.measureStart.UnixNano())
+	res.slowClosed = srv.logCount("slow consumer")
+	res.log(b.opt.measure)
+	return res, nil
+}
+
+// drainWait bounds how long a phase waits for deliveries after its load
+// ended; what has not arrived by then counts as missing.
+const drainWait = 15 * time.Second
+
+// waitDelivered waits until got reaches want, or stalls for 5 s, or limit
+// passes (the gap is then reported as missing), or failed reports an error.
+func waitDelivered(ctx context.Context, got func() int64, want int64, failed func() error, limit time.Duration) error {
+	last, lastChange := got(), time.Now()
+	deadline := lastChange.Add(limit)
+	for {
+		n := got()
+		switch {
+		case n >= want || failed() != nil || time.Now().After(deadline):
+			return nil
+		case n != last:
+			last, lastChange = n, time.Now()
+		case time.Since(lastChange) > 5*time.Second:
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// quietCores is how much CPU processes outside the run may use for a phase
+// to start without waiting.
+const quietCores = 0.15
+
+// quietness is what waitQuiet saw before a phase.
+type quietness struct {
+	waited time.Duration
+	other  float64 // cores used by other processes in the last second
+}
+
+// waitQuiet waits, up to --quiet-wait, until processes outside this run
+// use less than quietCores, so that other work on a shared machine lands
+// in as few phases as possible.
+func (b *latencyBench) waitQuiet(ctx context.Context) (quietness, error) {
+	start := time.Now()
+	for said := false; ; said = true {
+		if b.opt.quietWait <= 0 {
+			return quietness{}, nil
+		}
+		a := takeCPU(b.postmaster, 0)
+		select {
+		case <-ctx.Done():
+			return quietness{}, ctx.Err()
+		case <-time.After(time.Second):
+		}
+		q := quietness{waited: time.Since(start), other: a.until(takeCPU(b.postmaster, 0)).other()}
+		if q.other < quietCores || q.waited >= b.opt.quietWait {
+			return q, nil
+		}
+		if !said {
+			fmt.Fprintf(os.Stderr, "waiting for other processes to quiet down (%.2f cores busy) ...\n", q.other)
+		}
+	}
+}
