@@ -1,0 +1,125 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"time"
+)
+
+// fanoutOptions are the flags of the fanout command.
+type fanoutOptions struct {
+	subs, rates        []int
+	perPublisher, runs int
+	procs, payload     int
+	warmup, measure    time.Duration
+	vsn, out, walcast  string
+}
+
+func parseFanoutFlags(args []string) (fanoutOptions, error) {
+	fs := flag.NewFlagSet("fanout", flag.ContinueOnError)
+	quick := fs.Bool("quick", false, "smoke run: 2 s warm-up, 5 s measured per subscriber count")
+	// 500 × 120 msg/s is the Centrifugo run measured on this machine
+	// (anchors.md §11.4); the others keep deliveries near 50–60k/s.
+	subs := fs.String("subs", "100,500,1000,5000", "subscriber counts, comma-separated")
+	rates := fs.String("rates", "500,120,60,10", "publish rate (msg/s) for each subscriber count; one value applies to all")
+	perPub := fs.Int("per-publisher", 90, "messages/s per publisher socket (walcast allows 100/s per connection by default)")
+	procs := fs.Int("procs", 0, "subscriber load processes (default: one per 2,500 subscribers)")
+	payload := fs.Int("payload", 128, "bytes of each broadcast payload (JSON, with the send time inside)")
+	warmup := fs.Duration("warmup", 3*time.Second, "unmeasured publishing before the measurement")
+	measure := fs.Duration("measure", 15*time.Second, "measured publishing per subscriber count")
+	runs := fs.Int("runs", 1, "runs of each subscriber count (a fresh server each)")
+	vsn := fs.String("vsn", "2.0.0", "serializer of the subscribers: 1.0.0 (text) or 2.0.0 (binary kind 4)")
+	out := fs.String("out", "", "also write the report to this file")
+	walcast := fs.String("walcast", "", "walcast binary (default: built from ./cmd/walcast)")
+	if err := fs.Parse(args); err != nil {
+		return fanoutOptions{}, usageError{err}
+	}
+	if fs.NArg() > 0 {
+		return fanoutOptions{}, usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
+	}
+	opt := fanoutOptions{perPublisher: *perPub, runs: *runs, procs: *procs, payload: *payload,
+		warmup: *warmup, measure: *measure, vsn: *vsn, out: *out, walcast: *walcast}
+	if *quick {
+		if !flagSet(fs, "warmup") {
+			opt.warmup = 2 * time.Second
+		}
+		if !flagSet(fs, "measure") {
+			opt.measure = 5 * time.Second
+		}
+	}
+	var err error
+	if opt.subs, err = positiveInts(*subs); err != nil {
+		return opt, usageError{fmt.Errorf("--subs: %w", err)}
+	}
+	if opt.rates, err = positiveInts(*rates); err != nil {
+		return opt, usageError{fmt.Errorf("--rates: %w", err)}
+	}
+	switch {
+	case len(opt.rates) == 1:
+		for len(opt.rates) < len(opt.subs) {
+			opt.rates = append(opt.rates, opt.rates[0])
+		}
+	case len(opt.rates) != len(opt.subs):
+		return opt, usageError{errors.New("--rates: give one rate, or one per subscriber count")}
+	}
+	if opt.perPublisher < 1 || opt.runs < 1 || opt.procs < 0 || opt.payload < 40 || opt.measure <= 0 || opt.warmup < 0 {
+		return opt, usageError{errors.New("--per-publisher and --runs must be at least 1, --payload at least 40, --measure positive")}
+	}
+	if opt.vsn != "1.0.0" && opt.vsn != "2.0.0" {
+		return opt, usageError{fmt.Errorf("--vsn %q: want 1.0.0 or 2.0.0", opt.vsn)}
+	}
+	return opt, nil
+}
+
+// fanout measures broadcast fan-out: walcast serve as its own process,
+// subscribers in load processes on 127.0.0.2+, publishers in this process.
+func fanout(ctx context.Context, args []string) error {
+	if os.Getenv(envLoadMode) != "" {
+		return fanoutLoad(ctx)
+	}
+	opt, err := parseFanoutFlags(args)
+	if err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp("", "walcast-fanout-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	if err := os.Chmod(tmp, 0o711); err != nil { // the cluster may run as the postgres user
+		return err
+	}
+	b, stop, err := startRoomBench(ctx, tmp, opt.walcast)
+	defer stop()
+	if err != nil {
+		return err
+	}
+	began := time.Now()
+	loadBefore := loadAverage()
+	var rows []fanoutRow
+	for run := 1; run <= opt.runs; run++ {
+		for i, n := range opt.subs {
+			row, err := fanoutPhase(ctx, b, opt, n, opt.rates[i])
+			if err != nil {
+				return fmt.Errorf("%d subscribers at %d msg/s: %w", n, opt.rates[i], err)
+			}
+			row.run = run
+			fmt.Fprintln(os.Stderr, row.line())
+			rows = append(rows, row)
+		}
+	}
+	var report bytes.Buffer
+	writeFanoutReport(&report, opt, rows, fmt.Sprintf("load average %s before, %s after; took %s; RLIMIT_NOFILE %s",
+		loadBefore, loadAverage(), time.Since(began).Round(time.Second), fileLimit()))
+	os.Stdout.Write(report.Bytes())
+	if opt.out != "" {
+		if err := os.WriteFile(opt.out, report.Bytes(), 0o644); err != nil {
+			return fmt.Errorf("write report: %w", err)
+		}
+	}
+	return nil
+}

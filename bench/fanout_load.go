@@ -1,0 +1,294 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// The fanout room and the frames its clients send.
+const (
+	fanoutTopic = "realtime:fanout"
+	fanoutEvent = "m"
+	joinConfig  = `{"config":{"broadcast":{"self":false,"ack":false},"presence":{"key":"","enabled":false},"postgres_changes":[],"private":false}}`
+)
+
+func joinText(vsn, topic string) string {
+	if vsn == "1.0.0" {
+		return `{"join_ref":"1","ref":"1","topic":"` + topic + `","event":"phx_join","payload":` + joinConfig + `}`
+	}
+	return `["1","1","` + topic + `","phx_join",` + joinConfig + `]`
+}
+
+func heartbeatText(vsn string) string {
+	if vsn == "1.0.0" {
+		return `{"ref":"h","topic":"phoenix","event":"heartbeat","payload":{}}`
+	}
+	return `[null,"h","phoenix","heartbeat",{}]`
+}
+
+var (
+	stampKey = []byte(`"t":`)
+	replyOK  = []byte(`"status":"ok"`)
+)
+
+// stampOf returns the send time (Unix ns) embedded in a broadcast frame.
+func stampOf(f []byte) (int64, bool) {
+	i := bytes.Index(f, stampKey)
+	if i < 0 {
+		return 0, false
+	}
+	b := f[i+len(stampKey):]
+	n := 0
+	for n < len(b) && b[n] >= '0' && b[n] <= '9' {
+		n++
+	}
+	t, err := strconv.ParseInt(string(b[:n]), 10, 64)
+	return t, err == nil
+}
+
+// roomConn is one WebSocket in the fanout room: it joins, then counts the
+// broadcasts sent inside the measurement window and records their latency.
+type roomConn struct {
+	ws      *websocket.Conn
+	w       *window
+	samples []int64 // latencies (µs) not yet merged into the shared histogram
+	joined  chan error
+	done    chan struct{}
+	readErr error
+}
+
+// window is the measurement window and what was received in it, shared
+// by the connections of one process.
+type window struct {
+	from, to atomic.Int64 // Unix ns; to == 0: not set yet
+	received atomic.Int64 // broadcasts sent in the window, received
+	outside  atomic.Int64 // broadcasts sent outside it
+	mu       sync.Mutex
+	hist     histogram
+}
+
+func (w *window) flush(samples []int64) {
+	w.mu.Lock()
+	for _, us := range samples {
+		w.hist.record(us)
+	}
+	w.mu.Unlock()
+}
+
+// dialRoom connects to url, joins topic and waits for the join reply.
+func dialRoom(ctx context.Context, client *http.Client, url, vsn, topic string, w *window) (*roomConn, error) {
+	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	ws, _, err := websocket.Dial(dctx, url, &websocket.DialOptions{HTTPClient: client})
+	if err != nil {
+		return nil, err
+	}
+	c := &roomConn{ws: ws, w: w, joined: make(chan error, 1), done: make(chan struct{})}
+	go c.readLoop()
+	if err := ws.Write(dctx, websocket.MessageText, []byte(joinText(vsn, topic))); err != nil {
+		ws.CloseNow()
+		return nil, err
+	}
+	select {
+	case err := <-c.joined:
+		if err != nil {
+			ws.CloseNow()
+			return nil, err
+		}
+		return c, nil
+	case <-c.done:
+		return nil, fmt.Errorf("closed before the join reply: %w", c.readErr)
+	case <-dctx.Done():
+		ws.CloseNow()
+		return nil, fmt.Errorf("no join reply: %w", dctx.Err())
+	}
+}
+
+func (c *roomConn) readLoop() {
+	defer close(c.done)
+	defer func() { c.w.flush(c.samples) }()
+	buf := make([]byte, 0, 512)
+	joined := false
+	for {
+		_, r, err := c.ws.Reader(context.Background())
+		if err == nil {
+			buf, err = readInto(buf[:0], r)
+		}
+		if err != nil {
+			c.readErr = err
+			return
+		}
+		now := time.Now().UnixNano()
+		if !joined {
+			if bytes.Contains(buf, []byte(`"phx_reply"`)) && !bytes.Contains(buf, []byte(`"phoenix"`)) {
+				joined = true
+				if bytes.Contains(buf, replyOK) {
+					c.joined <- nil
+				} else {
+					c.joined <- fmt.Errorf("join refused: %s", buf)
+				}
+			}
+			continue
+		}
+		sent, ok := stampOf(buf)
+		if !ok {
+			continue
+		}
+		if from, to := c.w.from.Load(), c.w.to.Load(); to == 0 || sent < from || sent >= to {
+			c.w.outside.Add(1)
+			continue
+		}
+		c.w.received.Add(1)
+		c.samples = append(c.samples, (now-sent)/1000)
+		if len(c.samples) >= 64 {
+			c.w.flush(c.samples)
+			c.samples = c.samples[:0]
+		}
+	}
+}
+
+// readInto appends everything r yields to buf.
+func readInto(buf []byte, r io.Reader) ([]byte, error) {
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if errors.Is(err, io.EOF) {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
+}
+
+// heartbeats sends a heartbeat on every connection every 25 s, as
+// realtime-js does, so the server's 60 s idle timeout never fires.
+func heartbeats(ctx context.Context, conns []*websocket.Conn, vsn string) {
+	hb := []byte(heartbeatText(vsn))
+	t := time.NewTicker(25 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		for _, ws := range conns {
+			wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			ws.Write(wctx, websocket.MessageText, hb)
+			cancel()
+		}
+	}
+}
+
+// ---- the subscriber load process
+
+type fanoutLoadConfig struct {
+	URL, Vsn, Src string
+	N             int
+}
+
+// fanoutLoadResult is what a subscriber process reports at the end.
+type fanoutLoadResult struct {
+	Received, Outside int64
+	Lost              int // connections that ended before the report
+	LostExample       string
+	Hist              histJSON
+}
+
+// fanoutLoad is the subscriber process: N connections from Src joined to
+// the room. Commands: "window FROM TO" sets the measurement window (Unix
+// ns); "count" prints how many broadcasts of the window arrived so far;
+// "report" prints a fanoutLoadResult and exits.
+func fanoutLoad(ctx context.Context) error {
+	var cfg fanoutLoadConfig
+	if err := loadConfig(&cfg); err != nil {
+		return err
+	}
+	client := sourceClient(cfg.Src)
+	w := &window{}
+	conns := make([]*roomConn, cfg.N)
+	start := time.Now()
+	err := dialAll(ctx, cfg.N, 32, func(ctx context.Context, i int) error {
+		c, err := dialRoom(ctx, client, cfg.URL, cfg.Vsn, fanoutTopic, w)
+		conns[i] = c
+		return err
+	})
+	if err != nil {
+		emit(map[string]string{"error": err.Error()})
+		return err
+	}
+	emit(map[string]any{"ready": true, "connect_ms": time.Since(start).Milliseconds()})
+	wss := make([]*websocket.Conn, len(conns))
+	for i, c := range conns {
+		wss[i] = c.ws
+	}
+	hctx, stopHB := context.WithCancel(ctx)
+	defer stopHB()
+	go heartbeats(hctx, wss, cfg.Vsn)
+
+	for cmd := range commands() {
+		f := strings.Fields(cmd)
+		switch {
+		case len(f) == 3 && f[0] == "window":
+			from, _ := strconv.ParseInt(f[1], 10, 64)
+			to, _ := strconv.ParseInt(f[2], 10, 64)
+			w.from.Store(from)
+			w.to.Store(to)
+		case len(f) == 1 && f[0] == "count":
+			emit(map[string]int64{"received": w.received.Load()})
+		case len(f) == 1 && f[0] == "report":
+			res := fanoutLoadResult{}
+			for _, c := range conns {
+				select {
+				case <-c.done:
+					res.Lost++
+					if res.LostExample == "" {
+						res.LostExample = fmt.Sprint(c.readErr)
+					}
+				default:
+				}
+			}
+			for _, c := range conns {
+				c.ws.CloseNow()
+			}
+			for _, c := range conns {
+				<-c.done // each read loop merges its samples as it ends
+			}
+			res.Received, res.Outside = w.received.Load(), w.outside.Load()
+			res.Hist = w.hist.toJSON()
+			emit(res)
+			return nil
+		}
+	}
+	return nil
+}
+
+// histJSON carries a histogram from a load process to the parent.
+type histJSON struct {
+	Counts []uint64
+	N, Neg uint64
+	Max    int64
+}
+
+func (h *histogram) toJSON() histJSON {
+	return histJSON{Counts: h.counts, N: h.n, Neg: h.neg, Max: h.max}
+}
+
+func (j histJSON) histogram() *histogram {
+	return &histogram{counts: j.Counts, n: j.N, neg: j.Neg, max: j.Max}
+}

@@ -1,0 +1,117 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// publishers are the room's senders: vsn 2.0.0 sockets joined with
+// self:false that send what realtime-js's channel.send sends, a binary
+// kind-3 user broadcast with a JSON payload. The load is spread over
+// several sockets because walcast, like Supabase, limits each connection
+// to 100 messages/s by default; each publisher stays below perConn.
+type publishers struct {
+	conns   []*roomConn
+	w       *window // what the publishers receive from each other
+	payload int     // bytes of each broadcast payload
+	sent    atomic.Int64
+}
+
+func startPublishers(ctx context.Context, url string, n, payload int) (*publishers, error) {
+	p := &publishers{conns: make([]*roomConn, n), w: &window{}, payload: payload}
+	client := sourceClient("127.0.0.1")
+	err := dialAll(ctx, n, 8, func(ctx context.Context, i int) error {
+		c, err := dialRoom(ctx, client, url, "2.0.0", fanoutTopic, p.w)
+		p.conns[i] = c
+		return err
+	})
+	if err != nil {
+		p.close()
+		return nil, fmt.Errorf("connect publishers: %w", err)
+	}
+	return p, nil
+}
+
+// run publishes rate messages a second in all, from now until `to` (Unix
+// ns), counting those sent inside [from, to). Each message carries its
+// send time.
+func (p *publishers) run(ctx context.Context, rate float64, from, to int64) error {
+	p.w.from.Store(from)
+	p.w.to.Store(to)
+	start := time.Now()
+	k := len(p.conns)
+	errs := make(chan error, k)
+	var wg sync.WaitGroup
+	for i, c := range p.conns {
+		wg.Go(func() {
+			// Message j of publisher i is due at (j*k + i) / rate.
+			frame := make([]byte, 0, 256)
+			for j := 0; ; j++ {
+				due := start.Add(time.Duration(float64(j*k+i) / rate * float64(time.Second)))
+				if due.UnixNano() >= to {
+					return
+				}
+				if d := time.Until(due); d > 0 {
+					time.Sleep(d)
+				}
+				now := time.Now().UnixNano()
+				frame = broadcastPush(frame[:0], fanoutTopic, fanoutEvent, now, int64(j*k+i), p.payload)
+				wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+				err := c.ws.Write(wctx, websocket.MessageBinary, frame)
+				cancel()
+				if err != nil {
+					errs <- fmt.Errorf("publisher %d: %w", i+1, err)
+					return
+				}
+				if now >= from {
+					p.sent.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	return <-errs
+}
+
+// kicked returns an error when a publisher's socket ended: the server
+// shut it down (a rate limit) or dropped it.
+func (p *publishers) kicked() error {
+	for i, c := range p.conns {
+		select {
+		case <-c.done:
+			return fmt.Errorf("publisher %d lost its socket (%v); lower --per-publisher", i+1, c.readErr)
+		default:
+		}
+	}
+	return nil
+}
+
+func (p *publishers) close() {
+	for _, c := range p.conns {
+		if c != nil {
+			c.ws.CloseNow()
+			<-c.done
+		}
+	}
+}
+
+// broadcastPush appends a kind-3 user broadcast push (join_ref "1", no ref,
+// no metadata, JSON payload) whose payload is size bytes of JSON:
+// {"t":<send time, Unix ns>,"s":<seq>,"p":"xxx…"}.
+func broadcastPush(dst []byte, topic, event string, t, seq int64, size int) []byte {
+	const joinRef = "1"
+	dst = append(dst, 3, byte(len(joinRef)), 0, byte(len(topic)), byte(len(event)), 0, 1)
+	dst = append(append(append(dst, joinRef...), topic...), event...)
+	start := len(dst)
+	dst = fmt.Appendf(dst, `{"t":%d,"s":%d,"p":"`, t, seq)
+	for len(dst)-start < size-2 {
+		dst = append(dst, 'x')
+	}
+	return append(dst, `"}`...)
+}

@@ -1,0 +1,143 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/walcast/walcast/auth"
+	"github.com/walcast/walcast/internal/localpg"
+)
+
+// roomBench is what the fanout and idle benchmarks share: a throwaway
+// Postgres cluster (walcast serve needs a database even when only rooms are
+// used) and walcast serve processes started on it.
+type roomBench struct {
+	tmp, bin      string
+	dbURL         string
+	secret, token string
+	cluster       *localpg.Cluster
+	serves        int
+}
+
+// startRoomBench builds walcast unless bin is given and starts the cluster
+// under tmp. stop undoes what was done, also after an error.
+func startRoomBench(ctx context.Context, tmp, bin string) (b *roomBench, stop func(), err error) {
+	b = &roomBench{tmp: tmp, bin: bin}
+	stop = func() {}
+	if err := raiseFileLimit(); err != nil {
+		return nil, stop, err
+	}
+	binDir, err := localpg.FindBinDir()
+	if err != nil {
+		return nil, stop, err
+	}
+	if b.bin == "" {
+		b.bin = filepath.Join(tmp, "walcast")
+		fmt.Fprintln(os.Stderr, "building walcast ...")
+		build := exec.CommandContext(ctx, "go", "build", "-o", b.bin, "github.com/walcast/walcast/cmd/walcast")
+		if out, err := build.CombinedOutput(); err != nil {
+			return nil, stop, fmt.Errorf("go build ./cmd/walcast: %w\n%s", err, out)
+		}
+	}
+	fmt.Fprintln(os.Stderr, "starting postgres ...")
+	b.cluster, err = localpg.Start(ctx, localpg.Config{DataDir: filepath.Join(tmp, "pgdata"), BinDir: binDir, Fast: true})
+	if err != nil {
+		return nil, stop, err
+	}
+	stop = func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+		defer cancel()
+		if err := b.cluster.Stop(sctx); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+		}
+	}
+	b.dbURL = b.cluster.URL("postgres")
+	secret := make([]byte, 24)
+	rand.Read(secret)
+	b.secret = hex.EncodeToString(secret)
+	if b.token, err = auth.Sign([]byte(b.secret), map[string]any{"role": "anon", "exp": time.Now().Add(24 * time.Hour).Unix()}); err != nil {
+		return nil, stop, fmt.Errorf("sign token: %w", err)
+	}
+	return b, stop, nil
+}
+
+// serve starts a fresh walcast serve on the cluster (its own slot and log)
+// with extra environment variables, and waits until it answers /healthz.
+func (b *roomBench) serve(ctx context.Context, env ...string) (*serveProc, error) {
+	b.serves++
+	port, err := freeTCPPort()
+	if err != nil {
+		return nil, err
+	}
+	slot := fmt.Sprintf("bench_rooms_%d", b.serves)
+	logPath := filepath.Join(b.tmp, slot+".log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	defer logFile.Close()
+	cmd := exec.Command(b.bin, "serve", "--database-url", b.dbURL, "--host", "127.0.0.1", "--port", strconv.Itoa(port),
+		"--jwt-secret", b.secret, "--slot", slot, "--log-level", "warn")
+	cmd.Env = append(clientEnv(), env...)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start walcast serve: %w", err)
+	}
+	s := &serveProc{cmd: cmd, port: port, logPath: logPath, exited: make(chan struct{})}
+	go func() {
+		s.waitErr = cmd.Wait()
+		close(s.exited)
+	}()
+	health := fmt.Sprintf("http://127.0.0.1:%d/healthz", port)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if resp, err := http.Get(health); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return s, nil
+			}
+		}
+		if err := s.exitedEarly(); err != nil {
+			return nil, err
+		}
+		if ctx.Err() != nil || time.Now().After(deadline) {
+			s.stop()
+			return nil, fmt.Errorf("walcast serve not healthy (%v):\n%s", ctx.Err(), s.logTail())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (b *roomBench) wsURL(port int, vsn string) string {
+	return fmt.Sprintf("ws://127.0.0.1:%d/realtime/v1/websocket?apikey=%s&vsn=%s", port, b.token, vsn)
+}
+
+// raiseFileLimit lifts the soft RLIMIT_NOFILE to the hard one. Setting it
+// explicitly (rather than relying on the Go runtime's own raise) makes the
+// load processes started from here inherit it.
+func raiseFileLimit() error {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return err
+	}
+	lim.Cur = lim.Max
+	return syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim)
+}
+
+// fileLimit is the soft RLIMIT_NOFILE, for the report.
+func fileLimit() string {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return "unknown"
+	}
+	return strconv.FormatUint(lim.Cur, 10)
+}
