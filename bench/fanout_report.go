@@ -59,10 +59,14 @@ func writeFanoutReport(w io.Writer, opt fanoutOptions, rows []fanoutRow, context
 	fmt.Fprintln(w, "deliveries/s and lost count the subscribers only (lost = published × subscribers − received, within the window). "+
 		"Server CPU (utime+stime from /proc/<pid>/stat over the window) is divided by every delivery the server made, "+
 		"including those to the other publishers. Load cores: this process (publishers) plus the subscriber processes. "+
-		"Other cores: the machine's busy time minus server and load (Postgres, other programs): high values mean the numbers are skewed.")
-	var notes []string
+		"Machine cores come from /proc/stat, which the kernel samples at each tick and which can read below the per-process times; "+
+		"other cores is what it shows beyond server and load (Postgres, other programs): a high value means the row was disturbed.")
+	var notes, connects []string
 	for _, r := range rows {
-		notes = append(notes, fmt.Sprintf("run %d, %d subscribers: connecting and joining them (and the publishers) took %.1f s.", r.run, r.subs, r.connect.Seconds()))
+		connects = append(connects, fmt.Sprintf("%s in %.1f s", group(float64(r.subs)), r.connect.Seconds()))
+	}
+	notes = append(notes, "connecting and joining the subscribers and publishers, by row: "+strings.Join(connects, ", ")+".")
+	for _, r := range rows {
 		if r.lostConns > 0 {
 			notes = append(notes, fmt.Sprintf("run %d, %d subscribers: %d subscriber sockets ended before the report.", r.run, r.subs, r.lostConns))
 		}

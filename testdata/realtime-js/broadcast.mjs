@@ -4,7 +4,7 @@
 // fetch), and realtime.send from SQL in committed and rolled-back
 // transactions (step "db").
 import {
-  main, connect, room, joinedAll, step, waitFor, select, check, checkEqual, knownDeviation, note, sleep,
+  main, connect, room, joinedAll, step, waitFor, select, check, checkEqual, note, sleep,
   isBroadcast, framesOf, socketOf, httpURL, env, events, frames,
 } from './lib.mjs'
 
@@ -84,6 +84,16 @@ main(async () => {
     checkEqual('ack:true: a payload over the limit is not broadcast', Object.keys(over.got), [])
     const overReply = framesOf(A, (f) => f.event === 'phx_reply' && f.topic === 'realtime:acked' && f.payload?.status === 'error')
     checkEqual('ack:true: the error reply says payload_size_exceeded', overReply.map((f) => f.payload.response), ['payload_size_exceeded'])
+  }
+
+  // -- without ack, a payload over the limit is dropped silently.
+  {
+    const big = { blob: 'x'.repeat(3_100_000) }
+    const over = await received('chat', 'too-big', [], () => chat.A.send({ type: 'broadcast', event: 'too-big', payload: big }))
+    checkEqual('no ack: a payload over the limit resolves ok (nothing to wait for)', over.result, 'ok')
+    checkEqual('no ack: a payload over the limit is not broadcast', Object.keys(over.got), [])
+    const after = await received('chat', 'after-big', ['B'], () => chat.A.send({ type: 'broadcast', event: 'after-big', payload: { n: 0 } }))
+    checkEqual('no ack: the channel still works after it', payloads(after.got, 'B'), [{ n: 0 }])
   }
 
   // -- binary payloads.

@@ -28,6 +28,9 @@ main(async () => {
     const state = fs.findIndex((f) => f.event === 'presence_state')
     check(`${who}: presence_state follows the join reply`, reply >= 0 && state > reply, fs.map((f) => f.raw))
     checkEqual(`${who}: presence_state is {} in an empty room`, fs[state]?.payload, {})
+    // V1 frames carry no join_ref at all (Phoenix's V1 serializer).
+    const refs = fs[state] && [fs[state].vsn === '1.0.0' ? fs[reply].ref : fs[state].join_ref, fs[state].ref]
+    checkEqual(`${who}: presence_state has the join's join_ref and ref null`, refs, [fs[reply]?.ref, null])
   }
   check('every member synced', !!(await waitFor(isPresence(null, 'lobby', 'sync'), { count: 4, timeout: 3000 })), select(isPresence()))
 
@@ -154,9 +157,11 @@ main(async () => {
 })
 
 // A member that does not listen to presence (realtime-js then joins with
-// presence disabled) can still track, and is seen; its sixth presence push
-// within 30 s trips Supabase's client limit (5 per 30 s per channel): a
-// system error, the channel closes, and its presence leaves.
+// presence disabled) can still track, and is seen; event names are
+// case-insensitive and a payload that is not an object is refused; the
+// sixth presence push within 30 s trips Supabase's client limit (5 per
+// 30 s per channel): a system error, the channel closes, and its presence
+// leaves.
 async function trackWithoutListening() {
   const G = connect()
   const H = connect()
@@ -167,6 +172,16 @@ async function trackWithoutListening() {
   const seen = await waitFor(isPresence('H', 'hall', 'join'), { from, timeout: 5000 })
   const key = seen?.[0]?.key
   check('presence disabled: the listener sees the track', !!seen && bare(seen[0].changed)[0]?.k === 1, select(isPresence('H', 'hall'), from))
+
+  // Event names are case-insensitive; a payload that is not an object is
+  // refused with a reason.
+  from = events.length
+  checkEqual('presence: "TRACK" in capitals resolves ok', await hall.H.send({ type: 'presence', event: 'TRACK', payload: { k: 'upper' } }), 'ok')
+  const upper = await waitFor((e) => isPresence('H', 'hall', 'join')(e) && bare(e.changed)[0]?.k === 'upper', { from, timeout: 5000 })
+  check('presence: "TRACK" in capitals is a track', !!upper, select(isPresence('H', 'hall'), from))
+  checkEqual('presence: track() of a string resolves error', await hall.H.track('not a map'), 'error')
+  const refused = framesOf(H, (f) => f.event === 'phx_reply' && f.topic === 'realtime:hall' && f.payload?.status === 'error')
+  checkEqual('presence: the error reply says why', refused.map((f) => f.payload.response), [{ reason: 'Presence track payload must be a map' }])
 
   from = events.length
   const results = []
