@@ -78,21 +78,7 @@ func TestDatabaseBroadcastEndToEnd(t *testing.T) {
 	})
 	const pub = "walcast_dbmessage_test"
 	d := changes.New(changes.Config{Pool: pool, Publication: pub, Logger: testLogger(t)})
-	stream, err := replication.NewStream(replication.Config{DatabaseURL: url, Publication: pub, Logger: testLogger(t)},
-		replication.WithMessages(d, s))
-	if err != nil {
-		t.Fatal(err)
-	}
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- stream.Run(runCtx) }()
-	t.Cleanup(func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Errorf("stream: %v", err)
-		}
-	})
-	pgtest.WaitForActiveSlot(t, url)
+	runStream(t, url, pub, replication.WithMessages(d, s))
 
 	e := &testEnv{s: s, http: hs}
 	c := e.dial(t, V2)

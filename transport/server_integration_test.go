@@ -12,7 +12,6 @@ import (
 	"github.com/walcast/walcast/auth"
 	"github.com/walcast/walcast/changes"
 	"github.com/walcast/walcast/internal/pgtest"
-	"github.com/walcast/walcast/replication"
 )
 
 // TestPostgresChangesEndToEnd runs the real pipeline: Postgres → replication
@@ -30,22 +29,7 @@ func TestPostgresChangesEndToEnd(t *testing.T) {
 	}
 	const pub = "walcast_transport_test"
 	d := changes.New(changes.Config{Pool: pool, Publication: pub, Logger: testLogger(t)})
-	stream, err := replication.NewStream(replication.Config{DatabaseURL: url, Publication: pub, Logger: testLogger(t)}, d)
-	if err != nil {
-		t.Fatal(err)
-	}
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- stream.Run(runCtx) }()
-	t.Cleanup(func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Errorf("stream: %v", err)
-		}
-	})
-	// The stream creates the publication the dispatcher checks bindings
-	// against.
-	pgtest.WaitForActiveSlot(t, url)
+	runStream(t, url, pub, d)
 
 	s := NewServer(Config{Verifier: auth.NewVerifier(testSecret), Changes: d, Logger: testLogger(t), PingInterval: -1})
 	hs := httptest.NewServer(s.Handler())
