@@ -121,22 +121,15 @@ func drain(ctx context.Context, args []string) error {
 			return fmt.Errorf("find pg_recvlogical: %w", err)
 		}
 	}
-	tmp, err := os.MkdirTemp("", "walcast-bench-")
+	tmp, err := clusterTempDir("walcast-bench-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	// MkdirTemp makes the directory private; when we are root, the cluster
-	// runs as the postgres user, which must be able to enter it.
-	if err := os.Chmod(tmp, 0o711); err != nil {
-		return err
-	}
 	if opt.walcast == "" {
 		opt.walcast = filepath.Join(tmp, "walcast")
-		fmt.Fprintln(os.Stderr, "building walcast ...")
-		build := exec.CommandContext(ctx, "go", "build", "-o", opt.walcast, "github.com/walcast/walcast/cmd/walcast")
-		if out, err := build.CombinedOutput(); err != nil {
-			return fmt.Errorf("go build ./cmd/walcast: %w\n%s", err, out)
+		if err := buildWalcast(ctx, opt.walcast); err != nil {
+			return err
 		}
 	}
 
@@ -213,12 +206,7 @@ func drain(ctx context.Context, args []string) error {
 	if _, err := os.Stdout.Write(report.Bytes()); err != nil {
 		return err
 	}
-	if opt.out != "" {
-		if err := os.WriteFile(opt.out, report.Bytes(), 0o644); err != nil {
-			return fmt.Errorf("write report: %w", err)
-		}
-	}
-	return nil
+	return writeReportFile(opt.out, report.Bytes())
 }
 
 // measure runs the load, checks every consumer once and then times them in

@@ -85,15 +85,7 @@ func fanout(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	tmp, err := os.MkdirTemp("", "walcast-fanout-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(tmp)
-	if err := os.Chmod(tmp, 0o711); err != nil { // the cluster may run as the postgres user
-		return err
-	}
-	b, stop, err := startRoomBench(ctx, tmp, opt.walcast)
+	b, stop, err := startRoomBenchTemp(ctx, "walcast-fanout-", opt.walcast)
 	defer stop()
 	if err != nil {
 		return err
@@ -116,10 +108,5 @@ func fanout(ctx context.Context, args []string) error {
 	writeFanoutReport(&report, opt, rows, fmt.Sprintf("load average %s before, %s after; took %s; RLIMIT_NOFILE %s",
 		loadBefore, loadAverage(), time.Since(began).Round(time.Second), fileLimit()))
 	os.Stdout.Write(report.Bytes())
-	if opt.out != "" {
-		if err := os.WriteFile(opt.out, report.Bytes(), 0o644); err != nil {
-			return fmt.Errorf("write report: %w", err)
-		}
-	}
-	return nil
+	return writeReportFile(opt.out, report.Bytes())
 }

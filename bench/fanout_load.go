@@ -219,27 +219,11 @@ func fanoutLoad(ctx context.Context) error {
 	if err := loadConfig(&cfg); err != nil {
 		return err
 	}
-	client := sourceClient(cfg.Src)
-	w := &window{}
-	conns := make([]*roomConn, cfg.N)
-	start := time.Now()
-	err := dialAll(ctx, cfg.N, 32, func(ctx context.Context, i int) error {
-		c, err := dialRoom(ctx, client, cfg.URL, cfg.Vsn, fanoutTopic, w)
-		conns[i] = c
-		return err
-	})
+	w, conns, err := joinRoomConns(ctx, sourceClient(cfg.Src), cfg.URL, cfg.Vsn, cfg.N, 32, func(int) string { return fanoutTopic })
 	if err != nil {
-		emit(map[string]string{"error": err.Error()})
 		return err
 	}
-	emit(map[string]any{"ready": true, "connect_ms": time.Since(start).Milliseconds()})
-	wss := make([]*websocket.Conn, len(conns))
-	for i, c := range conns {
-		wss[i] = c.ws
-	}
-	hctx, stopHB := context.WithCancel(ctx)
-	defer stopHB()
-	go heartbeats(hctx, wss, cfg.Vsn)
+	defer keepAlive(ctx, conns, cfg.Vsn)()
 
 	for cmd := range commands() {
 		f := strings.Fields(cmd)

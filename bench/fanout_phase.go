@@ -41,31 +41,21 @@ func fanoutPhase(ctx context.Context, b *roomBench, opt fanoutOptions, n, rate i
 		}
 	}()
 	url := b.wsURL(srv.port, opt.vsn)
-	procs := opt.procs
-	if procs == 0 {
-		procs = (n + 2499) / 2500
-	}
-	procs = min(procs, n)
+	procs := loadProcCount(opt.procs, n, 2500)
 	connecting := time.Now()
-	var loads []*loadProc
+	loads, err := startLoads(ctx, "fanout", n, procs, func(src string, share, _ int) any {
+		return fanoutLoadConfig{URL: url, Vsn: opt.vsn, Src: src, N: share}
+	})
 	defer func() {
 		for _, p := range loads {
 			p.stop()
 		}
 	}()
-	for i := range procs {
-		share := n/procs + btoi(i < n%procs)
-		p, err := startLoad(ctx, "fanout", fanoutLoadConfig{URL: url, Vsn: opt.vsn, Src: fmt.Sprintf("127.0.0.%d", 2+i), N: share})
-		if err != nil {
-			return row, err
-		}
-		loads = append(loads, p)
+	if err != nil {
+		return row, err
 	}
-	for _, p := range loads {
-		var ready struct{ Ready bool }
-		if err := p.expect(ctx, &ready, 3*time.Minute); err != nil {
-			return row, fmt.Errorf("connect subscribers: %w", err)
-		}
+	if err := awaitReady(ctx, loads, 3*time.Minute); err != nil {
+		return row, fmt.Errorf("connect subscribers: %w", err)
 	}
 	row.publishers = int(math.Ceil(float64(rate) / float64(opt.perPublisher)))
 	pubs, err := startPublishers(ctx, b.wsURL(srv.port, "2.0.0"), row.publishers, opt.payload)

@@ -5,9 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"syscall"
@@ -28,6 +26,20 @@ type roomBench struct {
 	serves        int
 }
 
+// startRoomBenchTemp is startRoomBench in a fresh temporary directory
+// named after pattern, which stop also removes.
+func startRoomBenchTemp(ctx context.Context, pattern, bin string) (b *roomBench, stop func(), err error) {
+	tmp, err := clusterTempDir(pattern)
+	if err != nil {
+		return nil, func() {}, err
+	}
+	b, stopBench, err := startRoomBench(ctx, tmp, bin)
+	return b, func() {
+		stopBench()
+		os.RemoveAll(tmp)
+	}, err
+}
+
 // startRoomBench builds walcast unless bin is given and starts the cluster
 // under tmp. stop undoes what was done, also after an error.
 func startRoomBench(ctx context.Context, tmp, bin string) (b *roomBench, stop func(), err error) {
@@ -42,10 +54,8 @@ func startRoomBench(ctx context.Context, tmp, bin string) (b *roomBench, stop fu
 	}
 	if b.bin == "" {
 		b.bin = filepath.Join(tmp, "walcast")
-		fmt.Fprintln(os.Stderr, "building walcast ...")
-		build := exec.CommandContext(ctx, "go", "build", "-o", b.bin, "github.com/walcast/walcast/cmd/walcast")
-		if out, err := build.CombinedOutput(); err != nil {
-			return nil, stop, fmt.Errorf("go build ./cmd/walcast: %w\n%s", err, out)
+		if err := buildWalcast(ctx, b.bin); err != nil {
+			return nil, stop, err
 		}
 	}
 	fmt.Fprintln(os.Stderr, "starting postgres ...")
@@ -80,31 +90,14 @@ func (b *roomBench) serve(ctx context.Context, env ...string) (*serveProc, error
 	}
 	slot := fmt.Sprintf("bench_rooms_%d", b.serves)
 	logPath := filepath.Join(b.tmp, slot+".log")
-	logFile, err := os.Create(logPath)
+	s, err := launchServe(b.bin, b.dbURL, b.secret, slot, logPath, port, env)
 	if err != nil {
 		return nil, err
 	}
-	defer logFile.Close()
-	cmd := exec.Command(b.bin, "serve", "--database-url", b.dbURL, "--host", "127.0.0.1", "--port", strconv.Itoa(port),
-		"--jwt-secret", b.secret, "--slot", slot, "--log-level", "warn")
-	cmd.Env = append(clientEnv(), env...)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start walcast serve: %w", err)
-	}
-	s := &serveProc{cmd: cmd, port: port, logPath: logPath, exited: make(chan struct{})}
-	go func() {
-		s.waitErr = cmd.Wait()
-		close(s.exited)
-	}()
-	health := fmt.Sprintf("http://127.0.0.1:%d/healthz", port)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		if resp, err := http.Get(health); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return s, nil
-			}
+		if healthy(port) {
+			return s, nil
 		}
 		if err := s.exitedEarly(); err != nil {
 			return nil, err

@@ -65,15 +65,7 @@ func idle(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	tmp, err := os.MkdirTemp("", "walcast-idle-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(tmp)
-	if err := os.Chmod(tmp, 0o711); err != nil {
-		return err
-	}
-	b, stop, err := startRoomBench(ctx, tmp, opt.walcast)
+	b, stop, err := startRoomBenchTemp(ctx, "walcast-idle-", opt.walcast)
 	defer stop()
 	if err != nil {
 		return err
@@ -91,12 +83,7 @@ func idle(ctx context.Context, args []string) error {
 	var report bytes.Buffer
 	writeIdleReport(&report, opt, rows, fmt.Sprintf("took %s; RLIMIT_NOFILE %s", time.Since(began).Round(time.Second), fileLimit()))
 	os.Stdout.Write(report.Bytes())
-	if opt.out != "" {
-		if err := os.WriteFile(opt.out, report.Bytes(), 0o644); err != nil {
-			return fmt.Errorf("write report: %w", err)
-		}
-	}
-	return nil
+	return writeReportFile(opt.out, report.Bytes())
 }
 
 // idleRow is one measured connection count.
@@ -132,33 +119,21 @@ func idlePhase(ctx context.Context, b *roomBench, opt idleOptions, n int) (row i
 	row.rss0, row.slab0, row.threads0 = vmRSS(pid), slab(), threads(pid)
 	row.gcBase, _ = lastGC(srv.logPath)
 
-	procs := opt.procs
-	if procs == 0 {
-		procs = (n + 4999) / 5000
-	}
-	procs = min(procs, n)
+	procs := loadProcCount(opt.procs, n, 5000)
 	start := time.Now()
-	var loads []*loadProc
+	loads, err := startLoads(ctx, "idle", n, procs, func(src string, share, offset int) any {
+		return idleLoadConfig{URL: b.wsURL(srv.port, opt.vsn), Vsn: opt.vsn, Src: src, N: share, Offset: offset}
+	})
 	defer func() {
 		for _, p := range loads {
 			p.stop()
 		}
 	}()
-	offset := 0
-	for i := range procs {
-		share := n/procs + btoi(i < n%procs)
-		p, err := startLoad(ctx, "idle", idleLoadConfig{URL: b.wsURL(srv.port, opt.vsn), Vsn: opt.vsn, Src: fmt.Sprintf("127.0.0.%d", 2+i), N: share, Offset: offset})
-		if err != nil {
-			return row, err
-		}
-		offset += share
-		loads = append(loads, p)
+	if err != nil {
+		return row, err
 	}
-	for _, p := range loads {
-		var ready struct{ Ready bool }
-		if err := p.expect(ctx, &ready, 5*time.Minute); err != nil {
-			return row, fmt.Errorf("connect: %w", err)
-		}
+	if err := awaitReady(ctx, loads, 5*time.Minute); err != nil {
+		return row, fmt.Errorf("connect: %w", err)
 	}
 	row.connect = time.Since(start)
 	row.upSince = time.Now()

@@ -3,9 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"time"
-
-	"github.com/coder/websocket"
 )
 
 // idleRooms is how many channels the idle connections spread over.
@@ -25,28 +22,13 @@ func idleLoad(ctx context.Context) error {
 	if err := loadConfig(&cfg); err != nil {
 		return err
 	}
-	client := sourceClient(cfg.Src)
-	w := &window{}
-	conns := make([]*roomConn, cfg.N)
-	start := time.Now()
-	err := dialAll(ctx, cfg.N, 64, func(ctx context.Context, i int) error {
-		topic := fmt.Sprintf("realtime:idle-%d", (cfg.Offset+i)%idleRooms)
-		c, err := dialRoom(ctx, client, cfg.URL, cfg.Vsn, topic, w)
-		conns[i] = c
-		return err
+	_, conns, err := joinRoomConns(ctx, sourceClient(cfg.Src), cfg.URL, cfg.Vsn, cfg.N, 64, func(i int) string {
+		return fmt.Sprintf("realtime:idle-%d", (cfg.Offset+i)%idleRooms)
 	})
 	if err != nil {
-		emit(map[string]string{"error": err.Error()})
 		return err
 	}
-	emit(map[string]any{"ready": true, "connect_ms": time.Since(start).Milliseconds()})
-	wss := make([]*websocket.Conn, len(conns))
-	for i, c := range conns {
-		wss[i] = c.ws
-	}
-	hctx, stopHB := context.WithCancel(ctx)
-	defer stopHB()
-	go heartbeats(hctx, wss, cfg.Vsn)
+	defer keepAlive(ctx, conns, cfg.Vsn)()
 	for cmd := range commands() {
 		if cmd == "count" {
 			lost := 0

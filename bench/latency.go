@@ -9,7 +9,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -111,14 +110,11 @@ func latency(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	tmp, err := os.MkdirTemp("", "walcast-bench-")
+	tmp, err := clusterTempDir("walcast-bench-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(tmp)
-	if err := os.Chmod(tmp, 0o711); err != nil { // the cluster may run as the postgres user
-		return err
-	}
 	b := &latencyBench{opt: opt, tmp: tmp, bin: opt.walcast}
 	stop, err := b.start(ctx)
 	defer stop()
@@ -156,12 +152,7 @@ func latency(ctx context.Context, args []string) error {
 	if _, err := os.Stdout.Write(report.Bytes()); err != nil {
 		return err
 	}
-	if opt.out != "" {
-		if err := os.WriteFile(opt.out, report.Bytes(), 0o644); err != nil {
-			return fmt.Errorf("write report: %w", err)
-		}
-	}
-	return nil
+	return writeReportFile(opt.out, report.Bytes())
 }
 
 // start builds walcast unless given, starts the cluster, creates the table
@@ -179,10 +170,8 @@ func (b *latencyBench) start(ctx context.Context) (stop func(), err error) {
 	}
 	if b.bin == "" {
 		b.bin = filepath.Join(b.tmp, "walcast")
-		fmt.Fprintln(os.Stderr, "building walcast ...")
-		build := exec.CommandContext(ctx, "go", "build", "-o", b.bin, "github.com/walcast/walcast/cmd/walcast")
-		if out, err := build.CombinedOutput(); err != nil {
-			return stop, fmt.Errorf("go build ./cmd/walcast: %w\n%s", err, out)
+		if err := buildWalcast(ctx, b.bin); err != nil {
+			return stop, err
 		}
 	}
 	fmt.Fprintln(os.Stderr, "starting postgres ...")

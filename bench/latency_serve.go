@@ -6,10 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
-	"strconv"
 	"time"
 )
 
@@ -30,35 +28,18 @@ func startServe(ctx context.Context, bin, dbURL, secret, slot, logPath, profile 
 	if err != nil {
 		return nil, err
 	}
-	logFile, err := os.Create(logPath)
+	var env []string
+	if profile != "" {
+		env = append(env, "WALCAST_CPUPROFILE="+profile)
+	}
+	s, err := launchServe(bin, dbURL, secret, slot, logPath, port, env)
 	if err != nil {
 		return nil, err
 	}
-	defer logFile.Close()
-	cmd := exec.Command(bin, "serve", "--database-url", dbURL, "--host", "127.0.0.1", "--port", strconv.Itoa(port),
-		"--jwt-secret", secret, "--slot", slot, "--log-level", "warn")
-	cmd.Env = clientEnv()
-	if profile != "" {
-		cmd.Env = append(cmd.Env, "WALCAST_CPUPROFILE="+profile)
-	}
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start walcast serve: %w", err)
-	}
-	s := &serveProc{cmd: cmd, port: port, logPath: logPath, exited: make(chan struct{})}
-	go func() {
-		s.waitErr = cmd.Wait()
-		close(s.exited)
-	}()
-	health := fmt.Sprintf("http://127.0.0.1:%d/healthz", port)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		resp, err := http.Get(health)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return s, nil
-			}
+		if healthy(port) {
+			return s, nil
 		}
 		select {
 		case <-s.exited:

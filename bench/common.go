@@ -1,0 +1,154 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// clusterTempDir makes a temporary directory for a bench run. MkdirTemp
+// makes the directory private; when we are root, the cluster runs as the
+// postgres user, which must be able to enter it.
+func clusterTempDir(pattern string) (string, error) {
+	tmp, err := os.MkdirTemp("", pattern)
+	if err != nil {
+		return "", err
+	}
+	if err := os.Chmod(tmp, 0o711); err != nil {
+		os.RemoveAll(tmp)
+		return "", err
+	}
+	return tmp, nil
+}
+
+// buildWalcast builds ./cmd/walcast into bin.
+func buildWalcast(ctx context.Context, bin string) error {
+	fmt.Fprintln(os.Stderr, "building walcast ...")
+	build := exec.CommandContext(ctx, "go", "build", "-o", bin, "github.com/walcast/walcast/cmd/walcast")
+	if out, err := build.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build ./cmd/walcast: %w\n%s", err, out)
+	}
+	return nil
+}
+
+// writeReportFile also writes the report to out, when given.
+func writeReportFile(out string, report []byte) error {
+	if out == "" {
+		return nil
+	}
+	if err := os.WriteFile(out, report, 0o644); err != nil {
+		return fmt.Errorf("write report: %w", err)
+	}
+	return nil
+}
+
+// launchServe starts walcast serve on port with its output in logPath and
+// env added to the client environment. It does not wait for /healthz.
+func launchServe(bin, dbURL, secret, slot, logPath string, port int, env []string) (*serveProc, error) {
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	defer logFile.Close()
+	cmd := exec.Command(bin, "serve", "--database-url", dbURL, "--host", "127.0.0.1", "--port", strconv.Itoa(port),
+		"--jwt-secret", secret, "--slot", slot, "--log-level", "warn")
+	cmd.Env = append(clientEnv(), env...)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start walcast serve: %w", err)
+	}
+	s := &serveProc{cmd: cmd, port: port, logPath: logPath, exited: make(chan struct{})}
+	go func() {
+		s.waitErr = cmd.Wait()
+		close(s.exited)
+	}()
+	return s, nil
+}
+
+// healthy reports whether the server at port answers /healthz with 200.
+func healthy(port int) bool {
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/healthz", port))
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+// loadProcCount is how many load processes carry n connections: procs when
+// set, else one per perProc connections, and never more than n.
+func loadProcCount(procs, n, perProc int) int {
+	if procs == 0 {
+		procs = (n + perProc - 1) / perProc
+	}
+	return min(procs, n)
+}
+
+// startLoads starts procs load processes of command that share n
+// connections, the first ones one more when n does not divide; config gives
+// the configuration of each from its source address, share and the number
+// of connections before it. The processes started are returned also after
+// an error, for the caller to stop.
+func startLoads(ctx context.Context, command string, n, procs int, config func(src string, share, offset int) any) ([]*loadProc, error) {
+	var loads []*loadProc
+	offset := 0
+	for i := range procs {
+		share := n/procs + btoi(i < n%procs)
+		p, err := startLoad(ctx, command, config(fmt.Sprintf("127.0.0.%d", 2+i), share, offset))
+		if err != nil {
+			return loads, err
+		}
+		offset += share
+		loads = append(loads, p)
+	}
+	return loads, nil
+}
+
+// awaitReady waits until every load process reports its connections ready.
+func awaitReady(ctx context.Context, loads []*loadProc, timeout time.Duration) error {
+	for _, p := range loads {
+		var ready struct{ Ready bool }
+		if err := p.expect(ctx, &ready, timeout); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// joinRoomConns is the start of a load process: n connections from client
+// to url, parallel at a time, the i-th joined to topic(i). It prints the
+// error, or that the connections are ready and how long they took.
+func joinRoomConns(ctx context.Context, client *http.Client, url, vsn string, n, parallel int, topic func(i int) string) (*window, []*roomConn, error) {
+	w := &window{}
+	conns := make([]*roomConn, n)
+	start := time.Now()
+	err := dialAll(ctx, n, parallel, func(ctx context.Context, i int) error {
+		c, err := dialRoom(ctx, client, url, vsn, topic(i), w)
+		conns[i] = c
+		return err
+	})
+	if err != nil {
+		emit(map[string]string{"error": err.Error()})
+		return w, conns, err
+	}
+	emit(map[string]any{"ready": true, "connect_ms": time.Since(start).Milliseconds()})
+	return w, conns, nil
+}
+
+// keepAlive sends the heartbeats of conns until the returned function is
+// called or ctx ends.
+func keepAlive(ctx context.Context, conns []*roomConn, vsn string) (stop func()) {
+	wss := make([]*websocket.Conn, len(conns))
+	for i, c := range conns {
+		wss[i] = c.ws
+	}
+	hctx, stopHB := context.WithCancel(ctx)
+	go heartbeats(hctx, wss, vsn)
+	return stopHB
+}
