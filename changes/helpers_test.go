@@ -6,13 +6,13 @@ import (
 	"errors"
 	"log/slog"
 	"os"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/walcast/walcast/internal/pgtest"
+	"github.com/walcast/walcast/internal/testlog"
 	"github.com/walcast/walcast/replication"
 )
 
@@ -181,16 +181,7 @@ func (f *fixture) sync(t *testing.T) {
 	t.Fatalf("marker %d not delivered within 30s", want)
 }
 
-func testLogger(t testing.TB) *slog.Logger {
-	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-type testWriter struct{ t testing.TB }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimSpace(string(p)))
-	return len(p), nil
-}
+func testLogger(t testing.TB) *slog.Logger { return testlog.New(t, slog.LevelDebug) }
 
 // refusedIndexes returns the positions of the bindings err refused.
 func refusedIndexes(t *testing.T, err error) []int {

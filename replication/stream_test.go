@@ -14,6 +14,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/walcast/walcast/internal/pgtest"
+	"github.com/walcast/walcast/internal/testlog"
 )
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Run(m)) }
@@ -99,25 +100,7 @@ func parseEvent(t testing.TB, line string) event {
 	return e
 }
 
-// streamFixture is a database, a running stream and its collector.
-type streamFixture struct {
-	url    string
-	conn   *pgx.Conn
-	col    *collector
-	cancel context.CancelFunc
-	done   chan error
-}
-
-func testLogger(t testing.TB) *slog.Logger {
-	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
-}
-
-type testWriter struct{ t testing.TB }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimSpace(string(p)))
-	return len(p), nil
-}
+func testLogger(t testing.TB) *slog.Logger { return testlog.New(t, slog.LevelInfo) }
 
 func exec(t testing.TB, conn *pgx.Conn, sql string, args ...any) {
 	t.Helper()

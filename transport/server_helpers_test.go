@@ -14,6 +14,7 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/walcast/walcast/auth"
+	"github.com/walcast/walcast/internal/testlog"
 )
 
 var testSecret = []byte("super-secret-jwt-token-with-at-least-32-characters")
@@ -284,19 +285,7 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 	}
 }
 
-func testLogger(t testing.TB) *slog.Logger {
-	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-// testWriter logs through t, and drops lines written after the test ended
-// (a connection torn down during cleanup still logs).
-type testWriter struct{ t testing.TB }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	defer func() { recover() }() // t.Log after the test completed panics
-	w.t.Log(strings.TrimSpace(string(p)))
-	return len(p), nil
-}
+func testLogger(t testing.TB) *slog.Logger { return testlog.New(t, slog.LevelDebug) }
 
 // httpGet is a plain GET for handshake errors.
 func httpGet(t testing.TB, url string, header http.Header) (*http.Response, string) {
