@@ -32,7 +32,8 @@ const (
 //
 //   - the read loop (run), which also tears the connection down when the
 //     socket ends; the Server's WaitGroup counts it;
-//   - a writer, only while the queue has frames (startWriter);
+//   - a writer, only while the queue has frames and its socket is full
+//     (writeBlocking); otherwise the server's flushers write for it;
 //   - short-lived helpers: the closer, a join waiting for its
 //     subscription, the idle/ping timer's callback, a channel's token
 //     expiry. Each is started through spawn/enter, which refuse once the
@@ -120,7 +121,7 @@ func (c *conn) logEnd(err error) {
 // channel is stopped (and unsubscribed) and every helper goroutine has
 // returned before the Server forgets the connection.
 func (c *conn) teardown() {
-	c.dropAfterFlush()
+	c.drop()
 	c.q.Close()
 	c.mu.Lock()
 	c.done = true
@@ -211,14 +212,6 @@ func (c *conn) closeNowWith(code websocket.StatusCode, reason string) {
 func (c *conn) drop() {
 	c.sw.nc.Close()
 	c.ws.CloseNow()
-}
-
-// dropAfterFlush is drop for a connection that is over anyway, with one
-// last try to send what sits in the cork, such as the 1009 close frame
-// coder/websocket wrote just before the read loop returned.
-func (c *conn) dropAfterFlush() {
-	c.sw.flushBeforeClose()
-	c.drop()
 }
 
 // nextTick returns how long until the next idle or ping check.

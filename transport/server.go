@@ -110,6 +110,7 @@ type changeSource interface {
 // documentation for its routes, close codes and concurrency.
 type Server struct {
 	cfg      Config
+	flushers *flushPool
 	log      *slog.Logger
 	changes  changeSource   // nil when Config.Changes is nil
 	hub      *broadcast.Hub // broadcast and presence rooms
@@ -149,6 +150,7 @@ func NewServer(cfg Config) *Server {
 		s.hub = broadcast.NewHub()
 	}
 	s.presence = presence.NewMemory(s.publishPresence)
+	s.flushers = newFlushPool()
 	r := chi.NewRouter()
 	r.Get("/realtime/v1/websocket", s.serveWebSocket)
 	r.Get("/socket/websocket", s.serveWebSocket)
@@ -321,6 +323,7 @@ feed:
 	go func() {
 		workers.Wait()
 		s.wg.Wait()
+		s.flushers.wait()
 		close(done)
 	}()
 	select {
@@ -339,6 +342,7 @@ func (s *Server) Close() error {
 	s.stopAccepting()
 	s.dropAll()
 	s.wg.Wait()
+	s.flushers.wait()
 	return nil
 }
 

@@ -2,135 +2,179 @@ package transport
 
 import (
 	"bufio"
+	"errors"
 	"net"
 	"net/http"
 	"sync"
+	"syscall"
 	"time"
 )
 
 // Socket buffers. coder/websocket keeps the bufio.Reader and bufio.Writer it
 // gets from Hijack for the life of the connection; net/http's are 4 KiB
-// each, most of an idle connection's memory. We hand it 256-byte ones, and
-// make the small writer cheap by putting a sockWriter under it: while our
-// writer drains a batch, everything coder/websocket writes lands in a pooled
-// cork buffer that reaches the socket in one write per batch (or per
-// corkSize bytes), instead of two syscalls per message that a 256-byte
-// bufio.Writer alone would cost.
-const (
-	sockBufSize = 256
-	corkSize    = 64 << 10
-)
+// each, most of an idle connection's memory. We hand it 256-byte ones: it
+// only writes control frames (at most 127 bytes each) since data frames
+// bypass it (writer.go), and the reader only needs to hold frame headers.
+const sockBufSize = 256
 
-var corkPool = sync.Pool{New: func() any {
-	b := make([]byte, 0, corkSize)
-	return &b
-}}
+// errCloseSent refuses writes after a close frame went out.
+var errCloseSent = errors.New("close frame sent")
 
-// sockWriter is the io.Writer under coder/websocket's bufio.Writer. It owns
-// the write deadline: every write to the socket gets timeout from its start,
-// which replaces a context (and a timer allocation) per message.
+// sockWriter owns writing to the socket. Its lock keeps frames whole:
+// coder/websocket's control frames (one Write each) and the flushers' and
+// blocking writers' batches never interleave. Writes are first tried
+// without blocking, straight on the file descriptor, which needs neither a
+// deadline nor a parked goroutine; only what the socket cannot take at once
+// is written with a deadline of timeout.
 type sockWriter struct {
 	nc      net.Conn
+	rc      syscall.RawConn // nil when nc is not a socket: every write blocks
 	timeout time.Duration
 
-	mu  sync.Mutex
-	buf *[]byte // non-nil while corked
-	err error   // sticky: a failed or partial write corrupts the stream
+	mu        sync.Mutex
+	err       error // sticky: a failed or partial write corrupts the stream
+	closeSent bool  // a close frame went out: nothing may follow it
+
+	// The non-blocking write's arguments and results, used under mu by
+	// rawWrite, a method value bound once so that a write allocates
+	// nothing.
+	rawFn  func(fd uintptr) bool
+	rawBuf []byte
+	rawN   int
+	rawErr error
 }
 
+func newSockWriter(nc net.Conn, timeout time.Duration) *sockWriter {
+	w := &sockWriter{nc: nc, timeout: timeout}
+	if sc, ok := nc.(syscall.Conn); ok {
+		if rc, err := sc.SyscallConn(); err == nil {
+			w.rc = rc
+			w.rawFn = w.rawWrite
+		}
+	}
+	return w
+}
+
+// Write is coder/websocket's: a whole frame per call (its bufio.Writer
+// flushes each control frame at once).
 func (w *sockWriter) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.err != nil {
-		return 0, w.err
+	if len(p) > 0 && p[0]&0x0f == 0x8 {
+		// The close frame itself still goes out; data after it may not.
+		defer func() { w.closeSent = true }()
 	}
-	if w.buf == nil {
-		return w.writeLocked(p)
-	}
-	if len(*w.buf)+len(p) > cap(*w.buf) {
-		if err := w.flushLocked(); err != nil {
-			return 0, err
-		}
-		if len(p) >= cap(*w.buf) {
-			return w.writeLocked(p)
-		}
-	}
-	*w.buf = append(*w.buf, p...)
-	return len(p), nil
+	return w.writeLocked(p)
 }
 
+// closed reports whether a close frame went out.
+func (w *sockWriter) closed() bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.closeSent
+}
+
+// writeLocked writes all of p: without blocking when the socket takes it,
+// else with a deadline.
 func (w *sockWriter) writeLocked(p []byte) (int, error) {
-	err := w.nc.SetWriteDeadline(time.Now().Add(w.timeout))
-	n := 0
-	if err == nil {
-		n, err = w.nc.Write(p)
-	}
-	if err != nil {
-		// Part of a frame may be on the wire: nothing written after it
-		// could be parsed, so the connection is over.
-		w.err = err
-		w.nc.Close()
+	n, err := w.tryLocked(p)
+	if err == nil && n < len(p) {
+		var m int
+		m, err = w.blockLocked(p[n:])
+		n += m
 	}
 	return n, err
 }
 
-func (w *sockWriter) flushLocked() error {
-	if len(*w.buf) == 0 {
-		return nil
+// tryLocked writes as much of p as the socket takes without blocking.
+func (w *sockWriter) tryLocked(p []byte) (int, error) {
+	switch {
+	case w.err != nil:
+		return 0, w.err
+	case w.closeSent:
+		return 0, errCloseSent
+	case w.rc == nil || len(p) == 0:
+		return 0, nil
 	}
-	_, err := w.writeLocked(*w.buf)
-	*w.buf = (*w.buf)[:0]
-	return err
+	w.rawBuf = p
+	err := w.rc.Write(w.rawFn)
+	n, werr := w.rawN, w.rawErr
+	w.rawBuf, w.rawN, w.rawErr = nil, 0, nil
+	if err == nil && werr != syscall.EAGAIN {
+		err = werr
+	}
+	if err != nil {
+		w.fail(err)
+		return 0, err
+	}
+	return n, nil
 }
 
-// cork makes later writes accumulate until uncork. Only the connection's
-// writer goroutine corks, so cork and uncork never nest.
-func (w *sockWriter) cork() {
-	w.mu.Lock()
-	if w.buf == nil && w.err == nil {
-		w.buf = corkPool.Get().(*[]byte)
-	}
-	w.mu.Unlock()
-}
-
-// uncork writes what accumulated and returns the buffer to the pool, so an
-// idle connection holds none.
-func (w *sockWriter) uncork() error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.buf == nil {
-		return w.err
-	}
-	err := w.err
-	if err == nil {
-		err = w.flushLocked()
-	}
-	*w.buf = (*w.buf)[:0]
-	corkPool.Put(w.buf)
-	w.buf = nil
-	return err
-}
-
-// flushBeforeClose sends corked bytes that coder/websocket wrote just before
-// closing the socket (its reply to a client's close frame), unless the
-// writer is busy flushing: Close must not wait for a slow peer.
-func (w *sockWriter) flushBeforeClose() {
-	if !w.mu.TryLock() {
-		return
-	}
-	defer w.mu.Unlock()
-	if w.buf != nil && len(*w.buf) > 0 && w.err == nil {
-		// A short deadline: this runs inside coder/websocket's close.
-		if w.nc.SetWriteDeadline(time.Now().Add(time.Second)) == nil {
-			w.nc.Write(*w.buf)
+func (w *sockWriter) rawWrite(fd uintptr) bool {
+	for {
+		n, err := syscall.Write(int(fd), w.rawBuf)
+		if err == syscall.EINTR {
+			continue
 		}
-		*w.buf = (*w.buf)[:0]
+		w.rawN, w.rawErr = max(n, 0), err
+		return true // never wait here: the caller decides
 	}
+}
+
+// blockLocked writes p, waiting up to timeout for the peer to read.
+func (w *sockWriter) blockLocked(p []byte) (int, error) {
+	if w.err != nil {
+		return 0, w.err
+	}
+	if err := w.nc.SetWriteDeadline(time.Now().Add(w.timeout)); err != nil {
+		w.fail(err)
+		return 0, err
+	}
+	n, err := w.nc.Write(p)
+	if err == nil {
+		// Cleared again: the non-blocking path must not meet an expired
+		// deadline.
+		err = w.nc.SetWriteDeadline(time.Time{})
+	}
+	if err != nil {
+		w.fail(err)
+	}
+	return n, err
+}
+
+// blockBuffersLocked writes every buffer in order (writev on a socket).
+func (w *sockWriter) blockBuffersLocked(bufs [][]byte) error {
+	switch {
+	case w.err != nil:
+		return w.err
+	case w.closeSent:
+		return errCloseSent
+	}
+	if err := w.nc.SetWriteDeadline(time.Now().Add(w.timeout)); err != nil {
+		w.fail(err)
+		return err
+	}
+	nb := net.Buffers(bufs)
+	_, err := nb.WriteTo(w.nc)
+	if err == nil {
+		err = w.nc.SetWriteDeadline(time.Time{})
+	}
+	if err != nil {
+		w.fail(err)
+	}
+	return err
+}
+
+// fail makes err sticky and closes the socket: part of a frame may be on the
+// wire, and nothing written after it could be parsed.
+func (w *sockWriter) fail(err error) {
+	w.err = err
+	w.nc.Close()
 }
 
 // hijackedConn is the net.Conn coder/websocket gets. It replays the bytes the
-// HTTP server had already read past the upgrade request, routes writes
-// through the sockWriter and flushes the cork on Close.
+// HTTP server had already read past the upgrade request and routes writes
+// through the sockWriter.
 type hijackedConn struct {
 	net.Conn
 	pending []byte
@@ -150,11 +194,6 @@ func (c *hijackedConn) Read(p []byte) (int, error) {
 }
 
 func (c *hijackedConn) Write(p []byte) (int, error) { return c.sw.Write(p) }
-
-func (c *hijackedConn) Close() error {
-	c.sw.flushBeforeClose()
-	return c.Conn.Close()
-}
 
 // upgradeWriter wraps the ResponseWriter given to websocket.Accept so that
 // its Hijack hands over small buffers (see sockBufSize). It deliberately has
@@ -176,7 +215,7 @@ func (u *upgradeWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		pending = append([]byte(nil), b...)
 	}
 	// net/http's 4 KiB reader and writer are dropped here and collected.
-	u.sw = &sockWriter{nc: nc, timeout: u.timeout}
+	u.sw = newSockWriter(nc, u.timeout)
 	hc := &hijackedConn{Conn: nc, pending: pending, sw: u.sw}
 	return hc, bufio.NewReadWriter(bufio.NewReaderSize(hc, sockBufSize), bufio.NewWriterSize(u.sw, sockBufSize)), nil
 }

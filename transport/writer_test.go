@@ -2,17 +2,17 @@ package transport
 
 import (
 	"bufio"
-	"context"
+	"bytes"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/coder/websocket"
 	"github.com/walcast/walcast/broadcast"
 )
 
@@ -142,44 +142,70 @@ func waitDelivered(b *testing.B, clients []*rawClient, start []int64, want int64
 	}
 }
 
-// BenchmarkWriteFrame compares the two ways a queued frame becomes a
-// WebSocket message: copied into one buffer and written as one frame, or
-// streamed as Head, Body and Tail frames. The socket write (one per 64
-// messages, as a busy writer's batch) is included.
-func BenchmarkWriteFrame(b *testing.B) {
-	for _, size := range []int{512, 8 << 10, 64 << 10} {
-		for _, mode := range []string{"assembled", "streamed"} {
-			b.Run(fmt.Sprintf("%s/body=%d", mode, size), func(b *testing.B) {
+// BenchmarkFlush measures a flusher writing one connection's queue: the
+// frames encoded into one buffer and written with one non-blocking syscall,
+// for one frame and for a batch of 16 queued frames.
+func BenchmarkFlush(b *testing.B) {
+	for _, size := range []int{128, 8 << 10} {
+		for _, batch := range []int{1, 16} {
+			b.Run(fmt.Sprintf("body=%d/frames=%d", size, batch), func(b *testing.B) {
 				e := newEnv(b, Config{Logger: slog.New(slog.DiscardHandler)})
-				dialRaw(b, e, "realtime:room")
+				rc := dialRaw(b, e, "realtime:room")
 				ch := findChannel(b, e, "realtime:room")
 				c := ch.c
 				waitFor(b, "join", func() bool { ch.mu.Lock(); defer ch.mu.Unlock(); return ch.state == joined })
 				time.Sleep(20 * time.Millisecond)
-				c.writing.Store(true) // keep the connection's own writer away
 				f := broadcast.Frame{Head: ch.heads[0], Body: []byte(strings.Repeat("x", size)), Tail: ch.tail}
 				sc := new(writerScratch)
-				b.SetBytes(int64(f.Len()))
+				start := rc.bytes.Load()
+				b.SetBytes(int64(f.Len() * batch))
 				b.ReportAllocs()
-				for i := 0; b.Loop(); i++ {
-					if i%64 == 0 {
-						c.sw.cork()
+				sent := int64(0)
+				for b.Loop() {
+					if !c.writing.CompareAndSwap(false, true) || !c.enter() {
+						b.Fatal("writer role taken")
 					}
-					var err error
-					if mode == "assembled" {
-						err = c.writeFrame(sc, f)
-					} else {
-						err = c.writeStreamed(context.Background(), websocket.MessageText, f)
+					for range batch {
+						c.q.Push(f)
 					}
-					if err != nil {
-						b.Fatal(err)
+					c.flush(sc)
+					sc.reset()
+					sent += int64(batch)
+					if sent%1024 < int64(batch) {
+						// Let the reader keep up, so that every write
+						// takes the non-blocking path.
+						for rc.bytes.Load()-start < sent*int64(f.Len()) {
+							time.Sleep(10 * time.Microsecond)
+						}
 					}
-					if i%64 == 63 {
-						c.sw.uncork()
+					for c.writing.Load() {
+						runtime.Gosched() // a hand-off to writeBlocking
 					}
 				}
-				c.sw.uncork()
 			})
+		}
+	}
+}
+
+func TestAppendFrameHeader(t *testing.T) {
+	for _, tc := range []struct {
+		bin  bool
+		n    int
+		want []byte
+	}{
+		{false, 0, []byte{0x81, 0}},
+		{true, 125, []byte{0x82, 125}},
+		{false, 126, []byte{0x81, 126, 0, 126}},
+		{true, 65535, []byte{0x82, 126, 0xff, 0xff}},
+		{false, 65536, []byte{0x81, 127, 0, 0, 0, 0, 0, 1, 0, 0}},
+		{true, 5 << 30, []byte{0x82, 127, 0, 0, 0, 1, 0x40, 0, 0, 0}},
+	} {
+		got := appendFrameHeader(nil, tc.bin, tc.n)
+		if !bytes.Equal(got, tc.want) {
+			t.Errorf("appendFrameHeader(%v, %d) = %x, want %x", tc.bin, tc.n, got, tc.want)
+		}
+		if len(got) > maxFrameHeader {
+			t.Errorf("header of %d bytes is longer than maxFrameHeader", len(got))
 		}
 	}
 }
