@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"io"
@@ -30,8 +31,9 @@ const (
 
 // conn is one WebSocket connection. Its goroutines:
 //
-//   - the read loop (run), which also tears the connection down when the
-//     socket ends; the Server's WaitGroup counts it;
+//   - the read loop (run, readLoop), which also tears the connection down
+//     when the socket ends; the Server's WaitGroup counts it. Between
+//     messages it is parked: no goroutine until the socket is readable;
 //   - a writer, only while the queue has frames and its socket is full
 //     (writeBlocking); otherwise the server's flushers write for it;
 //   - short-lived helpers: the closer, a join waiting for its
@@ -45,12 +47,15 @@ type conn struct {
 	id     uint64
 	ws     *websocket.Conn
 	sw     *sockWriter
+	hc     *hijackedConn // the socket under ws, and ws's reader of it:
+	br     *bufio.Reader // park checks neither holds unparsed bytes
 	vsn    Version
 	apikey string
 	q      *broadcast.Queue
 	lim    connLimits // join and message rates (limits.go)
 
-	writing  atomic.Bool  // a writer goroutine is running or starting
+	writing  atomic.Bool  // the writer role is taken (writer.go)
+	parked   atomic.Bool  // the read loop returned until the socket is readable (park.go)
 	closing  atomic.Bool  // a close was started; the first reason wins
 	lastRead atomic.Int64 // unix nanoseconds of the last inbound message
 
@@ -77,9 +82,7 @@ func newConn(s *Server, ws *websocket.Conn, sw *sockWriter, vsn Version, apikey 
 	return c
 }
 
-// run is the read loop. It reads with a background context: a cancelled
-// context would make coder/websocket close the socket, and a context per
-// read would cost a timer; timeouts are the tick's job.
+// run starts the connection: its idle/ping timer, then the read loop.
 func (c *conn) run() {
 	// The timer starts here, not in newConn, so that a connection refused
 	// after its upgrade (Shutdown began meanwhile) leaves nothing behind.
@@ -90,15 +93,30 @@ func (c *conn) run() {
 	c.nextPing = now.Add(c.s.cfg.PingInterval)
 	c.timer = time.AfterFunc(c.nextTick(now), c.tick)
 	c.mu.Unlock()
-	defer c.teardown()
+	if !c.park() {
+		c.readLoop()
+	}
+}
+
+// readLoop reads and handles messages until nothing is left to read, then
+// parks the connection (park.go); when the socket ends it tears the
+// connection down. It starts with a read: it runs because the socket is
+// readable, or because someone needs a read to end. It reads with a background context: a cancelled context
+// would make coder/websocket close the socket, and a context per read would
+// cost a timer; timeouts are the tick's job.
+func (c *conn) readLoop() {
 	for {
 		typ, data, err := c.ws.Read(context.Background())
 		if err != nil {
 			c.logEnd(err)
+			c.teardown()
 			return
 		}
 		c.lastRead.Store(time.Now().UnixNano())
 		c.handleFrame(typ, data)
+		if c.park() {
+			return
+		}
 	}
 }
 
@@ -122,6 +140,9 @@ func (c *conn) logEnd(err error) {
 // returned before the Server forgets the connection.
 func (c *conn) teardown() {
 	c.drop()
+	if p := c.s.idle.Load(); p != nil {
+		p.forget(c)
+	}
 	c.q.Close()
 	c.mu.Lock()
 	c.done = true
@@ -192,7 +213,10 @@ func (c *conn) closeWith(code websocket.StatusCode, reason string) bool {
 		return false
 	}
 	c.q.Close()
-	if !c.spawn(func() { c.ws.Close(code, reason) }) {
+	if !c.spawn(func() {
+		c.ws.Close(code, reason)
+		c.unpark() // the read that ends the connection
+	}) {
 		c.ws.CloseNow() // torn down already; make sure
 	}
 	return true
@@ -205,6 +229,7 @@ func (c *conn) closeNowWith(code websocket.StatusCode, reason string) {
 	}
 	c.q.Close()
 	c.ws.Close(code, reason)
+	c.unpark()
 }
 
 // drop closes the socket without a close handshake, also when one is in
@@ -212,15 +237,30 @@ func (c *conn) closeNowWith(code websocket.StatusCode, reason string) {
 func (c *conn) drop() {
 	c.sw.nc.Close()
 	c.ws.CloseNow()
+	c.unpark()
 }
 
 // nextTick returns how long until the next idle or ping check.
 func (c *conn) nextTick(now time.Time) time.Duration {
 	at := time.Unix(0, c.lastRead.Load()).Add(c.s.cfg.IdleTimeout)
-	if c.s.cfg.PingInterval > 0 && c.nextPing.Before(at) {
-		at = c.nextPing
+	if c.s.cfg.PingInterval > 0 {
+		if p := c.pingDue(); p.Before(at) {
+			at = p
+		}
 	}
 	return max(at.Sub(now), time.Millisecond)
+}
+
+// pingDue is when the connection is pinged next: PingInterval after the
+// last ping and after the last inbound message. A client that sends
+// heartbeats (realtime-js does every 25 s) is thus never pinged, and its
+// parked connection never woken for a pong.
+func (c *conn) pingDue() time.Time {
+	silent := time.Unix(0, c.lastRead.Load()).Add(c.s.cfg.PingInterval)
+	if silent.After(c.nextPing) {
+		return silent
+	}
+	return c.nextPing
 }
 
 // tick closes an idle connection and pings a live one. It runs on the
@@ -242,7 +282,9 @@ func (c *conn) tick() {
 		}
 		return
 	}
-	if cfg.PingInterval > 0 && !now.Before(c.nextPing) {
+	if cfg.PingInterval > 0 && !now.Before(c.pingDue()) {
+		// The pong arrives through a read: the read loop must run.
+		c.unpark()
 		ctx, cancel := context.WithTimeout(context.Background(), cfg.WriteTimeout)
 		err := c.ws.Ping(ctx)
 		cancel()

@@ -109,13 +109,15 @@ type changeSource interface {
 // Server serves the Supabase Realtime WebSocket protocol. See the package
 // documentation for its routes, close codes and concurrency.
 type Server struct {
-	cfg      Config
-	flushers *flushPool
-	log      *slog.Logger
-	changes  changeSource   // nil when Config.Changes is nil
-	hub      *broadcast.Hub // broadcast and presence rooms
-	presence presence.Store // who is in each room; diffs go out through hub
-	router   chi.Router
+	cfg        Config
+	flushers   *flushPool
+	idle       atomic.Pointer[idlePoller] // started by the first parked connection
+	idleFailed bool                       // under mu: no poller (unavailable, or stopped)
+	log        *slog.Logger
+	changes    changeSource   // nil when Config.Changes is nil
+	hub        *broadcast.Hub // broadcast and presence rooms
+	presence   presence.Store // who is in each room; diffs go out through hub
+	router     chi.Router
 
 	mu       sync.Mutex
 	draining bool
@@ -230,6 +232,7 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c := newConn(s, ws, uw.sw, vsn, apikey)
+	c.br, c.hc = uw.br, uw.hc
 
 	s.mu.Lock()
 	if s.draining {
@@ -324,6 +327,7 @@ feed:
 		workers.Wait()
 		s.wg.Wait()
 		s.flushers.wait()
+		s.stopIdlePoller()
 		close(done)
 	}()
 	select {
@@ -343,6 +347,7 @@ func (s *Server) Close() error {
 	s.dropAll()
 	s.wg.Wait()
 	s.flushers.wait()
+	s.stopIdlePoller()
 	return nil
 }
 

@@ -201,7 +201,9 @@ func (c *hijackedConn) Write(p []byte) (int, error) { return c.sw.Write(p) }
 type upgradeWriter struct {
 	http.ResponseWriter
 	timeout time.Duration
-	sw      *sockWriter // set by Hijack
+	sw      *sockWriter // set by Hijack, with the conn and reader it hands over
+	hc      *hijackedConn
+	br      *bufio.Reader
 }
 
 func (u *upgradeWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
@@ -216,6 +218,7 @@ func (u *upgradeWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	}
 	// net/http's 4 KiB reader and writer are dropped here and collected.
 	u.sw = newSockWriter(nc, u.timeout)
-	hc := &hijackedConn{Conn: nc, pending: pending, sw: u.sw}
-	return hc, bufio.NewReadWriter(bufio.NewReaderSize(hc, sockBufSize), bufio.NewWriterSize(u.sw, sockBufSize)), nil
+	u.hc = &hijackedConn{Conn: nc, pending: pending, sw: u.sw}
+	u.br = bufio.NewReaderSize(u.hc, sockBufSize)
+	return u.hc, bufio.NewReadWriter(u.br, bufio.NewWriterSize(u.sw, sockBufSize)), nil
 }
