@@ -28,7 +28,10 @@ func (f Frame) Len() int { return len(f.Head) + len(f.Body) + len(f.Tail) }
 // the replication loop from ever waiting for a browser.
 //
 // Frames are kept by value in a ring that only grows while it is full, so a
-// Push in steady state does not allocate.
+// Push in steady state does not allocate. Most connections are idle most of
+// the time, so an emptied queue returns a ring of smallRingLen frames to a
+// shared pool and takes one back on its next Push: an idle connection holds
+// no ring at all.
 type Queue struct {
 	mu     sync.Mutex
 	ring   []Frame // length is zero or a power of two
@@ -37,10 +40,6 @@ type Queue struct {
 	bytes  int     // sum of their Len
 	max    int
 	closed bool
-	// wake has room for one token: Push leaves one when it makes the queue
-	// non-empty, so a writer blocked on Wait never misses work and a burst
-	// of pushes costs one wake-up.
-	wake chan struct{}
 
 	dropped atomic.Uint64
 }
@@ -49,13 +48,28 @@ type Queue struct {
 // burst must not pin a large ring to an idle connection.
 const shrinkAbove = 1024
 
+// smallRingLen is the length of a queue's first ring and the only length
+// that is pooled. A connection that once needed a bigger ring keeps it (up
+// to shrinkAbove): it is likely to need it again, and growing is what
+// allocates.
+const smallRingLen = 8
+
+// smallRing is a pooled ring. The pool holds pointers to arrays, not slices,
+// so Get and Put do not allocate an interface value.
+type smallRing [smallRingLen]Frame
+
+// smallRings holds cleared rings of emptied queues. It is shared by every
+// queue, so thousands of idle connections share the few rings that the
+// active ones need at any moment.
+var smallRings = sync.Pool{New: func() any { return new(smallRing) }}
+
 // NewQueue returns an empty queue holding at most maxBytes bytes of frames
 // (DefaultQueueBytes when maxBytes <= 0).
 func NewQueue(maxBytes int) *Queue {
 	if maxBytes <= 0 {
 		maxBytes = DefaultQueueBytes
 	}
-	return &Queue{max: maxBytes, wake: make(chan struct{}, 1)}
+	return &Queue{max: maxBytes}
 }
 
 // Push appends f and reports whether it was queued. It returns false, and
@@ -77,35 +91,38 @@ func (q *Queue) Push(f Frame) bool {
 	q.ring[(q.head+q.n)&(len(q.ring)-1)] = f
 	q.n++
 	q.bytes += l
-	if q.n == 1 {
-		// Under the lock: Close closes wake, and a send on a closed
-		// channel panics. The send never blocks.
-		select {
-		case q.wake <- struct{}{}:
-		default:
-		}
-	}
 	q.mu.Unlock()
 	return true
 }
 
-// grow doubles the ring, keeping the frames in order from index 0.
+// grow gives an empty queue a pooled ring, or doubles a full one, keeping
+// the frames in order from index 0.
 func (q *Queue) grow() {
-	size := 2 * len(q.ring)
-	if size == 0 {
-		size = 8
+	if q.ring == nil {
+		q.ring, q.head = smallRings.Get().(*smallRing)[:], 0
+		return
 	}
-	ring := make([]Frame, size)
+	ring := make([]Frame, 2*len(q.ring))
 	for i := 0; i < q.n; i++ {
 		ring[i] = q.ring[(q.head+i)&(len(q.ring)-1)]
 	}
+	old := q.ring
 	q.ring, q.head = ring, 0
+	if len(old) == smallRingLen {
+		clear(old)
+		releaseRing(old)
+	}
 }
 
-// Wait returns a channel that receives a value after a Push made the queue
-// non-empty, and is closed by Close. A token may be stale (the frames were
-// already popped), so a writer must treat an empty PopAll as "nothing yet".
-func (q *Queue) Wait() <-chan struct{} { return q.wake }
+// releaseRing pools ring if it is a small one; a bigger one is left to the
+// collector. Every slot must already be cleared: the bodies a ring
+// references may be large and are shared with other connections, and the
+// next queue to take the ring must find it empty.
+func releaseRing(ring []Frame) {
+	if len(ring) == smallRingLen {
+		smallRings.Put((*smallRing)(ring))
+	}
+}
 
 // PopAll appends every queued frame, oldest first, to dst and returns it.
 // The queue forgets the frames (their bytes no longer count against the
@@ -124,7 +141,15 @@ func (q *Queue) PopAll(dst []Frame) []Frame {
 		q.ring[j] = Frame{}
 	}
 	q.head, q.n, q.bytes = 0, 0, 0
-	if len(q.ring) > shrinkAbove {
+	switch {
+	case len(q.ring) == smallRingLen:
+		// Every slot was cleared above, and slots outside the queued
+		// frames are always zero.
+		releaseRing(q.ring)
+		q.ring = nil
+	case len(q.ring) > shrinkAbove:
+		// A burst must not pin a large ring to an idle connection; the
+		// next Push starts again from a pooled small ring.
 		q.ring = nil
 	}
 	return dst
@@ -144,8 +169,8 @@ func (q *Queue) Bytes() int {
 	return q.bytes
 }
 
-// Close discards the queued frames (counting them as dropped), makes every
-// later Push fail and closes the Wait channel. It is idempotent.
+// Close discards the queued frames (counting them as dropped), releases the
+// ring and makes every later Push fail. It is idempotent.
 func (q *Queue) Close() {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -154,8 +179,9 @@ func (q *Queue) Close() {
 	}
 	q.closed = true
 	q.dropped.Add(uint64(q.n))
+	clear(q.ring)
+	releaseRing(q.ring)
 	q.ring, q.head, q.n, q.bytes = nil, 0, 0, 0
-	close(q.wake)
 }
 
 // Closed reports whether Close was called.

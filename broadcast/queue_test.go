@@ -3,6 +3,8 @@ package broadcast
 import (
 	"bytes"
 	"fmt"
+	"runtime"
+	"runtime/debug"
 	"sync"
 	"testing"
 )
@@ -136,15 +138,87 @@ func TestQueueGrowKeepsOrderWithOffsetHead(t *testing.T) {
 	}
 }
 
+// TestQueuePopAllForgetsFrames: neither a pooled small ring nor a kept
+// bigger one may keep popped bodies alive.
 func TestQueuePopAllForgetsFrames(t *testing.T) {
+	for _, n := range []int{2, smallRingLen, smallRingLen + 1, 100} {
+		t.Run(fmt.Sprint(n), func(t *testing.T) {
+			q := NewQueue(1 << 20)
+			for i := 0; i < n; i++ {
+				q.Push(frame(fmt.Sprint(i)))
+			}
+			ring := q.ring
+			q.PopAll(nil)
+			for i, f := range ring {
+				if f.Body != nil || f.Head != nil {
+					t.Fatalf("ring[%d] of %d still references a popped frame", i, len(ring))
+				}
+			}
+		})
+	}
+}
+
+// TestQueueEmptiedHoldsNoRing: an idle connection's queue must not pin a
+// ring once its writer has taken everything.
+func TestQueueEmptiedHoldsNoRing(t *testing.T) {
 	q := NewQueue(1 << 20)
-	q.Push(frame("a"))
-	q.Push(frame("b"))
-	q.PopAll(nil)
-	for i, f := range q.ring {
-		if f.Body != nil || f.Head != nil {
-			t.Fatalf("ring[%d] still references a popped frame", i)
+	if q.ring != nil {
+		t.Fatal("new queue already holds a ring")
+	}
+	for _, n := range []int{1, smallRingLen} {
+		for i := 0; i < n; i++ {
+			q.Push(frame("a"))
 		}
+		if len(q.ring) != smallRingLen {
+			t.Fatalf("after %d pushes: ring of %d, want %d", n, len(q.ring), smallRingLen)
+		}
+		if got := len(q.PopAll(nil)); got != n {
+			t.Fatalf("popped %d frames, want %d", got, n)
+		}
+		if q.ring != nil {
+			t.Fatalf("emptied queue still holds a ring of %d", len(q.ring))
+		}
+	}
+	// An empty PopAll keeps it that way.
+	q.PopAll(nil)
+	if q.ring != nil {
+		t.Fatal("empty PopAll gave the queue a ring")
+	}
+}
+
+// TestQueueOrderWithPooledRings: two queues pushed in turn hand pooled rings
+// back and forth, through growth past the small ring and the shrink after a
+// burst; each must still deliver its own frames in order.
+func TestQueueOrderWithPooledRings(t *testing.T) {
+	queues := []*Queue{NewQueue(1 << 30), NewQueue(1 << 30)}
+	next := make([]int, len(queues))
+	popped := make([]int, len(queues))
+	var buf []Frame
+	for _, n := range []int{3, smallRingLen + 1, 1, smallRingLen, 2*shrinkAbove + 1, 2, 17, 5} {
+		for i := 0; i < n; i++ {
+			for qi, q := range queues {
+				if !q.Push(frame(fmt.Sprintf("%d:%d", qi, next[qi]))) {
+					t.Fatalf("queue %d: push %d refused", qi, next[qi])
+				}
+				next[qi]++
+			}
+		}
+		for qi, q := range queues {
+			buf = q.PopAll(buf[:0])
+			if len(buf) != n {
+				t.Fatalf("queue %d: popped %d frames, want %d", qi, len(buf), n)
+			}
+			for _, f := range buf {
+				if want := fmt.Sprintf("%d:%d", qi, popped[qi]); string(f.Body) != want {
+					t.Fatalf("queue %d: got frame %s, want %s", qi, f.Body, want)
+				}
+				popped[qi]++
+			}
+			if len(q.ring) == smallRingLen || len(q.ring) > shrinkAbove {
+				t.Fatalf("queue %d: emptied queue kept a ring of %d", qi, len(q.ring))
+			}
+		}
+		clear(buf)
 	}
 }
 
@@ -164,34 +238,11 @@ func TestQueueShrinksAfterBurst(t *testing.T) {
 	}
 }
 
-func TestQueueWake(t *testing.T) {
-	q := NewQueue(100)
-	select {
-	case <-q.Wait():
-		t.Fatal("wake token before any push")
-	default:
-	}
-	q.Push(frame("a"))
-	q.Push(frame("b")) // not a transition: no second token
-	<-q.Wait()
-	select {
-	case <-q.Wait():
-		t.Fatal("second wake token for one transition")
-	default:
-	}
-	q.PopAll(nil)
-	q.Push(frame("c"))
-	select {
-	case <-q.Wait():
-	default:
-		t.Fatal("no wake token after the queue became non-empty again")
-	}
-}
-
 func TestQueueClose(t *testing.T) {
 	q := NewQueue(100)
 	q.Push(frame("a"))
 	q.Push(frame("b"))
+	ring := q.ring
 	q.Close()
 	q.Close() // idempotent
 	if !q.Closed() {
@@ -206,10 +257,13 @@ func TestQueueClose(t *testing.T) {
 	if got := q.PopAll(nil); len(got) != 0 {
 		t.Fatalf("PopAll after Close = %d frames, want 0", len(got))
 	}
-	// The wake channel is closed, so a waiting writer returns.
-	for i := 0; i < 2; i++ {
-		if _, ok := <-q.Wait(); ok && i == 1 {
-			t.Fatal("Wait channel not closed")
+	if q.ring != nil {
+		t.Fatalf("closed queue still holds a ring of %d", len(q.ring))
+	}
+	// The ring went back to the pool: it must not keep discarded bodies alive.
+	for i, f := range ring {
+		if f.Body != nil || f.Head != nil {
+			t.Fatalf("released ring[%d] still references a discarded frame", i)
 		}
 	}
 }
@@ -236,6 +290,48 @@ func TestQueuePushDoesNotAllocate(t *testing.T) {
 	if allocs != 0 {
 		t.Fatalf("Push+PopAll allocates %v times per run, want 0", allocs)
 	}
+}
+
+// TestQueuePooledRingDoesNotAllocate: the common idle-connection cycle (a
+// frame or two, then the writer empties the queue) takes a ring from the
+// pool and gives it back without allocating.
+func TestQueuePooledRingDoesNotAllocate(t *testing.T) {
+	if raceEnabled() {
+		t.Skip("sync.Pool drops items at random under the race detector")
+	}
+	q := NewQueue(1 << 20)
+	f := Frame{Head: []byte("[null,null,"), Body: bytes.Repeat([]byte("x"), 512), Tail: []byte("]")}
+	buf := make([]Frame, 0, smallRingLen)
+	cycle := func() {
+		for i := 0; i < 2; i++ {
+			if !q.Push(f) {
+				t.Fatal("push refused")
+			}
+		}
+		buf = q.PopAll(buf[:0])
+		clear(buf)
+		if q.ring != nil {
+			t.Fatal("emptied queue kept its ring")
+		}
+	}
+	cycle() // warm-up: the pool holds a ring
+	if allocs := testing.AllocsPerRun(1000, cycle); allocs != 0 {
+		t.Fatalf("Push+PopAll through the pool allocates %v times per run, want 0", allocs)
+	}
+}
+
+// raceEnabled reports whether the test binary was built with -race.
+func raceEnabled() bool {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return false
+	}
+	for _, s := range info.Settings {
+		if s.Key == "-race" {
+			return s.Value == "true"
+		}
+	}
+	return false
 }
 
 func TestQueueConcurrent(t *testing.T) {
@@ -272,12 +368,14 @@ func TestQueueConcurrent(t *testing.T) {
 			count++
 		}
 	}
+	// Nothing wakes a writer, so this one polls until the pushers are done.
 	for {
 		select {
-		case <-q.Wait():
-			drain()
-			continue
 		case <-done:
+		default:
+			drain()
+			runtime.Gosched()
+			continue
 		}
 		break
 	}
@@ -300,8 +398,9 @@ func BenchmarkQueuePush(b *testing.B) {
 	}
 }
 
-// TestQueuePushRacesClose: a Push that makes the queue non-empty while
-// another goroutine closes it must neither panic nor lose count.
+// TestQueuePushRacesClose: a Push that takes a pooled ring while another
+// goroutine closes the queue must neither leave a frame queued nor lose
+// count.
 func TestQueuePushRacesClose(t *testing.T) {
 	for range 2000 {
 		q := NewQueue(100)
@@ -315,5 +414,19 @@ func TestQueuePushRacesClose(t *testing.T) {
 		if d := q.Dropped(); d != 1 {
 			t.Fatalf("Dropped = %d, want 1 (the frame was refused or discarded)", d)
 		}
+	}
+}
+
+// BenchmarkQueuePushPop is the common case of a mostly idle connection: one
+// frame arrives and the writer takes it before the next one does.
+func BenchmarkQueuePushPop(b *testing.B) {
+	q := NewQueue(1 << 20)
+	f := Frame{Head: []byte("[null,null,"), Body: make([]byte, 512), Tail: []byte("]")}
+	buf := make([]Frame, 0, 8)
+	b.ReportAllocs()
+	for b.Loop() {
+		q.Push(f)
+		buf = q.PopAll(buf[:0])
+		clear(buf)
 	}
 }
