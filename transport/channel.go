@@ -54,12 +54,12 @@ type channel struct {
 	heads       [][]byte // heads[i]: the message head for a change matching ids[i] alone
 	subErr      error    // what Subscribe refused, re-reported after a token refresh
 	token       string
-	claims      *auth.Claims
+	exp         time.Time // the token's expiry (zero: none); the claims are not kept
 	expiry      *time.Timer
 	pr          chanPresence // presence (channel_presence.go)
 }
 
-func newChannel(c *conn, m Message, sub string, cfg *JoinConfig, token string, claims *auth.Claims) *channel {
+func newChannel(c *conn, m Message, sub string, cfg *JoinConfig, token string, exp time.Time) *channel {
 	ch := &channel{
 		c:           c,
 		topic:       m.Topic,
@@ -71,7 +71,7 @@ func newChannel(c *conn, m Message, sub string, cfg *JoinConfig, token string, c
 		bc:          newBroadcastConfig(cfg),
 		pr:          newChanPresence(cfg),
 		token:       token,
-		claims:      claims,
+		exp:         exp,
 	}
 	if ch.joinRef == "" {
 		// A V1 client may omit join_ref; Phoenix then uses the join's ref.
@@ -210,10 +210,10 @@ func (ch *channel) scheduleExpiry() {
 	if ch.expiry != nil {
 		ch.expiry.Stop()
 	}
-	if ch.claims.Exp.IsZero() {
+	if ch.exp.IsZero() {
 		return
 	}
-	ch.expiry = time.AfterFunc(time.Until(ch.claims.Exp), ch.expire)
+	ch.expiry = time.AfterFunc(time.Until(ch.exp), ch.expire)
 }
 
 // expire closes the channel as Supabase does when a token runs out: a
@@ -224,7 +224,7 @@ func (ch *channel) expire() {
 	}
 	defer ch.c.wg.Done()
 	ch.mu.Lock()
-	exp, state := ch.claims.Exp, ch.state
+	exp, state := ch.exp, ch.state
 	ch.mu.Unlock()
 	if state == closed || time.Now().Before(exp) {
 		return // closed, or a refreshed token moved the expiry
@@ -267,7 +267,7 @@ func (ch *channel) refreshToken(payload json.RawMessage) {
 	if ch.state == closed {
 		return
 	}
-	ch.token, ch.claims = token, claims
+	ch.token, ch.exp = token, claims.Exp
 	ch.scheduleExpiry()
 	// Supabase re-creates the subscription with the new claims and says so
 	// again. The dispatcher does not take claims yet (no RLS), so the

@@ -237,7 +237,7 @@ func TestAccessToken(t *testing.T) {
 	checkFrame(t, c.next(), "1", "null", "realtime:room", "system", subscribedMsg)
 	ch := findChannel(t, e, "realtime:room")
 	ch.mu.Lock()
-	exp := ch.claims.Exp
+	exp := ch.exp
 	ch.mu.Unlock()
 	if time.Until(exp) < 90*time.Minute {
 		t.Errorf("claims expire at %v, want the new token's expiry", exp)

@@ -54,18 +54,19 @@ type conn struct {
 	q      *broadcast.Queue
 	lim    connLimits // join and message rates (limits.go)
 
-	writing  atomic.Bool  // the writer role is taken (writer.go)
-	parked   atomic.Bool  // the read loop returned until the socket is readable (park.go)
-	closing  atomic.Bool  // a close was started; the first reason wins
-	lastRead atomic.Int64 // unix nanoseconds of the last inbound message
+	writing   atomic.Bool  // the writer role is taken (writer.go)
+	parked    atomic.Bool  // the read loop returned until the socket is readable (park.go)
+	lastWrite time.Time    // of the last flush; only the writer role's holder uses it
+	closing   atomic.Bool  // a close was started; the first reason wins
+	lastRead  atomic.Int64 // unix nanoseconds of the last inbound message
 
 	timer    *time.Timer // idle and ping checks (tick)
 	nextPing time.Time   // only tick reads and writes it
 
 	mu       sync.Mutex
-	channels map[string]*channel // by topic; nil until the first join
-	done     bool                // teardown began: no new goroutines
-	wg       sync.WaitGroup      // goroutines other than the read loop
+	channels []*channel     // one per topic; nil until the first join
+	done     bool           // teardown began: no new goroutines
+	wg       sync.WaitGroup // goroutines other than the read loop
 }
 
 func newConn(s *Server, ws *websocket.Conn, sw *sockWriter, vsn Version, apikey string) *conn {

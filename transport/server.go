@@ -26,6 +26,7 @@ const (
 	DefaultIdleTimeout      = 60 * time.Second // Phoenix's websocket idle timeout
 	DefaultPingInterval     = 30 * time.Second
 	DefaultWriteTimeout     = 10 * time.Second
+	DefaultWriteCoalesce    = time.Millisecond
 	DefaultAuthFailureDelay = 100 * time.Millisecond
 )
 
@@ -46,6 +47,12 @@ type Config struct {
 	// does not take a write in time is dropped without a close frame: it
 	// would not read one either.
 	WriteTimeout time.Duration
+	// WriteCoalesce is the least time between two writes to one connection
+	// (default 1 ms; negative: none). Frames queued meanwhile go out
+	// together, so a busy connection costs one syscall per interval, not
+	// one per message; a connection not written to in the last interval is
+	// written at once.
+	WriteCoalesce time.Duration
 	// AuthFailureDelay is slept before a refused handshake is answered, to
 	// damp reconnect storms of misconfigured clients (default 100 ms;
 	// negative: none). Supabase sleeps 2 s, but realtime-js already backs
@@ -86,6 +93,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.WriteTimeout <= 0 {
 		c.WriteTimeout = DefaultWriteTimeout
+	}
+	if c.WriteCoalesce == 0 {
+		c.WriteCoalesce = DefaultWriteCoalesce
 	}
 	if c.AuthFailureDelay == 0 {
 		c.AuthFailureDelay = DefaultAuthFailureDelay
@@ -152,7 +162,7 @@ func NewServer(cfg Config) *Server {
 		s.hub = broadcast.NewHub()
 	}
 	s.presence = presence.NewMemory(s.publishPresence)
-	s.flushers = newFlushPool()
+	s.flushers = newFlushPool(s.cfg.WriteCoalesce)
 	r := chi.NewRouter()
 	r.Get("/realtime/v1/websocket", s.serveWebSocket)
 	r.Get("/socket/websocket", s.serveWebSocket)

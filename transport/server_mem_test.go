@@ -63,6 +63,7 @@ func TestIdleConnectionMemory(t *testing.T) {
 	fmt.Fprintln(stdin, "join")
 	step("joined")
 	joined := memSnapshot()
+	zzHeap()
 	fmt.Fprintln(stdin, "heartbeat")
 	step("heartbeat")
 	beat := memSnapshot()

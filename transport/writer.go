@@ -3,6 +3,7 @@ package transport
 import (
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/walcast/walcast/broadcast"
 )
@@ -70,7 +71,7 @@ func (c *conn) releaseWriter() {
 }
 
 // flush runs on a flusher: it writes what c's queue holds without blocking.
-func (c *conn) flush(sc *writerScratch) {
+func (c *conn) flush(sc *writerScratch, now time.Time) {
 	sc.frames = c.q.PopAll(sc.frames[:0])
 	if len(sc.frames) == 0 {
 		c.releaseWriter()
@@ -89,6 +90,7 @@ func (c *conn) flush(sc *writerScratch) {
 	}
 	sc.buf = appendFrames(sc.buf[:0], sc.frames)
 	clear(sc.frames)
+	c.lastWrite = now
 	n, err := c.sw.tryLocked(sc.buf)
 	if err != nil {
 		c.sw.mu.Unlock()

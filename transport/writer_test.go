@@ -168,7 +168,7 @@ func BenchmarkFlush(b *testing.B) {
 					for range batch {
 						c.q.Push(f)
 					}
-					c.flush(sc)
+					c.flush(sc, time.Now())
 					sc.reset()
 					sent += int64(batch)
 					if sent%1024 < int64(batch) {
@@ -207,5 +207,33 @@ func TestAppendFrameHeader(t *testing.T) {
 		if len(got) > maxFrameHeader {
 			t.Errorf("header of %d bytes is longer than maxFrameHeader", len(got))
 		}
+	}
+}
+
+func TestHeldHeapOrder(t *testing.T) {
+	var h heldHeap
+	base := time.Now()
+	conns := make([]*conn, 50)
+	for i := range conns {
+		conns[i] = &conn{id: uint64(i)}
+	}
+	// Push in a scrambled order; pop must return them by due time.
+	for i := range conns {
+		j := (i * 37) % len(conns)
+		h.push(heldConn{c: conns[j], due: base.Add(time.Duration(j) * time.Microsecond)})
+	}
+	for i := range conns {
+		if c := h.pop(); c != conns[i] {
+			t.Fatalf("pop %d returned conn %d", i, c.id)
+		}
+	}
+	if len(h) != 0 {
+		t.Fatalf("%d left after popping all", len(h))
+	}
+	if n := testing.AllocsPerRun(100, func() {
+		h.push(heldConn{c: conns[0], due: base})
+		h.pop()
+	}); n != 0 {
+		t.Errorf("push+pop allocates %.1f times", n)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // usageError is a bad flag or argument: the process exits with status 2.
@@ -64,6 +65,17 @@ func (f *flags) bool(name, env string, def bool, help string) *bool {
 		def = b
 	}
 	return f.Bool(name, def, help+" [$"+env+"]")
+}
+
+func (f *flags) duration(name, env string, def time.Duration, help string) *time.Duration {
+	if v := f.getenv(env); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			f.errs = append(f.errs, fmt.Errorf("$%s=%q: want a duration such as 500us or 2ms", env, v))
+		}
+		def = d
+	}
+	return f.Duration(name, def, help+" [$"+env+"]")
 }
 
 // list is a repeatable flag that also accepts comma-separated values.

@@ -26,6 +26,7 @@ type serveConfig struct {
 	dbURL, dataDir, host, jwtSecret string
 	localPort, port                 int
 	stream                          replication.Config
+	server                          transport.Config // limits; serve fills in the rest
 	log                             *slog.Logger
 }
 
@@ -42,6 +43,9 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (*s
 	slot := f.string("slot", "WALCAST_SLOT", defaultSlot(), "permanent replication slot of this node")
 	logLevel := f.string("log-level", "WALCAST_LOG_LEVEL", "info", "debug, info, warn or error")
 	logFormat := f.string("log-format", "WALCAST_LOG_FORMAT", "text", "text or json")
+	queueBytes := f.int("queue-bytes", "WALCAST_QUEUE_BYTES", transport.DefaultQueueBytes, "outbound bytes queued per connection; a client that falls further behind is closed (4000 slow consumer)")
+	maxChannels := f.int("max-channels", "WALCAST_MAX_CHANNELS", transport.DefaultMaxChannels, "channels per connection")
+	coalesce := f.duration("write-coalesce", "WALCAST_WRITE_COALESCE", transport.DefaultWriteCoalesce, "least time between two writes to one busy connection (0: write every message at once)")
 	if err := f.parse(args); err != nil {
 		return nil, err
 	}
@@ -57,6 +61,13 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (*s
 			return nil, usageError{err}
 		}
 		cfg.stream.Tables = append(cfg.stream.Tables, spec)
+	}
+	if *queueBytes < 1024 || *maxChannels < 1 || *coalesce < 0 {
+		return nil, usageErrorf("--queue-bytes must be at least 1024, --max-channels at least 1, --write-coalesce not negative")
+	}
+	cfg.server = transport.Config{QueueBytes: *queueBytes, MaxChannels: *maxChannels, WriteCoalesce: *coalesce}
+	if *coalesce == 0 {
+		cfg.server.WriteCoalesce = -1 // transport.Config: negative is off, zero the default
 	}
 	if err := cfg.stream.Validate(); err != nil {
 		return nil, usageError{err}
@@ -100,7 +111,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	dispatcher := changes.New(changes.Config{Pool: pool, Publication: cfg.stream.Publication, Logger: log})
 	// The server exists before the stream: it takes the broadcasts that
 	// realtime.send emits into the stream.
-	server := transport.NewServer(transport.Config{Verifier: auth.NewVerifier([]byte(cfg.jwtSecret)), Changes: dispatcher, Logger: log})
+	scfg := cfg.server
+	scfg.Verifier, scfg.Changes, scfg.Logger = auth.NewVerifier([]byte(cfg.jwtSecret)), dispatcher, log
+	server := transport.NewServer(scfg)
 	cfg.stream.DatabaseURL = cfg.dbURL
 	stream, err := replication.NewStream(cfg.stream, replication.WithMessages(dispatcher, server))
 	if err != nil {
