@@ -12,16 +12,17 @@ import (
 
 // fanoutOptions are the flags of the fanout command.
 type fanoutOptions struct {
-	subs, rates        []int
-	perPublisher, runs int
-	procs, payload     int
-	warmup, measure    time.Duration
-	vsn, out, walcast  string
+	subs, rates             []int
+	perPublisher, runs      int
+	procs, payload          int
+	warmup, measure         time.Duration
+	vsn, out, json, walcast string
+	peer, centrifugo        string
 }
 
 func parseFanoutFlags(args []string) (fanoutOptions, error) {
 	fs := flag.NewFlagSet("fanout", flag.ContinueOnError)
-	quick := fs.Bool("quick", false, "smoke run: 2 s warm-up, 5 s measured per subscriber count")
+	quick := fs.Bool("quick", false, "smoke run: 100 and 1,000 subscribers (500 and 60 msg/s), 2 s warm-up, 5 s measured")
 	// 500 × 120 msg/s is the Centrifugo run measured on this machine
 	// (anchors.md §11.4); the others keep deliveries near 50–60k/s.
 	subs := fs.String("subs", "100,500,1000,5000", "subscriber counts, comma-separated")
@@ -34,7 +35,10 @@ func parseFanoutFlags(args []string) (fanoutOptions, error) {
 	runs := fs.Int("runs", 1, "runs of each subscriber count (a fresh server each)")
 	vsn := fs.String("vsn", "2.0.0", "serializer of the subscribers: 1.0.0 (text) or 2.0.0 (binary kind 4)")
 	out := fs.String("out", "", "also write the report to this file")
+	jsonPath := fs.String("json", "", "also write targets and chart series (Results JSON) to this file")
 	walcast := fs.String("walcast", "", "walcast binary (default: built from ./cmd/walcast)")
+	peer := fs.String("peer", peerCentrifugo, "server to compare with, each subscriber count alternating with walcast: centrifugo or none")
+	centrifugo := fs.String("centrifugo", "", "Centrifugo binary (default: "+centrifugoVersion+" built once with go install into the user cache directory)")
 	if err := fs.Parse(args); err != nil {
 		return fanoutOptions{}, usageError{err}
 	}
@@ -42,7 +46,8 @@ func parseFanoutFlags(args []string) (fanoutOptions, error) {
 		return fanoutOptions{}, usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
 	}
 	opt := fanoutOptions{perPublisher: *perPub, runs: *runs, procs: *procs, payload: *payload,
-		warmup: *warmup, measure: *measure, vsn: *vsn, out: *out, walcast: *walcast}
+		warmup: *warmup, measure: *measure, vsn: *vsn, out: *out, json: *jsonPath, walcast: *walcast,
+		peer: *peer, centrifugo: *centrifugo}
 	if *quick {
 		if !flagSet(fs, "warmup") {
 			opt.warmup = 2 * time.Second
@@ -50,6 +55,15 @@ func parseFanoutFlags(args []string) (fanoutOptions, error) {
 		if !flagSet(fs, "measure") {
 			opt.measure = 5 * time.Second
 		}
+		if !flagSet(fs, "subs") {
+			*subs = "100,1000"
+			if !flagSet(fs, "rates") {
+				*rates = "500,60"
+			}
+		}
+	}
+	if err := parsePeer(opt.peer); err != nil {
+		return opt, usageError{err}
 	}
 	var err error
 	if opt.subs, err = positiveInts(*subs); err != nil {
@@ -75,7 +89,8 @@ func parseFanoutFlags(args []string) (fanoutOptions, error) {
 	return opt, nil
 }
 
-// fanout measures broadcast fan-out: walcast serve as its own process,
+// fanout measures broadcast fan-out: walcast serve and the peer
+// (Centrifugo), each as its own process, alternating per subscriber count;
 // subscribers in load processes on 127.0.0.2+, publishers in this process.
 func fanout(ctx context.Context, args []string) error {
 	if os.Getenv(envLoadMode) != "" {
@@ -85,28 +100,50 @@ func fanout(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	var peerBin string
+	if opt.peer == peerCentrifugo {
+		if peerBin, err = centrifugoBinary(ctx, opt.centrifugo); err != nil {
+			return err
+		}
+	}
 	b, stop, err := startRoomBenchTemp(ctx, "walcast-fanout-", opt.walcast)
 	defer stop()
 	if err != nil {
 		return err
+	}
+	systems := []system{b.walcastSystem()}
+	var peer *centrifugoPeer
+	if peerBin != "" {
+		peer = newCentrifugoPeer(ctx, peerBin, b.tmp)
+		systems = append(systems, peer.system())
 	}
 	began := time.Now()
 	loadBefore := loadAverage()
 	var rows []fanoutRow
 	for run := 1; run <= opt.runs; run++ {
 		for i, n := range opt.subs {
-			row, err := fanoutPhase(ctx, b, opt, n, opt.rates[i])
-			if err != nil {
-				return fmt.Errorf("%d subscribers at %d msg/s: %w", n, opt.rates[i], err)
+			for _, sys := range systems {
+				row, err := fanoutPhase(ctx, sys, opt, n, opt.rates[i])
+				if err != nil {
+					return fmt.Errorf("%s, %d subscribers at %d msg/s: %w", sys.name, n, opt.rates[i], err)
+				}
+				row.run = run
+				fmt.Fprintln(os.Stderr, row.line())
+				rows = append(rows, row)
 			}
-			row.run = run
-			fmt.Fprintln(os.Stderr, row.line())
-			rows = append(rows, row)
 		}
 	}
+	env := roomBenchEnv{
+		machine: roomMachineLine(b.bin, peer),
+		context: fmt.Sprintf("load average %s before, %s after; took %s; RLIMIT_NOFILE %s",
+			loadBefore, loadAverage(), time.Since(began).Round(time.Second), fileLimit()),
+		peer: peer,
+	}
 	var report bytes.Buffer
-	writeFanoutReport(&report, opt, rows, fmt.Sprintf("load average %s before, %s after; took %s; RLIMIT_NOFILE %s",
-		loadBefore, loadAverage(), time.Since(began).Round(time.Second), fileLimit()))
+	writeFanoutReport(&report, opt, rows, env)
 	os.Stdout.Write(report.Bytes())
-	return writeReportFile(opt.out, report.Bytes())
+	if err := writeReportFile(opt.out, report.Bytes()); err != nil {
+		return err
+	}
+	return writeResults(opt.json, fanoutResults(opt, rows, env))
 }

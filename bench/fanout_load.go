@@ -18,9 +18,9 @@ import (
 
 // The fanout room and the frames its clients send.
 const (
-	fanoutTopic = "realtime:fanout"
-	fanoutEvent = "m"
-	joinConfig  = `{"config":{"broadcast":{"self":false,"ack":false},"presence":{"key":"","enabled":false},"postgres_changes":[],"private":false}}`
+	fanoutChannel = "fanout"
+	fanoutEvent   = "m"
+	joinConfig    = `{"config":{"broadcast":{"self":false,"ack":false},"presence":{"key":"","enabled":false},"postgres_changes":[],"private":false}}`
 )
 
 func joinText(vsn, topic string) string {
@@ -59,13 +59,16 @@ func stampOf(f []byte) (int64, bool) {
 
 // roomConn is one WebSocket in the fanout room: it joins, then counts the
 // broadcasts sent inside the measurement window and records their latency.
+// It speaks walcast's Phoenix protocol, or Centrifugo's when proto says so.
 type roomConn struct {
 	ws      *websocket.Conn
 	w       *window
+	proto   string
 	samples []int64 // latencies (µs) not yet merged into the shared histogram
 	joined  chan error
 	done    chan struct{}
 	readErr error
+	centrifugoState
 }
 
 // window is the measurement window and what was received in it, shared
@@ -94,24 +97,31 @@ func dialRoom(ctx context.Context, client *http.Client, url, vsn, topic string, 
 	if err != nil {
 		return nil, err
 	}
-	c := &roomConn{ws: ws, w: w, joined: make(chan error, 1), done: make(chan struct{})}
+	c := &roomConn{ws: ws, w: w, proto: protoPhoenix, joined: make(chan error, 1), done: make(chan struct{})}
 	go c.readLoop()
-	if err := ws.Write(dctx, websocket.MessageText, []byte(joinText(vsn, topic))); err != nil {
-		ws.CloseNow()
-		return nil, err
+	return c.join(dctx, joinText(vsn, topic))
+}
+
+// join sends the frames that join the connection and waits for the reply.
+func (c *roomConn) join(ctx context.Context, frames ...string) (*roomConn, error) {
+	for _, f := range frames {
+		if err := c.ws.Write(ctx, websocket.MessageText, []byte(f)); err != nil {
+			c.ws.CloseNow()
+			return nil, err
+		}
 	}
 	select {
 	case err := <-c.joined:
 		if err != nil {
-			ws.CloseNow()
+			c.ws.CloseNow()
 			return nil, err
 		}
 		return c, nil
 	case <-c.done:
 		return nil, fmt.Errorf("closed before the join reply: %w", c.readErr)
-	case <-dctx.Done():
-		ws.CloseNow()
-		return nil, fmt.Errorf("no join reply: %w", dctx.Err())
+	case <-ctx.Done():
+		c.ws.CloseNow()
+		return nil, fmt.Errorf("no join reply: %w", ctx.Err())
 	}
 }
 
@@ -130,6 +140,10 @@ func (c *roomConn) readLoop() {
 			return
 		}
 		now := time.Now().UnixNano()
+		if c.proto == protoCentrifugo {
+			joined = c.centrifugoFrame(buf, now, joined)
+			continue
+		}
 		if !joined {
 			if bytes.Contains(buf, []byte(`"phx_reply"`)) && !bytes.Contains(buf, []byte(`"phoenix"`)) {
 				joined = true
@@ -141,20 +155,26 @@ func (c *roomConn) readLoop() {
 			}
 			continue
 		}
-		sent, ok := stampOf(buf)
-		if !ok {
-			continue
-		}
-		if from, to := c.w.from.Load(), c.w.to.Load(); to == 0 || sent < from || sent >= to {
-			c.w.outside.Add(1)
-			continue
-		}
-		c.w.received.Add(1)
-		c.samples = append(c.samples, (now-sent)/1000)
-		if len(c.samples) >= 64 {
-			c.w.flush(c.samples)
-			c.samples = c.samples[:0]
-		}
+		c.count(buf, now)
+	}
+}
+
+// count records the broadcast in frame, received at now, when it carries a
+// send time.
+func (c *roomConn) count(frame []byte, now int64) {
+	sent, ok := stampOf(frame)
+	if !ok {
+		return
+	}
+	if from, to := c.w.from.Load(), c.w.to.Load(); to == 0 || sent < from || sent >= to {
+		c.w.outside.Add(1)
+		return
+	}
+	c.w.received.Add(1)
+	c.samples = append(c.samples, (now-sent)/1000)
+	if len(c.samples) >= 64 {
+		c.w.flush(c.samples)
+		c.samples = c.samples[:0]
 	}
 }
 
@@ -199,6 +219,7 @@ func heartbeats(ctx context.Context, conns []*websocket.Conn, vsn string) {
 
 type fanoutLoadConfig struct {
 	URL, Vsn, Src string
+	Proto         string // protoPhoenix or protoCentrifugo
 	N             int
 }
 
@@ -211,19 +232,21 @@ type fanoutLoadResult struct {
 }
 
 // fanoutLoad is the subscriber process: N connections from Src joined to
-// the room. Commands: "window FROM TO" sets the measurement window (Unix
-// ns); "count" prints how many broadcasts of the window arrived so far;
-// "report" prints a fanoutLoadResult and exits.
+// the room (subscribed to the channel, for Centrifugo). Commands: "window
+// FROM TO" sets the measurement window (Unix ns); "count" prints how many
+// broadcasts of the window arrived so far; "report" prints a
+// fanoutLoadResult and exits.
 func fanoutLoad(ctx context.Context) error {
 	var cfg fanoutLoadConfig
 	if err := loadConfig(&cfg); err != nil {
 		return err
 	}
-	w, conns, err := joinRoomConns(ctx, sourceClient(cfg.Src), cfg.URL, cfg.Vsn, cfg.N, 32, func(int) string { return fanoutTopic })
+	channel := channelName(cfg.Proto, fanoutChannel)
+	w, conns, stopKeepAlive, err := joinConns(ctx, cfg.Proto, sourceClient(cfg.Src), cfg.URL, cfg.Vsn, cfg.N, 32, func(int) string { return channel })
 	if err != nil {
 		return err
 	}
-	defer keepAlive(ctx, conns, cfg.Vsn)()
+	defer stopKeepAlive()
 
 	for cmd := range commands() {
 		f := strings.Fields(cmd)

@@ -12,6 +12,7 @@ import (
 
 // fanoutRow is one measured phase.
 type fanoutRow struct {
+	system                      string
 	run, subs, rate, publishers int
 	measure                     time.Duration
 	sent                        int64 // publishes inside the window
@@ -20,31 +21,32 @@ type fanoutRow struct {
 	hist                        *histogram
 	serverCPU, loadCPU          time.Duration
 	machine                     float64 // cores busy on the whole machine
-	lostConns, slowCloses       int
+	lostConns, slowCloses       int     // slowCloses -1: unknown
+	lostExample                 string  // why a lost subscriber socket ended
 	rssMB                       float64
 	connect                     time.Duration
 }
 
-// fanoutPhase measures n subscribers at rate msg/s on a fresh server:
-// connect the subscribers (load processes) and the publishers, publish
-// through the warm-up and the window, wait for late deliveries, and
-// collect counts, latencies and CPU times.
-func fanoutPhase(ctx context.Context, b *roomBench, opt fanoutOptions, n, rate int) (row fanoutRow, err error) {
-	row = fanoutRow{subs: n, rate: rate, measure: opt.measure, hist: &histogram{}}
-	srv, err := b.serve(ctx)
+// fanoutPhase measures n subscribers at rate msg/s on a fresh server of
+// sys: connect the subscribers (load processes) and the publishers,
+// publish through the warm-up and the window, wait for late deliveries,
+// and collect counts, latencies and CPU times.
+func fanoutPhase(ctx context.Context, sys system, opt fanoutOptions, n, rate int) (row fanoutRow, err error) {
+	row = fanoutRow{system: sys.name, subs: n, rate: rate, measure: opt.measure, hist: &histogram{}}
+	srv, err := sys.start(ctx)
 	if err != nil {
 		return row, err
 	}
 	defer func() {
-		if _, serr := srv.stop(); err == nil && serr != nil {
+		if serr := srv.stop(); err == nil && serr != nil {
 			err = serr
 		}
 	}()
-	url := b.wsURL(srv.port, opt.vsn)
+	url := srv.wsURL(opt.vsn)
 	procs := loadProcCount(opt.procs, n, 2500)
 	connecting := time.Now()
 	loads, err := startLoads(ctx, "fanout", n, procs, func(src string, share, _ int) any {
-		return fanoutLoadConfig{URL: url, Vsn: opt.vsn, Src: src, N: share}
+		return fanoutLoadConfig{URL: url, Vsn: opt.vsn, Proto: sys.proto, Src: src, N: share}
 	})
 	defer func() {
 		for _, p := range loads {
@@ -58,7 +60,7 @@ func fanoutPhase(ctx context.Context, b *roomBench, opt fanoutOptions, n, rate i
 		return row, fmt.Errorf("connect subscribers: %w", err)
 	}
 	row.publishers = int(math.Ceil(float64(rate) / float64(opt.perPublisher)))
-	pubs, err := startPublishers(ctx, b.wsURL(srv.port, "2.0.0"), row.publishers, opt.payload)
+	pubs, err := startPublishers(ctx, sys.proto, srv.wsURL("2.0.0"), row.publishers, opt.payload)
 	if err != nil {
 		return row, err
 	}
@@ -80,12 +82,12 @@ func fanoutPhase(ctx context.Context, b *roomBench, opt fanoutOptions, n, rate i
 	sampled := make(chan cpuSample, 1)
 	go func() {
 		time.Sleep(time.Until(from))
-		sampled <- sampleCPU(srv.cmd.Process.Pid, pids)
+		sampled <- sampleCPU(srv.pid(), pids)
 	}()
 	if err := pubs.run(ctx, float64(rate), from.UnixNano(), to.UnixNano()); err != nil {
 		return row, err
 	}
-	after := sampleCPU(srv.cmd.Process.Pid, pids)
+	after := sampleCPU(srv.pid(), pids)
 	before := <-sampled
 	if err := awaitDeliveries(ctx, loads, pubs.sent.Load()*int64(n)); err != nil {
 		return row, err
@@ -97,7 +99,7 @@ func fanoutPhase(ctx context.Context, b *roomBench, opt fanoutOptions, n, rate i
 	row.machine = after.machineCores(before)
 	row.sent = pubs.sent.Load()
 	row.pubReceived = pubs.w.received.Load()
-	row.rssMB = float64(vmRSS(srv.cmd.Process.Pid)) / (1 << 20)
+	row.rssMB = float64(vmRSS(srv.pid())) / (1 << 20)
 	for _, p := range loads {
 		if err := p.send("report"); err != nil {
 			return row, err
@@ -108,9 +110,12 @@ func fanoutPhase(ctx context.Context, b *roomBench, opt fanoutOptions, n, rate i
 		}
 		row.received += res.Received
 		row.lostConns += res.Lost
+		if row.lostExample == "" {
+			row.lostExample = res.LostExample
+		}
 		row.hist.merge(res.Hist.histogram())
 	}
-	row.slowCloses = srv.logCount("slow consumer")
+	row.slowCloses = srv.slowCloses()
 	return row, srv.exitedEarly()
 }
 

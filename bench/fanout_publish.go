@@ -10,23 +10,34 @@ import (
 	"github.com/coder/websocket"
 )
 
-// publishers are the room's senders: vsn 2.0.0 sockets joined with
-// self:false that send what realtime-js's channel.send sends, a binary
-// kind-3 user broadcast with a JSON payload. The load is spread over
-// several sockets because walcast, like Supabase, limits each connection
-// to 100 messages/s by default; each publisher stays below perConn.
+// publishers are the room's senders. For walcast: vsn 2.0.0 sockets
+// joined with self:false that send what realtime-js's channel.send sends, a
+// binary kind-3 user broadcast with a JSON payload. For Centrifugo: sockets
+// that connect without subscribing and send client-side publish commands
+// (what centrifuge-js's client.publish sends) with the same JSON as data.
+// The load is spread over several sockets because walcast, like Supabase,
+// limits each connection to 100 messages/s by default; each publisher
+// stays below perConn, and Centrifugo gets the same number of them.
 type publishers struct {
+	proto   string
+	channel string
 	conns   []*roomConn
 	w       *window // what the publishers receive from each other
 	payload int     // bytes of each broadcast payload
 	sent    atomic.Int64
 }
 
-func startPublishers(ctx context.Context, url string, n, payload int) (*publishers, error) {
-	p := &publishers{conns: make([]*roomConn, n), w: &window{}, payload: payload}
+func startPublishers(ctx context.Context, proto, url string, n, payload int) (*publishers, error) {
+	p := &publishers{proto: proto, channel: channelName(proto, fanoutChannel), conns: make([]*roomConn, n), w: &window{}, payload: payload}
 	client := sourceClient("127.0.0.1")
 	err := dialAll(ctx, n, 8, func(ctx context.Context, i int) error {
-		c, err := dialRoom(ctx, client, url, "2.0.0", fanoutTopic, p.w)
+		var c *roomConn
+		var err error
+		if proto == protoCentrifugo {
+			c, err = dialCentrifugo(ctx, client, url, "", p.w)
+		} else {
+			c, err = dialRoom(ctx, client, url, "2.0.0", p.channel, p.w)
+		}
 		p.conns[i] = c
 		return err
 	})
@@ -59,10 +70,16 @@ func (p *publishers) run(ctx context.Context, rate float64, from, to int64) erro
 				if d := time.Until(due); d > 0 {
 					time.Sleep(d)
 				}
-				now := time.Now().UnixNano()
-				frame = broadcastPush(frame[:0], fanoutTopic, fanoutEvent, now, int64(j*k+i), p.payload)
+				now, seq := time.Now().UnixNano(), int64(j*k+i)
+				kind := websocket.MessageBinary
+				if p.proto == protoCentrifugo {
+					// Ids below 3 belong to connect and subscribe.
+					frame, kind = centrifugoPublish(frame[:0], int64(j+3), p.channel, now, seq, p.payload), websocket.MessageText
+				} else {
+					frame = broadcastPush(frame[:0], p.channel, fanoutEvent, now, seq, p.payload)
+				}
 				wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-				err := c.ws.Write(wctx, websocket.MessageBinary, frame)
+				err := c.ws.Write(wctx, kind, frame)
 				cancel()
 				if err != nil {
 					errs <- fmt.Errorf("publisher %d: %w", i+1, err)
@@ -80,13 +97,17 @@ func (p *publishers) run(ctx context.Context, rate float64, from, to int64) erro
 }
 
 // kicked returns an error when a publisher's socket ended: the server
-// shut it down (a rate limit) or dropped it.
+// shut it down (a rate limit) or dropped it; or when Centrifugo refused
+// publishes.
 func (p *publishers) kicked() error {
 	for i, c := range p.conns {
 		select {
 		case <-c.done:
 			return fmt.Errorf("publisher %d lost its socket (%v); lower --per-publisher", i+1, c.readErr)
 		default:
+		}
+		if n := c.refused.Load(); n > 0 {
+			return fmt.Errorf("publisher %d: the server refused %d publishes (%s); check the Centrifugo config", i+1, n, *c.refusal.Load())
 		}
 	}
 	return nil
@@ -108,6 +129,12 @@ func broadcastPush(dst []byte, topic, event string, t, seq int64, size int) []by
 	const joinRef = "1"
 	dst = append(dst, 3, byte(len(joinRef)), 0, byte(len(topic)), byte(len(event)), 0, 1)
 	dst = append(append(append(dst, joinRef...), topic...), event...)
+	return appendPayload(dst, t, seq, size)
+}
+
+// appendPayload appends the JSON payload every publisher sends, size bytes:
+// {"t":<send time, Unix ns>,"s":<seq>,"p":"xxx…"}.
+func appendPayload(dst []byte, t, seq int64, size int) []byte {
 	start := len(dst)
 	dst = fmt.Appendf(dst, `{"t":%d,"s":%d,"p":"`, t, seq)
 	for len(dst)-start < size-2 {

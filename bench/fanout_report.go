@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime"
 	"strings"
 )
 
@@ -33,60 +32,106 @@ func (r fanoutRow) other() float64 {
 	return max(0, r.machine-(r.serverCPU+r.loadCPU).Seconds()/r.secs())
 }
 
+func (r fanoutRow) lost() int64 { return r.sent*int64(r.subs) - r.received }
+
 func (r fanoutRow) line() string {
-	return fmt.Sprintf("fanout run %d: %d subscribers, %d publisher(s): %.0f msg/s published, %s deliveries/s, lost %d, p50 %s ms, p99 %s ms, server %.2f cores, %s deliveries per server CPU-s",
-		r.run, r.subs, r.publishers, float64(r.sent)/r.secs(), group(float64(r.received)/r.secs()), r.sent*int64(r.subs)-r.received,
+	return fmt.Sprintf("fanout run %d, %s: %d subscribers, %d publisher(s): %.0f msg/s published, %s deliveries/s, lost %d, p50 %s ms, p99 %s ms, server %.2f cores, %s deliveries per server CPU-s",
+		r.run, r.system, r.subs, r.publishers, float64(r.sent)/r.secs(), group(float64(r.received)/r.secs()), r.lost(),
 		ms(r.hist.quantile(0.5)), ms(r.hist.quantile(0.99)), r.serverCPU.Seconds()/r.secs(), group(r.perCPUSecond()))
 }
 
-func writeFanoutReport(w io.Writer, opt fanoutOptions, rows []fanoutRow, context string) {
+func writeFanoutReport(w io.Writer, opt fanoutOptions, rows []fanoutRow, env roomBenchEnv) {
 	fmt.Fprintf(w, "## Broadcast fan-out\n\n")
-	fmt.Fprintf(w, "walcast serve (its own process, default limits, log level warn) with one room; subscribers join with vsn %s and self:false from %s; "+
-		"publishers are vsn 2.0.0 sockets in the room sending binary kind-3 broadcasts (what realtime-js sends) of %d-byte JSON payloads "+
-		"carrying their send time, at most %d msg/s each. Latency is receipt minus send time, inside the subscriber processes. "+
-		"%s warm-up, %s measured per row; each row runs on a fresh server.\n\n",
-		opt.vsn, "load processes bound to 127.0.0.2+ (one per 2,500 subscribers)", opt.payload, opt.perPublisher, opt.warmup, opt.measure)
-	fmt.Fprintln(w, "| run | subscribers | publishers | published msg/s | deliveries/s | lost | p50 ms | p99 ms | max ms | server cores | server CPU-s per 1M deliveries | deliveries per server CPU-s | load cores | machine cores | other cores | server RSS MB | slow-consumer closes |")
-	fmt.Fprintln(w, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+	fmt.Fprintf(w, "walcast serve (its own process, default limits, log level warn) with one room; subscribers join with vsn %s and self:false; "+
+		"publishers are vsn 2.0.0 sockets in the room sending binary kind-3 broadcasts (what realtime-js sends). ", opt.vsn)
+	if env.peer != nil {
+		fmt.Fprintf(w, "%s (its own process, memory engine, log level error): subscribers connect and subscribe to one channel with the JSON protocol "+
+			"and answer the server's pings; publishers are sockets that connect without subscribing and send client-side publish commands over the same WebSocket "+
+			"(like for like with walcast's publishers; not the HTTP API). Centrifugo adds the publisher's client info to each publication and answers each publish with a reply. "+
+			"Each subscriber count runs walcast, then %s, each on a fresh server. ", env.peer.name, env.peer.name)
+	}
+	fmt.Fprintf(w, "Subscribers run in load processes bound to 127.0.0.2+ (one per 2,500 subscribers); publishers in this process, as many for both servers, "+
+		"at most %d msg/s each, sending %d-byte JSON payloads carrying their send time. Latency is receipt minus send time, inside the subscriber processes. "+
+		"%s warm-up, %s measured per row.\n\n", opt.perPublisher, opt.payload, opt.warmup, opt.measure)
+	writePeerSetup(w, env.peer)
+	fmt.Fprintln(w, "| run | system | subscribers | publishers | published msg/s | deliveries/s | lost | p50 ms | p99 ms | max ms | server cores | server CPU-s per 1M deliveries | deliveries per server CPU-s | load cores | machine cores | other cores | server RSS MB | slow-consumer closes |")
+	fmt.Fprintln(w, "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, r := range rows {
-		fmt.Fprintf(w, "| %d | %s | %d | %.0f | %s | %d | %s | %s | %s | %.2f | %.2f | %s | %.2f | %.2f | %.2f | %.0f | %d |\n",
-			r.run, group(float64(r.subs)), r.publishers, float64(r.sent)/r.secs(), group(float64(r.received)/r.secs()),
-			r.sent*int64(r.subs)-r.received, ms(r.hist.quantile(0.5)), ms(r.hist.quantile(0.99)), ms(r.hist.max),
+		slow := "—"
+		if r.slowCloses >= 0 {
+			slow = fmt.Sprint(r.slowCloses)
+		}
+		fmt.Fprintf(w, "| %d | %s | %s | %d | %.0f | %s | %d | %s | %s | %s | %.2f | %.2f | %s | %.2f | %.2f | %.2f | %.0f | %s |\n",
+			r.run, r.system, group(float64(r.subs)), r.publishers, float64(r.sent)/r.secs(), group(float64(r.received)/r.secs()),
+			r.lost(), ms(r.hist.quantile(0.5)), ms(r.hist.quantile(0.99)), ms(r.hist.max),
 			r.serverCPU.Seconds()/r.secs(), r.cpuPerMillion(), group(r.perCPUSecond()),
-			r.loadCPU.Seconds()/r.secs(), r.machine, r.other(), r.rssMB, r.slowCloses)
+			r.loadCPU.Seconds()/r.secs(), r.machine, r.other(), r.rssMB, slow)
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "deliveries/s and lost count the subscribers only (lost = published × subscribers − received, within the window). "+
-		"Server CPU (utime+stime from /proc/<pid>/stat over the window) is divided by every delivery the server made, "+
-		"including those to the other publishers. Load cores: this process (publishers) plus the subscriber processes. "+
+		"Server CPU (utime+stime from /proc/<pid>/stat over the window) is divided by every delivery the server made: for walcast that includes "+
+		"the broadcasts each publisher gets from the others (publishers are room members; self:false only spares their own), for Centrifugo "+
+		"the publishers are not subscribed and get none, so both count each broadcast written to a socket once. "+
+		"Load cores: this process (publishers) plus the subscriber processes. "+
 		"Machine cores come from /proc/stat, which the kernel samples at each tick and which can read below the per-process times; "+
-		"other cores is what it shows beyond server and load (Postgres, other programs): a high value means the row was disturbed.")
+		"other cores is what it shows beyond server and load (Postgres, other programs): a high value means the row was disturbed. "+
+		"Slow-consumer closes come from walcast's log; Centrifugo logs them below level error (—), its closed sockets show as notes.")
 	var notes, connects []string
 	for _, r := range rows {
-		connects = append(connects, fmt.Sprintf("%s in %.1f s", group(float64(r.subs)), r.connect.Seconds()))
+		connects = append(connects, fmt.Sprintf("%s %s in %.1f s", r.system, group(float64(r.subs)), r.connect.Seconds()))
 	}
 	notes = append(notes, "connecting and joining the subscribers and publishers, by row: "+strings.Join(connects, ", ")+".")
 	for _, r := range rows {
 		if r.lostConns > 0 {
-			notes = append(notes, fmt.Sprintf("run %d, %d subscribers: %d subscriber sockets ended before the report.", r.run, r.subs, r.lostConns))
+			notes = append(notes, fmt.Sprintf("run %d, %s, %d subscribers: %d subscriber sockets ended before the report (%s).", r.run, r.system, r.subs, r.lostConns, r.lostExample))
 		}
 		if r.hist.neg > 0 {
-			notes = append(notes, fmt.Sprintf("run %d, %d subscribers: %d deliveries arrived before their send time (clock), counted as 0.", r.run, r.subs, r.hist.neg))
+			notes = append(notes, fmt.Sprintf("run %d, %s, %d subscribers: %d deliveries arrived before their send time (clock), counted as 0.", r.run, r.system, r.subs, r.hist.neg))
 		}
 	}
 	for _, n := range notes {
 		fmt.Fprintln(w, "- "+n)
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Peer anchors (not run here by this command; /work/shared/reference/anchors.md §0, §10, §11.4):")
+	writeFanoutComparison(w, fanoutCompare(rows), env.peer)
+	fmt.Fprintln(w, "Earlier peer figures (/work/shared/reference/anchors.md §0, §10, §11.4; not from this run):")
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "| system | setup | deliveries/s | p50 ms | p99 ms | deliveries per server CPU-s |")
 	fmt.Fprintln(w, "|---|---|---:|---:|---:|---:|")
-	fmt.Fprintln(w, "| Centrifugo v6.9.1, this machine | 500 subscribers × 120 pub/s, in-process load client, unpinned | 60,055 | 9.5 | 22.8 | ≈70,000 (setup included) |")
+	fmt.Fprintln(w, "| Centrifugo v6.9.1, this machine | 500 subscribers × 120 pub/s (HTTP API), in-process load client, unpinned | 60,055 | 9.5 | 22.8 | ≈70,000 (setup included) |")
 	fmt.Fprintln(w, "| Centrifugo v6.9.1, this machine | 5,000 subscribers × 5 pub/s (client-bound) | 23,004 | 172.8 | 438.2 | ≈39,000 (setup of 5k connections included) |")
 	fmt.Fprintln(w, "| Supabase Realtime, published | 32,000 users on a 2–6 node cluster | 224,000 | 6 | 213 (p95 28) | — |")
 	fmt.Fprintln(w)
-	fmt.Fprintf(w, "Machine: %d cores, %s/%s, %s; %s.\n", runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, cpuModel(), context)
+	fmt.Fprintf(w, "%s %s.\n", env.machine, env.context)
+}
+
+// writeFanoutComparison writes walcast against the peer per subscriber
+// count: medians over the runs of deliveries per server CPU-s, latency
+// from the runs' merged histograms.
+func writeFanoutComparison(w io.Writer, cmp []fanoutComparison, peer *centrifugoPeer) {
+	if peer == nil {
+		return
+	}
+	fmt.Fprintf(w, "walcast against %s (target: ≥ 2× its deliveries per server CPU-s, p99 no worse):\n\n", peer.name)
+	fmt.Fprintf(w, "| subscribers | msg/s | runs | walcast deliveries per server CPU-s | %[1]s deliveries per server CPU-s | walcast ÷ %[1]s | walcast p50 ms | %[1]s p50 ms | walcast p99 ms | %[1]s p99 ms | target met |\n", peer.name)
+	fmt.Fprintln(w, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+	for _, c := range cmp {
+		if c.peer == nil {
+			continue
+		}
+		fmt.Fprintf(w, "| %s | %d | %d | %s | %s | %.2f | %s | %s | %s | %s | %s |\n",
+			group(float64(c.subs)), c.rate, len(c.walcast.perCPU), c.walcast.perCPUText(), c.peer.perCPUText(), c.ratio(),
+			ms(c.walcast.hist.quantile(0.5)), ms(c.peer.hist.quantile(0.5)), ms(c.walcast.hist.quantile(0.99)), ms(c.peer.hist.quantile(0.99)),
+			metText(c.met()))
+	}
+	fmt.Fprintln(w)
+}
+
+func metText(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
 }
 
 func cpuModel() string {

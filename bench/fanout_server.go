@@ -114,6 +114,67 @@ func (b *roomBench) wsURL(port int, vsn string) string {
 	return fmt.Sprintf("ws://127.0.0.1:%d/realtime/v1/websocket?apikey=%s&vsn=%s", port, b.token, vsn)
 }
 
+// Wire protocols the load clients speak.
+const (
+	protoPhoenix    = "phoenix"    // walcast: Supabase Realtime over Phoenix channels
+	protoCentrifugo = "centrifugo" // Centrifugo's JSON protocol
+)
+
+// system is one server under comparison: how to start a fresh process of
+// it and which protocol its clients speak.
+type system struct {
+	name  string // in tables, targets and chart legends
+	proto string
+	start func(ctx context.Context, env ...string) (benchServer, error)
+}
+
+// benchServer is a running server process of a system.
+type benchServer interface {
+	pid() int
+	wsURL(vsn string) string // where clients connect; vsn matters to walcast only
+	logPath() string
+	slowCloses() int // sockets the server closed as too slow, -1 when unknown
+	exitedEarly() error
+	stop() error
+}
+
+// walcastSystem starts walcast serve on the cluster of b.
+func (b *roomBench) walcastSystem() system {
+	return system{name: "walcast", proto: protoPhoenix, start: func(ctx context.Context, env ...string) (benchServer, error) {
+		s, err := b.serve(ctx, env...)
+		if err != nil {
+			return nil, err
+		}
+		return walcastServer{proc: s, b: b}, nil
+	}}
+}
+
+// walcastServer is a walcast serve process as a benchServer.
+type walcastServer struct {
+	proc *serveProc
+	b    *roomBench
+}
+
+func (s walcastServer) pid() int                { return s.proc.cmd.Process.Pid }
+func (s walcastServer) wsURL(vsn string) string { return s.b.wsURL(s.proc.port, vsn) }
+func (s walcastServer) logPath() string         { return s.proc.logPath }
+func (s walcastServer) slowCloses() int         { return s.proc.logCount("slow consumer") }
+func (s walcastServer) exitedEarly() error      { return s.proc.exitedEarly() }
+
+func (s walcastServer) stop() error {
+	_, err := s.proc.stop()
+	return err
+}
+
+// channelName is the name of a channel in the protocol: walcast topics
+// carry realtime-js's "realtime:" prefix.
+func channelName(proto, name string) string {
+	if proto == protoPhoenix {
+		return "realtime:" + name
+	}
+	return name
+}
+
 // raiseFileLimit lifts the soft RLIMIT_NOFILE to the hard one. Setting it
 // explicitly (rather than relying on the Go runtime's own raise) makes the
 // load processes started from here inherit it.

@@ -13,33 +13,46 @@ import (
 )
 
 type idleOptions struct {
-	conns             []int
-	procs             int
-	settle, hold      time.Duration
-	vsn, out, walcast string
+	conns                   []int
+	procs                   int
+	settle, hold            time.Duration
+	vsn, out, json, walcast string
+	peer, centrifugo        string
 }
 
 func parseIdleFlags(args []string) (idleOptions, error) {
 	fs := flag.NewFlagSet("idle", flag.ContinueOnError)
-	quick := fs.Bool("quick", false, "smoke run: hold 10 s instead of 130 s")
+	quick := fs.Bool("quick", false, "smoke run: 1,000 connections, hold 10 s")
 	conns := fs.String("conns", "1000,10000", "idle connection counts, comma-separated")
 	procs := fs.Int("procs", 0, "load processes (default: one per 5,000 connections)")
 	settle := fs.Duration("settle", 3*time.Second, "wait after the server starts before the baseline reading")
-	// Past the runtime's forced collection every 2 minutes, so that the
-	// gctrace shows the live heap with every connection up.
-	hold := fs.Duration("hold", 130*time.Second, "how long the connections stay idle before the reading")
-	vsn := fs.String("vsn", "2.0.0", "serializer of the connections")
+	// Four phases (two systems, two counts) must fit in about 8 minutes, so
+	// the hold cannot reach the runtime's forced collection at 2 minutes:
+	// RSS is read at half the hold and at its end, and the end counts. 90 s
+	// also spans three of the 25 s ping and heartbeat intervals.
+	hold := fs.Duration("hold", 90*time.Second, "how long the connections stay idle; RSS is read at half of it and at its end")
+	vsn := fs.String("vsn", "2.0.0", "serializer of the walcast connections")
 	out := fs.String("out", "", "also write the report to this file")
+	jsonPath := fs.String("json", "", "also write targets and chart series (Results JSON) to this file")
 	walcast := fs.String("walcast", "", "walcast binary (default: built from ./cmd/walcast)")
+	peer := fs.String("peer", peerCentrifugo, "server to compare with, each count alternating with walcast: centrifugo or none")
+	centrifugo := fs.String("centrifugo", "", "Centrifugo binary (default: "+centrifugoVersion+" built once with go install into the user cache directory)")
 	if err := fs.Parse(args); err != nil {
 		return idleOptions{}, usageError{err}
 	}
 	if fs.NArg() > 0 {
 		return idleOptions{}, usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
 	}
-	opt := idleOptions{procs: *procs, settle: *settle, hold: *hold, vsn: *vsn, out: *out, walcast: *walcast}
+	opt := idleOptions{procs: *procs, settle: *settle, hold: *hold, vsn: *vsn, out: *out, json: *jsonPath, walcast: *walcast,
+		peer: *peer, centrifugo: *centrifugo}
 	if *quick && !flagSet(fs, "hold") {
 		opt.hold = 10 * time.Second
+	}
+	if *quick && !flagSet(fs, "conns") {
+		*conns = "1000"
+	}
+	if err := parsePeer(opt.peer); err != nil {
+		return opt, usageError{err}
 	}
 	var err error
 	if opt.conns, err = positiveInts(*conns); err != nil {
@@ -54,9 +67,10 @@ func parseIdleFlags(args []string) (idleOptions, error) {
 	return opt, nil
 }
 
-// idle measures the server's memory per idle connection: a fresh walcast
-// serve per count, its RSS before and after the connections (opened from
-// load processes on 127.0.0.2+) have been idle for --hold.
+// idle measures the server's memory per idle connection: a fresh server
+// per count and system (walcast, then the peer), its RSS before and after
+// the connections (opened from load processes on 127.0.0.2+) have been
+// idle for --hold.
 func idle(ctx context.Context, args []string) error {
 	if os.Getenv(envLoadMode) != "" {
 		return idleLoad(ctx)
@@ -65,32 +79,55 @@ func idle(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	var peerBin string
+	if opt.peer == peerCentrifugo {
+		if peerBin, err = centrifugoBinary(ctx, opt.centrifugo); err != nil {
+			return err
+		}
+	}
 	b, stop, err := startRoomBenchTemp(ctx, "walcast-idle-", opt.walcast)
 	defer stop()
 	if err != nil {
 		return err
 	}
+	systems := []system{b.walcastSystem()}
+	var peer *centrifugoPeer
+	if peerBin != "" {
+		peer = newCentrifugoPeer(ctx, peerBin, b.tmp)
+		systems = append(systems, peer.system())
+	}
 	began := time.Now()
 	var rows []idleRow
 	for _, n := range opt.conns {
-		row, err := idlePhase(ctx, b, opt, n)
-		if err != nil {
-			return fmt.Errorf("%d connections: %w", n, err)
+		for _, sys := range systems {
+			row, err := idlePhase(ctx, sys, opt, n)
+			if err != nil {
+				return fmt.Errorf("%s, %d connections: %w", sys.name, n, err)
+			}
+			fmt.Fprintln(os.Stderr, row.line())
+			rows = append(rows, row)
 		}
-		fmt.Fprintln(os.Stderr, row.line())
-		rows = append(rows, row)
+	}
+	env := roomBenchEnv{
+		machine: roomMachineLine(b.bin, peer),
+		context: fmt.Sprintf("took %s; RLIMIT_NOFILE %s", time.Since(began).Round(time.Second), fileLimit()),
+		peer:    peer,
 	}
 	var report bytes.Buffer
-	writeIdleReport(&report, opt, rows, fmt.Sprintf("took %s; RLIMIT_NOFILE %s", time.Since(began).Round(time.Second), fileLimit()))
+	writeIdleReport(&report, opt, rows, env)
 	os.Stdout.Write(report.Bytes())
-	return writeReportFile(opt.out, report.Bytes())
+	if err := writeReportFile(opt.out, report.Bytes()); err != nil {
+		return err
+	}
+	return writeResults(opt.json, idleResults(rows, env))
 }
 
-// idleRow is one measured connection count.
+// idleRow is one measured connection count of one system.
 type idleRow struct {
+	system               string
 	n, lost              int
 	connect              time.Duration
-	rss0, rss            uint64 // server VmRSS before and after, bytes
+	rss0, rssMid, rss    uint64 // server VmRSS before, at half the hold and after, bytes
 	slab0, slab          uint64 // kernel slab memory, bytes
 	threads0, threads    int
 	cpu, hold            time.Duration // server CPU during the hold
@@ -99,30 +136,31 @@ type idleRow struct {
 	serverStart, upSince time.Time
 }
 
-func idlePhase(ctx context.Context, b *roomBench, opt idleOptions, n int) (row idleRow, err error) {
-	row.n = n
-	// gctrace prints the live heap after every collection: the server has
-	// no endpoint to force one, so RSS is read as the runtime leaves it,
-	// and the trace says what of it was live at the last collection.
-	srv, err := b.serve(ctx, "GODEBUG=gctrace=1")
+func idlePhase(ctx context.Context, sys system, opt idleOptions, n int) (row idleRow, err error) {
+	row.system, row.n = sys.name, n
+	// gctrace prints the live heap after every collection: neither server
+	// has an endpoint to force one, so RSS is read as the runtime leaves
+	// it, and the trace says what of it was live at the last collection.
+	// Both are Go programs and get the same setting.
+	srv, err := sys.start(ctx, "GODEBUG=gctrace=1")
 	if err != nil {
 		return row, err
 	}
 	row.serverStart = time.Now()
 	defer func() {
-		if _, serr := srv.stop(); err == nil && serr != nil {
+		if serr := srv.stop(); err == nil && serr != nil {
 			err = serr
 		}
 	}()
-	pid := srv.cmd.Process.Pid
+	pid := srv.pid()
 	time.Sleep(opt.settle)
 	row.rss0, row.slab0, row.threads0 = vmRSS(pid), slab(), threads(pid)
-	row.gcBase, _ = lastGC(srv.logPath)
+	row.gcBase, _ = lastGC(srv.logPath())
 
 	procs := loadProcCount(opt.procs, n, 5000)
 	start := time.Now()
 	loads, err := startLoads(ctx, "idle", n, procs, func(src string, share, offset int) any {
-		return idleLoadConfig{URL: b.wsURL(srv.port, opt.vsn), Vsn: opt.vsn, Src: src, N: share, Offset: offset}
+		return idleLoadConfig{URL: srv.wsURL(opt.vsn), Vsn: opt.vsn, Proto: sys.proto, Src: src, N: share, Offset: offset}
 	})
 	defer func() {
 		for _, p := range loads {
@@ -138,16 +176,21 @@ func idlePhase(ctx context.Context, b *roomBench, opt idleOptions, n int) (row i
 	row.connect = time.Since(start)
 	row.upSince = time.Now()
 	cpu0, _ := procCPU(pid)
-	select {
-	case <-time.After(opt.hold):
-	case <-ctx.Done():
-		return row, ctx.Err()
+	for i := range 2 {
+		select {
+		case <-time.After(opt.hold / 2):
+		case <-ctx.Done():
+			return row, ctx.Err()
+		}
+		if i == 0 {
+			row.rssMid = vmRSS(pid)
+		}
 	}
 	cpu1, _ := procCPU(pid)
 	row.cpu, row.hold = cpu1-cpu0, opt.hold
 	row.rss, row.slab, row.threads = vmRSS(pid), slab(), threads(pid)
 	var ok bool
-	if row.gcAfter, ok = lastGC(srv.logPath); ok {
+	if row.gcAfter, ok = lastGC(srv.logPath()); ok {
 		row.gcAfterConnect = row.serverStart.Add(row.gcAfter.at).After(row.upSince)
 	}
 	for _, p := range loads {

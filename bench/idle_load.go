@@ -10,25 +10,27 @@ const idleRooms = 100
 
 type idleLoadConfig struct {
 	URL, Vsn, Src string
+	Proto         string // protoPhoenix or protoCentrifugo
 	N, Offset     int
 }
 
 // idleLoad is an idle-connection load process: N sockets from Src, each
 // joined to one channel, then silent except for realtime-js's heartbeat
-// every 25 s (and the pongs coder/websocket answers pings with). It exits
+// every 25 s (and the pongs coder/websocket answers pings with) for
+// walcast, or the answers to the server's pings for Centrifugo. It exits
 // when its stdin closes.
 func idleLoad(ctx context.Context) error {
 	var cfg idleLoadConfig
 	if err := loadConfig(&cfg); err != nil {
 		return err
 	}
-	_, conns, err := joinRoomConns(ctx, sourceClient(cfg.Src), cfg.URL, cfg.Vsn, cfg.N, 64, func(i int) string {
-		return fmt.Sprintf("realtime:idle-%d", (cfg.Offset+i)%idleRooms)
+	_, conns, stopKeepAlive, err := joinConns(ctx, cfg.Proto, sourceClient(cfg.Src), cfg.URL, cfg.Vsn, cfg.N, 64, func(i int) string {
+		return channelName(cfg.Proto, fmt.Sprintf("idle-%d", (cfg.Offset+i)%idleRooms))
 	})
 	if err != nil {
 		return err
 	}
-	defer keepAlive(ctx, conns, cfg.Vsn)()
+	defer stopKeepAlive()
 	for cmd := range commands() {
 		if cmd == "count" {
 			lost := 0

@@ -5,12 +5,9 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
@@ -18,81 +15,6 @@ import (
 	"github.com/walcast/walcast/auth"
 	"github.com/walcast/walcast/internal/localpg"
 )
-
-// latencyOptions are the flags of the latency command.
-type latencyOptions struct {
-	rates, subs              []int
-	rounds, burstRuns, conns int
-	warmup, measure, burst   time.Duration
-	out, walcast, cpuprofile string
-	quietWait                time.Duration
-	retries                  int
-}
-
-func parseLatencyFlags(args []string) (latencyOptions, error) {
-	fs := flag.NewFlagSet("latency", flag.ContinueOnError)
-	quick := fs.Bool("quick", false, "smoke run: subscribers 1,100, 2 rounds of 2+8 s phases, one 3 s burst run, 4 s quiet wait, no retries")
-	rates := fs.String("rates", "1000", "insert rates to measure, rows/s, comma-separated")
-	subs := fs.String("subs", "1,100,1000", "WebSocket subscriber counts, comma-separated")
-	rounds := fs.Int("rounds", 3, "rounds of alternating bare and walcast phases")
-	warmup := fs.Duration("warmup", 3*time.Second, "unmeasured load at the start of each phase")
-	measure := fs.Duration("measure", 20*time.Second, "measured load of each phase")
-	conns := fs.Int("conns", 4, "load generator connections")
-	burst := fs.Duration("burst", 5*time.Second, "length of the max-rate burst load")
-	burstRuns := fs.Int("burst-runs", 3, "timed runs per consumer of the burst")
-	out := fs.String("out", "", "also write the report to this file")
-	walcast := fs.String("walcast", "", "walcast binary (default: built from ./cmd/walcast)")
-	quietWait := fs.Duration("quiet-wait", 2*time.Minute, "before each phase, wait up to this long for other processes to use under 0.15 cores (0: don't wait)")
-	retries := fs.Int("retries", 1, "repeat a phase up to this often while other processes took over 0.25 cores during it")
-	cpuprofile := fs.String("cpuprofile", "", "write CPU profiles of walcast serve: PREFIX-<rate>-<subs>-<round>.prof per phase, PREFIX-burst-<slot>.prof per burst run")
-	if err := fs.Parse(args); err != nil {
-		return latencyOptions{}, usageError{err}
-	}
-	if fs.NArg() > 0 {
-		return latencyOptions{}, usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
-	}
-	opt := latencyOptions{rounds: *rounds, burstRuns: *burstRuns, conns: *conns, warmup: *warmup, measure: *measure,
-		burst: *burst, out: *out, walcast: *walcast, cpuprofile: *cpuprofile, quietWait: *quietWait, retries: *retries}
-	if *quick {
-		for name, set := range map[string]func(){
-			"subs":       func() { *subs = "1,100" },
-			"rounds":     func() { opt.rounds = 2 },
-			"warmup":     func() { opt.warmup = 2 * time.Second },
-			"measure":    func() { opt.measure = 8 * time.Second },
-			"burst":      func() { opt.burst = 3 * time.Second },
-			"burst-runs": func() { opt.burstRuns = 1 },
-			"quiet-wait": func() { opt.quietWait = 4 * time.Second },
-			"retries":    func() { opt.retries = 0 },
-		} {
-			if !flagSet(fs, name) {
-				set()
-			}
-		}
-	}
-	var err error
-	if opt.rates, err = positiveInts(*rates); err != nil {
-		return latencyOptions{}, usageError{fmt.Errorf("--rates: %w", err)}
-	}
-	if opt.subs, err = positiveInts(*subs); err != nil {
-		return latencyOptions{}, usageError{fmt.Errorf("--subs: %w", err)}
-	}
-	if opt.rounds < 1 || opt.burstRuns < 0 || opt.conns < 1 || opt.measure <= 0 || opt.warmup < 0 || opt.burst < 0 || opt.quietWait < 0 || opt.retries < 0 {
-		return latencyOptions{}, usageError{errors.New("--rounds and --conns must be at least 1, --measure positive, the rest not negative")}
-	}
-	return opt, nil
-}
-
-func positiveInts(s string) ([]int, error) {
-	var out []int
-	for f := range strings.SplitSeq(s, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil || n < 1 {
-			return nil, fmt.Errorf("%q: want positive integers", f)
-		}
-		out = append(out, n)
-	}
-	return out, nil
-}
 
 // latencyBench is the state shared by the phases of one latency run.
 type latencyBench struct {
@@ -130,9 +52,13 @@ func latency(ctx context.Context, args []string) error {
 	}
 	var bursts []result
 	var burstNote string
+	var burstErr error // reported after the matrix's report and JSON are written
 	if opt.burstRuns > 0 && opt.burst > 0 {
 		if bursts, burstNote, err = b.burstRuns(ctx); err != nil {
-			return fmt.Errorf("burst: %w", err)
+			if ctx.Err() != nil {
+				return err
+			}
+			bursts, burstErr = nil, fmt.Errorf("burst: %w", err)
 		}
 	}
 
@@ -147,12 +73,18 @@ func latency(ctx context.Context, args []string) error {
 	var report bytes.Buffer
 	writeLatencyReport(&report, opt, phases, bursts, reportContext{
 		machine: machine, settings: settings, loadBefore: loadBefore, loadAfter: loadAverage(),
-		took: time.Since(began), burstNote: burstNote,
+		took: time.Since(began), burstNote: burstNote, burstErr: burstErr,
 	})
 	if _, err := os.Stdout.Write(report.Bytes()); err != nil {
 		return err
 	}
-	return writeReportFile(opt.out, report.Bytes())
+	if err := writeReportFile(opt.out, report.Bytes()); err != nil {
+		return err
+	}
+	if err := writeResults(opt.json, latencyResults(opt, phases, machine)); err != nil {
+		return err
+	}
+	return burstErr
 }
 
 // start builds walcast unless given, starts the cluster, creates the table
@@ -218,16 +150,17 @@ func (b *latencyBench) start(ctx context.Context) (stop func(), err error) {
 	return stop, b.makeToken()
 }
 
-// runPhases runs the rounds: per rate, the bare receiver, then walcast with
-// each subscriber count.
+// runPhases runs the rounds: per rate, the bare receiver once, then walcast
+// with each subscriber count and filter mode under the delivery cap.
 func (b *latencyBench) runPhases(ctx context.Context) ([]phaseResult, error) {
 	var phases []phaseResult
 	for round := 1; round <= b.opt.rounds; round++ {
 		for _, rate := range b.opt.rates {
-			for _, n := range append([]int{0}, b.opt.subs...) {
-				res, err := b.phase(ctx, rate, n, round)
+			run, _ := b.opt.walcastSpecs(rate)
+			for _, spec := range append([]phaseSpec{{rate: rate}}, run...) {
+				res, err := b.phase(ctx, spec, round)
 				if err != nil {
-					return nil, fmt.Errorf("round %d, %d rows/s, %s: %w", round, rate, (&phaseResult{subs: n}).receiver(), err)
+					return nil, fmt.Errorf("round %d, %d rows/s, %s: %w", round, rate, spec.describe(), err)
 				}
 				phases = append(phases, res)
 			}
@@ -242,17 +175,17 @@ const noisyCores = 0.25
 
 // phase runs one phase (subs 0: the bare receiver) once the machine is
 // quiet, and repeats it while other processes took more than noisyCores.
-func (b *latencyBench) phase(ctx context.Context, rate, subs, round int) (phaseResult, error) {
+func (b *latencyBench) phase(ctx context.Context, spec phaseSpec, round int) (phaseResult, error) {
 	for attempt := 0; ; attempt++ {
 		q, err := b.waitQuiet(ctx)
 		if err != nil {
 			return phaseResult{}, err
 		}
 		var res phaseResult
-		if subs == 0 {
-			res, err = b.barePhase(ctx, rate, round)
+		if spec.subs == 0 {
+			res, err = b.barePhase(ctx, spec.rate, round)
 		} else {
-			res, err = b.walcastPhase(ctx, rate, subs, round)
+			res, err = b.walcastPhase(ctx, spec, round)
 		}
 		if err != nil {
 			return res, err

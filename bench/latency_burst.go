@@ -118,7 +118,7 @@ func (b *latencyBench) burstWalcast(ctx context.Context, slot string, k, rows in
 	if b.opt.cpuprofile != "" {
 		profile = fmt.Sprintf("%s-burst-%s.prof", b.opt.cpuprofile, slot)
 	}
-	srv, err := startServe(ctx, b.bin, b.url, b.secret, slot, filepath.Join(b.tmp, slot+".log"), profile)
+	srv, err := startServe(ctx, b.bin, b.url, b.secret, slot, filepath.Join(b.tmp, slot+".log"), profile, catchUpQueueEnv)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -129,7 +129,7 @@ func (b *latencyBench) burstWalcast(ctx context.Context, slot string, k, rows in
 			err = serr
 		}
 	}()
-	set, err := dialClients(ctx, b.wsURL(srv.port), 1, k, false)
+	set, err := dialClients(ctx, b.wsURL(srv.port), 1, k, false, false)
 	if err != nil {
 		return 0, 0, fmt.Errorf("connect subscriber: %w", err)
 	}

@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -12,17 +14,28 @@ import (
 	"github.com/coder/websocket"
 )
 
-// The channel every WebSocket receiver joins, with the unfiltered INSERT
-// binding on public.t: every client gets every row.
+// The channel every WebSocket receiver joins, with the INSERT binding on
+// public.t.
 const (
 	benchTopic = "realtime:bench"
-	joinFrame  = `["1","1","` + benchTopic + `","phx_join",{"config":{"postgres_changes":[{"event":"INSERT","schema":"public","table":"t"}]}}]`
 	heartbeat  = `[null,"h","phoenix","heartbeat",{}]`
 )
+
+// joinFrame joins the bench channel with the INSERT binding on public.t,
+// filtered by filter when given (without one, every client gets every row).
+func joinFrame(filter string) string {
+	binding := `{"event":"INSERT","schema":"public","table":"t"`
+	if filter != "" {
+		binding += `,"filter":"` + filter + `"`
+	}
+	return `["1","1","` + benchTopic + `","phx_join",{"config":{"postgres_changes":[` + binding + `}]}}]`
+}
 
 var (
 	recordKey  = []byte(`"record":{`)
 	kKey       = []byte(`"k":`)
+	subKey     = []byte(`"sub":`)
+	idKey      = []byte(`"id":`)
 	sentAtKey  = []byte(`"sent_at":"`)
 	topicKey   = []byte(`"` + benchTopic + `"`)
 	replyKey   = []byte(`"phx_reply"`)
@@ -34,12 +47,16 @@ var (
 // wsClient is one WebSocket receiver. Its read loop owns hist, first and
 // last until done is closed.
 type wsClient struct {
-	conn   *websocket.Conn
-	marker int64 // k of the rows it counts
+	conn     *websocket.Conn
+	marker   int64 // k of the rows it counts
+	filtered bool  // joined with sub=eq.<sub>: a row with another sub is misrouted
+	sub      int64
 
 	hist        histogram
 	recv        atomic.Int64
-	first, last int64 // arrival of the first and last counted row, Unix ns
+	misrouted   atomic.Int64 // rows of the marker with another sub (filtered only)
+	ids         []int64      // of the counted rows (filtered only), to find duplicates
+	first, last int64        // arrival of the first and last counted row, Unix ns
 
 	joined, live     chan struct{}
 	joinedOK, liveOK bool
@@ -58,8 +75,9 @@ type clientSet struct {
 
 // dialClients connects n clients to url, joins each to the bench channel
 // and waits for every join reply, and with waitLive also for "Subscribed to
-// PostgreSQL". The clients count rows whose k is marker.
-func dialClients(ctx context.Context, url string, n int, marker int64, waitLive bool) (*clientSet, error) {
+// PostgreSQL". The clients count rows whose k is marker. With filtered,
+// client i binds with the filter sub=eq.i and gets only those rows.
+func dialClients(ctx context.Context, url string, n int, marker int64, waitLive, filtered bool) (*clientSet, error) {
 	set := &clientSet{clients: make([]*wsClient, n)}
 	var (
 		wg       sync.WaitGroup
@@ -71,7 +89,7 @@ func dialClients(ctx context.Context, url string, n int, marker int64, waitLive 
 		wg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			c, err := dialClient(ctx, url, marker, waitLive)
+			c, err := dialClient(ctx, url, marker, waitLive, filtered, int64(i))
 			mu.Lock()
 			defer mu.Unlock()
 			set.clients[i] = c
@@ -91,7 +109,7 @@ func dialClients(ctx context.Context, url string, n int, marker int64, waitLive 
 	return set, nil
 }
 
-func dialClient(ctx context.Context, url string, marker int64, waitLive bool) (*wsClient, error) {
+func dialClient(ctx context.Context, url string, marker int64, waitLive, filtered bool, sub int64) (*wsClient, error) {
 	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	conn, _, err := websocket.Dial(dctx, url, &websocket.DialOptions{CompressionMode: websocket.CompressionDisabled})
@@ -99,9 +117,14 @@ func dialClient(ctx context.Context, url string, marker int64, waitLive bool) (*
 		return nil, fmt.Errorf("dial: %w", err)
 	}
 	conn.SetReadLimit(16 << 20)
-	c := &wsClient{conn: conn, marker: marker, joined: make(chan struct{}), live: make(chan struct{}), done: make(chan struct{})}
+	c := &wsClient{conn: conn, marker: marker, filtered: filtered, sub: sub,
+		joined: make(chan struct{}), live: make(chan struct{}), done: make(chan struct{})}
 	go c.readLoop()
-	if err := conn.Write(dctx, websocket.MessageText, []byte(joinFrame)); err != nil {
+	filter := ""
+	if filtered {
+		filter = "sub=eq." + strconv.FormatInt(sub, 10)
+	}
+	if err := conn.Write(dctx, websocket.MessageText, []byte(joinFrame(filter))); err != nil {
 		c.closeNow()
 		return nil, fmt.Errorf("send join: %w", err)
 	}
@@ -161,6 +184,15 @@ func (c *wsClient) handle(f []byte, now int64) {
 	k, ok := intAfter(rec, kKey)
 	if !ok || k != c.marker {
 		return
+	}
+	if c.filtered {
+		if sub, ok := intAfter(rec, subKey); !ok || sub != c.sub {
+			c.misrouted.Add(1)
+			return
+		}
+		if id, ok := intAfter(rec, idKey); ok {
+			c.ids = append(c.ids, id)
+		}
 	}
 	j := bytes.Index(rec, sentAtKey)
 	if j < 0 {
@@ -225,6 +257,18 @@ func intAfter(b, key []byte) (int64, bool) {
 		n = -n
 	}
 	return n, true
+}
+
+// duplicates counts the ids that occur more than once. It sorts ids.
+func duplicates(ids []int64) int64 {
+	slices.Sort(ids)
+	var n int64
+	for i := 1; i < len(ids); i++ {
+		if ids[i] == ids[i-1] {
+			n++
+		}
+	}
+	return n
 }
 
 func (c *wsClient) closeNow() {

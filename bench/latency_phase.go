@@ -17,7 +17,7 @@ func (b *latencyBench) barePhase(ctx context.Context, rate, round int) (phaseRes
 	}
 	defer r.stop()
 	var before cpuSnap
-	ls, err := runLoad(ctx, b.load, rate, b.opt.warmup, b.opt.measure, warmK, measK, func() { before = takeCPU(b.postmaster, 0) })
+	ls, err := runLoad(ctx, b.load, rate, 0, b.opt.warmup, b.opt.measure, warmK, measK, func() { before = takeCPU(b.postmaster, 0) })
 	if err != nil {
 		return phaseResult{}, err
 	}
@@ -29,8 +29,8 @@ func (b *latencyBench) barePhase(ctx context.Context, rate, round int) (phaseRes
 	if err := r.failed(); err != nil {
 		return phaseResult{}, err
 	}
-	res := phaseResult{rate: rate, round: round, hist: r.hist, sent: ls.measured, delivered: r.recv.Load(),
-		span: time.Duration(r.last - ls.measureStart.UnixNano()), late: ls.late, cpu: use}
+	res := phaseResult{rate: rate, round: round, hist: r.hist, sent: ls.measured, want: ls.measured, delivered: r.recv.Load(),
+		span: time.Duration(r.last - ls.measureStart.UnixNano()), late: ls.late, unsent: ls.unsent, cpu: use}
 	if res.delivered != res.sent {
 		res.gapClients = 1
 	}
@@ -38,14 +38,17 @@ func (b *latencyBench) barePhase(ctx context.Context, rate, round int) (phaseRes
 	return res, nil
 }
 
-// walcastPhase measures walcast serve with n WebSocket subscribers under one
-// paced load. Each phase runs its own server process on a fresh slot.
-func (b *latencyBench) walcastPhase(ctx context.Context, rate, n, round int) (res phaseResult, err error) {
+// walcastPhase measures walcast serve with spec.subs WebSocket subscribers
+// under one paced load. Each phase runs its own server process on a fresh
+// slot. Without a filter every subscriber should get every measured row;
+// with eq, subscriber i the rows whose sub is i.
+func (b *latencyBench) walcastPhase(ctx context.Context, spec phaseSpec, round int) (res phaseResult, err error) {
+	n, eq := spec.subs, spec.mode == filterEq
 	warmK, measK := b.marker()
 	slot := fmt.Sprintf("bench_walcast_%d", measK)
 	profile := ""
 	if b.opt.cpuprofile != "" {
-		profile = fmt.Sprintf("%s-%d-%d-%d.prof", b.opt.cpuprofile, rate, n, round)
+		profile = fmt.Sprintf("%s-%d-%d-%s-%d.prof", b.opt.cpuprofile, spec.rate, n, spec.mode, round)
 	}
 	srv, err := startServe(ctx, b.bin, b.url, b.secret, slot, filepath.Join(b.tmp, slot+".log"), profile)
 	if err != nil {
@@ -61,19 +64,33 @@ func (b *latencyBench) walcastPhase(ctx context.Context, rate, n, round int) (re
 		}
 	}()
 	connecting := time.Now()
-	set, err := dialClients(ctx, b.wsURL(srv.port), n, measK, true)
+	set, err := dialClients(ctx, b.wsURL(srv.port), n, measK, true, eq)
 	if err != nil {
 		return res, fmt.Errorf("connect subscribers: %w", err)
 	}
 	defer set.close()
 	res.connect = time.Since(connecting)
 	pid := srv.cmd.Process.Pid
+	mod := 0
+	if eq {
+		mod = n
+	}
 	var before cpuSnap
-	ls, err := runLoad(ctx, b.load, rate, b.opt.warmup, b.opt.measure, warmK, measK, func() { before = takeCPU(b.postmaster, pid) })
+	ls, err := runLoad(ctx, b.load, spec.rate, mod, b.opt.warmup, b.opt.measure, warmK, measK, func() { before = takeCPU(b.postmaster, pid) })
 	if err != nil {
 		return res, err
 	}
-	if err := waitDelivered(ctx, set.received, ls.measured*int64(n), srv.exitedEarly, drainWait); err != nil {
+	// want is what each client should get.
+	want := func(i int) int64 {
+		if eq {
+			return ls.perSub[i]
+		}
+		return ls.measured
+	}
+	for i := range n {
+		res.want += want(i)
+	}
+	if err := waitDelivered(ctx, set.received, res.want, srv.exitedEarly, drainWait); err != nil {
 		return res, err
 	}
 	res.cpu = before.until(takeCPU(b.postmaster, pid))
@@ -82,13 +99,15 @@ func (b *latencyBench) walcastPhase(ctx context.Context, rate, n, round int) (re
 	}
 	res.lostConns, res.connErr = set.lostConns()
 	set.close()
-	res.rate, res.subs, res.round, res.sent, res.late = rate, n, round, ls.measured, ls.late
+	res.rate, res.subs, res.mode, res.round, res.sent, res.late, res.unsent = spec.rate, n, spec.mode, round, ls.measured, ls.late, ls.unsent
 	var last int64
-	for _, c := range set.clients {
+	for i, c := range set.clients {
 		res.hist.merge(&c.hist)
 		got := c.recv.Load()
 		res.delivered += got
-		if got != ls.measured {
+		res.misrouted += c.misrouted.Load()
+		res.dups += duplicates(c.ids)
+		if got != want(i) {
 			res.gapClients++
 		}
 		last = max(last, c.last)

@@ -23,12 +23,12 @@ type serveProc struct {
 // startServe starts walcast serve on a free port with its stderr in logPath
 // (and a CPU profile in profile, when given) and waits until it answers
 // /healthz.
-func startServe(ctx context.Context, bin, dbURL, secret, slot, logPath, profile string) (*serveProc, error) {
+func startServe(ctx context.Context, bin, dbURL, secret, slot, logPath, profile string, extraEnv ...string) (*serveProc, error) {
 	port, err := freeTCPPort()
 	if err != nil {
 		return nil, err
 	}
-	var env []string
+	env := extraEnv
 	if profile != "" {
 		env = append(env, "WALCAST_CPUPROFILE="+profile)
 	}
@@ -110,3 +110,13 @@ func freeTCPPort() (int, error) {
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
+
+// catchUpQueueEnv gives the server of a drain or burst run a 64 MiB
+// outbound queue per connection. With the default 1 MiB bound, walcast
+// closes a subscriber that falls 1 MiB behind the decoder (4000 slow
+// consumer), by design: the replication loop never waits for a client. A
+// backlog decodes at over 100k rows/s, faster than the bench's own
+// subscriber can start reading on this 2-core machine, so with the default
+// it would measure that close, not the throughput. Deployments that serve
+// catch-up consumers raise --queue-bytes the same way.
+const catchUpQueueEnv = "WALCAST_QUEUE_BYTES=67108864"

@@ -1,11 +1,12 @@
-// Command bench measures walcast against reference consumers on a throwaway
-// Postgres cluster. Each workload is a subcommand:
+// Command bench measures walcast against reference consumers and peers on
+// a throwaway Postgres cluster, and writes the results to docs/benchmarks:
 //
-//	go run ./bench drain [--quick] [--runs N] [--out PATH] [--walcast PATH]
+//	go run ./bench            # the full suite (under 30 minutes)
+//	go run ./bench --quick    # the quick suite (under 5 minutes)
+//	go run ./bench COMMAND -h # one workload: drain, latency, filters, fanout, idle
 //
-// drain times pg_recvlogical and "walcast tail" draining identical WAL (a
-// copy of one template slot per run) after a big and a small-transaction
-// load, and prints a Markdown table.
+// Each workload alternates the systems it compares within one run and
+// reports ratios, so that a noisy machine does not decide the result.
 package main
 
 import (
@@ -18,13 +19,17 @@ import (
 	"syscall"
 )
 
-const usage = `Usage: go run ./bench COMMAND [flags]
+const usage = `Usage: go run ./bench [COMMAND] [flags]
 
 Commands:
-  drain   time pg_recvlogical and walcast tail draining identical WAL
+  suite   run every workload below and write docs/benchmarks; the default:
+          "go run ./bench" is the full suite (< 30 min), "--quick" the quick one (< 5 min)
+  chart   draw the PNG charts from the JSON results in a directory
+  drain   pg_recvlogical, walcast tail and one WebSocket subscriber draining identical WAL
   latency commit-to-client latency of walcast vs a bare pgoutput receiver
-  fanout  broadcast fan-out: deliveries/s, latency, server CPU per delivery
-  idle    server memory per idle WebSocket connection joined to a channel
+  filters rows/s through walcast's filter index with 1 to 100,000 eq subscriptions
+  fanout  broadcast fan-out vs Centrifugo: deliveries/s, latency, server CPU per delivery
+  idle    server memory per idle WebSocket connection, vs Centrifugo
 
 Run "go run ./bench COMMAND -h" for the flags of a command.
 `
@@ -39,20 +44,23 @@ func main() {
 // run executes one command and returns the exit code: 0 success, 1 failure,
 // 2 bad usage.
 func run(ctx context.Context, args []string) int {
-	if len(args) == 0 {
-		fmt.Fprint(os.Stderr, usage)
-		return 2
-	}
+	args = withDefaultCommand(args)
 	var err error
 	switch args[0] {
 	case "drain":
 		err = drain(ctx, args[1:])
 	case "latency":
 		err = latency(ctx, args[1:])
+	case "filters":
+		err = filters(ctx, args[1:])
 	case "fanout":
 		err = fanout(ctx, args[1:])
 	case "idle":
 		err = idle(ctx, args[1:])
+	case "suite":
+		err = suite(ctx, args[1:])
+	case "chart":
+		err = chart(ctx, args[1:])
 	case "help", "-h", "-help", "--help":
 		fmt.Print(usage)
 		return 0

@@ -13,8 +13,12 @@ type result struct {
 	load     string
 	consumer string
 	rows     int
-	wall     []time.Duration // client process, start to exit
-	cpu      []time.Duration // client process user + system time
+	wall     []time.Duration // run time; what it spans is the workload's method
+	cpu      []time.Duration // the consumer process's user + system time
+	// Runs in which the consumer did not deliver every row; they have no
+	// wall or CPU time. failure says why the first one failed.
+	failed  int
+	failure string
 }
 
 // summary condenses a result. Rates are rows per second; rate is the rate
@@ -60,13 +64,19 @@ func rowsPerSecond(rows int, d time.Duration) float64 {
 // each consumer's median rate with that of the consumer named ref on the
 // same load.
 func writeTable(w io.Writer, results []result, ref string) error {
+	return writeRateTable(w, results, ref, "client CPU s (median)")
+}
+
+// writeRateTable is writeTable with cpuHeader as the heading of the CPU
+// column, for tables whose CPU is not always the client's.
+func writeRateTable(w io.Writer, results []result, ref, cpuHeader string) error {
 	refRate := map[string]float64{}
 	for _, r := range results {
 		if r.consumer == ref {
 			refRate[r.load] = summarize(r).rate
 		}
 	}
-	if _, err := fmt.Fprintf(w, "| load | consumer | runs | median s | rows/s (median) | min–max rows/s | client CPU s (median) | rows/s ÷ %s |\n", ref); err != nil {
+	if _, err := fmt.Fprintf(w, "| load | consumer | runs | median s | rows/s (median) | min–max rows/s | %s | rows/s ÷ %s |\n", cpuHeader, ref); err != nil {
 		return err
 	}
 	if _, err := fmt.Fprintln(w, "|---|---|---:|---:|---:|---:|---:|---:|"); err != nil {
@@ -74,12 +84,22 @@ func writeTable(w io.Writer, results []result, ref string) error {
 	}
 	for _, r := range results {
 		s := summarize(r)
+		runs := strconv.Itoa(len(r.wall))
+		if r.failed > 0 {
+			runs += fmt.Sprintf(" (%d failed)", r.failed)
+		}
+		if len(r.wall) == 0 {
+			if _, err := fmt.Fprintf(w, "| %s | %s | %s | — | — | — | — | — |\n", r.load, r.consumer, runs); err != nil {
+				return err
+			}
+			continue
+		}
 		ratio := "—"
 		if base := refRate[r.load]; r.consumer != ref && base > 0 {
 			ratio = fmt.Sprintf("%.2f", s.rate/base)
 		}
-		_, err := fmt.Fprintf(w, "| %s | %s | %d | %.3f | %s | %s–%s | %.2f | %s |\n",
-			r.load, r.consumer, len(r.wall), s.median.Seconds(), group(s.rate), group(s.min), group(s.max), s.medianCPU.Seconds(), ratio)
+		_, err := fmt.Fprintf(w, "| %s | %s | %s | %.3f | %s | %s–%s | %.2f | %s |\n",
+			r.load, r.consumer, runs, s.median.Seconds(), group(s.rate), group(s.min), group(s.max), s.medianCPU.Seconds(), ratio)
 		if err != nil {
 			return err
 		}

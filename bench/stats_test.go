@@ -62,3 +62,34 @@ func TestWriteTable(t *testing.T) {
 		t.Errorf("table:\n%s\nwant:\n%s", got, want)
 	}
 }
+
+func TestWriteTableFailedRuns(t *testing.T) {
+	s := time.Second
+	results := []result{
+		{load: "big", consumer: "ref", rows: 1000, wall: []time.Duration{s}, cpu: []time.Duration{s}},
+		{load: "big", consumer: "some", rows: 1000, wall: []time.Duration{2 * s}, cpu: []time.Duration{s}, failed: 1, failure: "lost"},
+		{load: "big", consumer: "none", rows: 1000, failed: 2, failure: "lost"},
+	}
+	var b strings.Builder
+	if err := writeTable(&b, results, "ref"); err != nil {
+		t.Fatal(err)
+	}
+	want := `| big | ref | 1 | 1.000 | 1,000 | 1,000–1,000 | 1.00 | — |
+| big | some | 1 (1 failed) | 2.000 | 500 | 500–500 | 1.00 | 0.50 |
+| big | none | 0 (2 failed) | — | — | — | — | — |
+`
+	if _, got, _ := strings.Cut(b.String(), "|---:|\n"); got != want {
+		t.Errorf("rows:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+func TestWriteRateTableHeader(t *testing.T) {
+	var b strings.Builder
+	if err := writeRateTable(&b, nil, "ref", "consumer CPU s (median)"); err != nil {
+		t.Fatal(err)
+	}
+	want := "| load | consumer | runs | median s | rows/s (median) | min–max rows/s | consumer CPU s (median) | rows/s ÷ ref |\n"
+	if got, _, _ := strings.Cut(b.String(), "|---"); got != want {
+		t.Errorf("header %q, want %q", got, want)
+	}
+}

@@ -1,0 +1,131 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// burstSQL inserts rows [$4, $5] of a burst in one transaction; row g is
+// for subscription g mod $2.
+const burstSQL = `INSERT INTO t (k, sub, payload) SELECT $1, g % $2, $3 FROM generate_series($4::int, $5::int) g`
+
+// filtersDrainWait bounds how long a measurement waits for the burst's
+// deliveries; what has not arrived by then counts as missing.
+const filtersDrainWait = time.Minute
+
+// filtersRow is one measurement: one burst through subs subscriptions.
+type filtersRow struct {
+	run, subs, conns     int
+	rows                 int
+	delivered, misrouted int64
+	dups                 int64         // rows a channel got more than once
+	offCount             int           // subscriptions that got another count than expected
+	wall                 time.Duration // first commit of the burst → last delivery
+	insert               time.Duration // first commit → last commit
+	serverCPU            time.Duration // walcast serve, from before the burst to the last delivery
+	other                float64       // cores used by other processes meanwhile
+	connect              time.Duration // dialing and joining every channel
+	rssMB                float64       // walcast serve after the burst
+	lostConns, slow      int
+	connErr              error
+}
+
+func (r filtersRow) rate() float64 { return rowsPerSecond(int(r.delivered), r.wall) }
+
+func (r filtersRow) line() string {
+	return fmt.Sprintf("run %d, %s on %s connections: %s rows/s (%s of %s rows in %.3f s; inserted in %.3f s), server %.2f CPU-s per 1,000 rows, %.0f MB RSS, join %.1f s, misrouted %d, duplicates %d, subscriptions off their count %d",
+		r.run, subscriptions(r.subs), group(float64(r.conns)), group(r.rate()), group(float64(r.delivered)), group(float64(r.rows)), r.wall.Seconds(), r.insert.Seconds(),
+		r.serverCPU.Seconds()*1000/float64(max(r.rows, 1)), r.rssMB, r.connect.Seconds(), r.misrouted, r.dups, r.offCount)
+}
+
+// filtersPhase starts a fresh walcast serve, joins n eq subscriptions,
+// inserts the burst and waits for its deliveries.
+func (b *latencyBench) filtersPhase(ctx context.Context, opt filtersOptions, n int) (row filtersRow, err error) {
+	row = filtersRow{subs: n, rows: opt.rows}
+	_, k := b.marker()
+	slot := fmt.Sprintf("bench_filters_%d", k)
+	srv, err := startServe(ctx, b.bin, b.url, b.secret, slot, filepath.Join(b.tmp, slot+".log"), "")
+	if err != nil {
+		return row, err
+	}
+	defer func() {
+		_, serr := srv.stop()
+		if derr := dropSlot(context.WithoutCancel(ctx), b.conn, slot); derr != nil && serr == nil {
+			serr = derr
+		}
+		if err == nil {
+			err = serr
+		}
+	}()
+	connecting := time.Now()
+	set, err := dialFilterConns(ctx, b.wsURL(srv.port), n, opt.perConn, k)
+	if err != nil {
+		return row, fmt.Errorf("join %d subscriptions: %w", n, err)
+	}
+	defer set.close()
+	row.connect, row.conns = time.Since(connecting), len(set.conns)
+	if _, err := b.waitQuiet(ctx); err != nil {
+		return row, err
+	}
+
+	pid := srv.cmd.Process.Pid
+	before := takeCPU(b.postmaster, pid)
+	first, last, err := insertBurst(ctx, b.load[0], k, n, opt.rows, opt.txRows)
+	if err != nil {
+		return row, err
+	}
+	row.insert = last.Sub(first)
+	if err := waitDelivered(ctx, set.received, int64(opt.rows), srv.exitedEarly, filtersDrainWait); err != nil {
+		return row, err
+	}
+	after := takeCPU(b.postmaster, pid)
+	row.serverCPU = after.server - before.server
+	row.other = before.until(after).other()
+	row.rssMB = float64(vmRSS(pid)) / (1 << 20)
+	if err := srv.exitedEarly(); err != nil {
+		return row, err
+	}
+	row.lostConns, row.connErr = set.lostConns()
+	set.close()
+
+	var lastDelivery int64
+	for _, c := range set.conns {
+		row.delivered += c.recv.Load()
+		row.misrouted += c.misrouted.Load()
+		row.dups += duplicates(c.ids)
+		lastDelivery = max(lastDelivery, c.last)
+		for i, got := range c.counts {
+			if int(got) != burstRowsFor(c.lo+i, n, opt.rows) {
+				row.offCount++
+			}
+		}
+	}
+	row.wall = time.Duration(lastDelivery - first.UnixNano())
+	row.slow = srv.logCount("slow consumer")
+	return row, nil
+}
+
+// insertBurst inserts rows rows with k and sub = row number mod subs, in
+// transactions of txRows, and returns when the first and the last
+// transaction committed.
+func insertBurst(ctx context.Context, conn *pgx.Conn, k int64, subs, rows, txRows int) (first, last time.Time, err error) {
+	for from := 0; from < rows; from += txRows {
+		to := min(from+txRows, rows) - 1
+		if _, err := conn.Exec(ctx, burstSQL, k, subs, rowPayload, from, to); err != nil {
+			return first, last, fmt.Errorf("insert burst rows %d–%d: %w", from, to, err)
+		}
+		if from == 0 {
+			first = time.Now()
+		}
+	}
+	return first, time.Now(), nil
+}
+
+// burstRowsFor is how many of the burst's rows carry sub value v.
+func burstRowsFor(v, subs, rows int) int {
+	return rows/subs + btoi(v < rows%subs)
+}
