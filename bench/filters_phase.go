@@ -48,7 +48,7 @@ func (b *latencyBench) filtersPhase(ctx context.Context, opt filtersOptions, n i
 	row = filtersRow{subs: n, rows: opt.rows}
 	_, k := b.marker()
 	slot := fmt.Sprintf("bench_filters_%d", k)
-	srv, err := startServe(ctx, b.bin, b.url, b.secret, slot, filepath.Join(b.tmp, slot+".log"), "")
+	srv, err := startServe(ctx, b.bin, b.url, b.secret, slot, filepath.Join(b.tmp, slot+".log"), "", catchUpQueueEnv)
 	if err != nil {
 		return row, err
 	}

@@ -119,7 +119,7 @@ func writeFiltersReport(w io.Writer, opt filtersOptions, rows []filtersRow, mach
 	fmt.Fprintf(w, "Method: table `t (id bigserial pk, k int, sub int, sent_at timestamptz, payload text)`, ~100-byte rows, publication `walcast` FOR ALL TABLES. "+
 		"For each subscription count N a fresh `walcast serve` (own process, fresh slot) gets N channels, each with one INSERT binding on `public.t` "+
 		"filtered by `sub=eq.<v>` for a distinct v in 0…N−1, on WebSocket clients in the bench process: up to %d channels per connection "+
-		"(walcast serve allows at most 100 and has no flag to raise it), so N = 1 is 1 connection × 1 channel, 1,000 is 10 × 100 and 100,000 is 1,000 × 100. "+
+		"(walcast serve's default --max-channels), so N = 1 is 1 connection × 1 channel, 1,000 is 10 × 100 and 100,000 is 1,000 × 100. "+
 		"Once every channel is live, one connection inserts a burst of %s rows in transactions of %s (INSERT … SELECT generate_series); row g carries sub = g mod N, "+
 		"so each row matches exactly one subscription and deliveries = rows whatever N: the index lookup is what changes, not the fan-out. "+
 		"rows/s = rows delivered ÷ (last delivery − commit of the burst's first transaction), median of %d runs; the subscription counts alternate in every run. "+
@@ -127,6 +127,7 @@ func writeFiltersReport(w io.Writer, opt filtersOptions, rows []filtersRow, mach
 		"What has not arrived %.0f s after the inserts (or after 5 s without progress) counts as missing. "+
 		"Server CPU: walcast serve's user + system time from before the burst to the last delivery, per 1,000 rows. "+
 		"N = 1 sends every row through one socket and one client read loop, which can bound it before the index does; N = 1,000 (10 sockets) is a second baseline. "+
+		"The server runs with --queue-bytes 64 MiB: the burst commits faster than one client reads it, and with the default 1 MiB walcast closes that client as a slow consumer, by design. "+
 		"Joining runs walcast's binding check (catalog queries) per channel, so the join time is walcast's, not the bench's.\n\n",
 		opt.perConn, group(float64(opt.rows)), group(float64(opt.txRows)), opt.runs, filtersDrainWait.Seconds())
 
