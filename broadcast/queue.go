@@ -128,19 +128,37 @@ func releaseRing(ring []Frame) {
 // The queue forgets the frames (their bytes no longer count against the
 // bound), so the caller owns them; pass a reused slice and clear it after
 // writing so the bodies can be collected.
-func (q *Queue) PopAll(dst []Frame) []Frame {
+func (q *Queue) PopAll(dst []Frame) []Frame { return q.Pop(dst, 0) }
+
+// Pop is PopAll for at most maxBytes of frames (at least one frame, however
+// big; maxBytes <= 0 means no limit), so that a writer works through a long
+// queue in bounded batches.
+func (q *Queue) Pop(dst []Frame, maxBytes int) []Frame {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.n == 0 {
 		return dst
 	}
 	mask := len(q.ring) - 1
-	for i := 0; i < q.n; i++ {
-		j := (q.head + i) & mask
+	taken, bytes := 0, 0
+	for taken < q.n {
+		j := (q.head + taken) & mask
+		l := q.ring[j].Len()
+		if maxBytes > 0 && taken > 0 && bytes+l > maxBytes {
+			break
+		}
 		dst = append(dst, q.ring[j])
 		q.ring[j] = Frame{}
+		taken++
+		bytes += l
 	}
-	q.head, q.n, q.bytes = 0, 0, 0
+	q.head = (q.head + taken) & mask
+	q.n -= taken
+	q.bytes -= bytes
+	if q.n > 0 {
+		return dst
+	}
+	q.head, q.bytes = 0, 0
 	switch {
 	case len(q.ring) == smallRingLen:
 		// Every slot was cleared above, and slots outside the queued

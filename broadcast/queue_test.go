@@ -430,3 +430,37 @@ func BenchmarkQueuePushPop(b *testing.B) {
 		clear(buf)
 	}
 }
+
+func TestQueuePopBounded(t *testing.T) {
+	q := NewQueue(1 << 20)
+	for i := range 20 {
+		q.Push(Frame{Body: make([]byte, 100+i)}) // lengths 100..119
+	}
+	var got []int
+	for round := 0; q.Len() > 0; round++ {
+		batch := q.Pop(nil, 250)
+		if len(batch) == 0 || len(batch) > 2 {
+			t.Fatalf("round %d: popped %d frames under a 250-byte bound, want 1 or 2", round, len(batch))
+		}
+		for _, f := range batch {
+			got = append(got, f.Len())
+		}
+	}
+	for i, l := range got {
+		if l != 100+i {
+			t.Fatalf("frame %d has length %d, want %d (order lost)", i, l, 100+i)
+		}
+	}
+	if q.Bytes() != 0 || q.Len() != 0 {
+		t.Fatalf("drained queue holds %d frames, %d bytes", q.Len(), q.Bytes())
+	}
+	// A frame over the bound still comes out, alone.
+	q.Push(Frame{Body: make([]byte, 1000)})
+	q.Push(Frame{Body: make([]byte, 10)})
+	if b := q.Pop(nil, 100); len(b) != 1 || b[0].Len() != 1000 {
+		t.Fatalf("oversized frame: popped %d frames", len(b))
+	}
+	if b := q.Pop(nil, 100); len(b) != 1 || b[0].Len() != 10 {
+		t.Fatalf("after the oversized frame: popped %d frames", len(b))
+	}
+}

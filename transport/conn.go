@@ -57,6 +57,7 @@ type conn struct {
 	writing   atomic.Bool  // the writer role is taken (writer.go)
 	parked    atomic.Bool  // the read loop returned until the socket is readable (park.go)
 	lastWrite time.Time    // of the last flush; only the writer role's holder uses it
+	backlog   bool         // more than a batch was left: write again without waiting
 	closing   atomic.Bool  // a close was started; the first reason wins
 	lastRead  atomic.Int64 // unix nanoseconds of the last inbound message
 

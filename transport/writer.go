@@ -26,6 +26,11 @@ import (
 // ones are written by writeBlocking with writev, without a copy.
 const assembleMax = 32 << 10
 
+// batchBytes bounds what one write takes from a queue: a connection with a
+// long backlog is written in batches of this size, each followed by the
+// other connections in line, and a flusher's buffer stays small.
+const batchBytes = 256 << 10
+
 // writerScratch is what a flusher or a blocking writer reuses.
 type writerScratch struct {
 	frames []broadcast.Frame
@@ -72,7 +77,7 @@ func (c *conn) releaseWriter() {
 
 // flush runs on a flusher: it writes what c's queue holds without blocking.
 func (c *conn) flush(sc *writerScratch, now time.Time) {
-	sc.frames = c.q.PopAll(sc.frames[:0])
+	sc.frames = c.q.Pop(sc.frames[:0], batchBytes)
 	if len(sc.frames) == 0 {
 		c.releaseWriter()
 		return
@@ -104,6 +109,13 @@ func (c *conn) flush(sc *writerScratch, now time.Time) {
 		return
 	}
 	c.sw.mu.Unlock()
+	if c.q.Bytes() >= batchBytes {
+		// A backlog: the next batch goes out as soon as the line comes
+		// round again, not after the coalescing interval.
+		c.backlog = true
+		c.s.flushers.schedule(c)
+		return
+	}
 	if c.q.Len() > 0 {
 		c.s.flushers.schedule(c) // more came meanwhile: back of the line
 		return
@@ -155,7 +167,7 @@ func (c *conn) writeBlocking(rest []byte, frames []broadcast.Frame) {
 	clear(frames)
 	for {
 		if len(sc.frames) == 0 {
-			sc.frames = c.q.PopAll(sc.frames[:0])
+			sc.frames = c.q.Pop(sc.frames[:0], batchBytes)
 		}
 		if len(sc.frames) == 0 {
 			c.releaseWriter()

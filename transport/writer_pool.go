@@ -81,10 +81,11 @@ func (p *flushPool) run() {
 		}
 		now := time.Now()
 		for _, c := range batch[:n] {
-			if p.hold > 0 && now.Sub(c.lastWrite) < p.hold {
+			if p.hold > 0 && !c.backlog && now.Sub(c.lastWrite) < p.hold {
 				p.holdBack(c, c.lastWrite.Add(p.hold))
 				continue
 			}
+			c.backlog = false
 			c.flush(sc, now)
 		}
 		clear(batch[:n])
