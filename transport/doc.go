@@ -73,20 +73,30 @@
 //
 // # Concurrency
 //
-// A connection has one goroutine while idle: its read loop, started fresh
-// after the upgrade so that the HTTP handler returns. Its writer exists only
-// while the outbound queue has frames. Replies, changes and system messages
-// are pushed into the queue (a broadcast.Queue bounded by QueueBytes) from
-// whichever goroutine produces them, the changes dispatcher included, and a
-// push never blocks: a full queue closes the connection as a slow consumer.
+// An idle connection has no goroutine: between messages its read loop
+// parks the connection (park.go) and returns, and the server's idle poller
+// (an epoll instance of its own, on Linux) starts the read loop again when
+// the socket is readable or hangs up. Whoever ends a parked connection
+// unparks it, so that its read fails and the read loop tears it down. The
+// server pings only connections silent for PingInterval.
+//
+// Replies, changes and system messages are pushed into the connection's
+// queue (a broadcast.Queue bounded by QueueBytes) from whichever goroutine
+// produces them, the changes dispatcher included, and a push never blocks:
+// a full queue closes the connection as a slow consumer. The push puts the
+// connection in line at the server's flush pool (writer_pool.go): at most
+// GOMAXPROCS flushers frame the queued messages into one buffer and write
+// it with one non-blocking syscall, at most every WriteCoalesce per
+// connection. A socket that cannot take it all, or a message over 32 KiB,
+// gets a writer goroutine of its own (writer.go) whose writes have
+// WriteTimeout. coder/websocket writes only control frames, through the
+// same lock, so frames never interleave.
+//
 // Short-lived helpers (a join waiting for its subscription, the idle/ping
 // timer's callback, a token expiry, the closer) are registered with the
 // connection, and its teardown waits for all of them; Shutdown and Close
-// wait for every connection's teardown, so no goroutine outlives them.
-//
-// Each socket write has WriteTimeout. While the writer drains a batch,
-// frames are gathered in a pooled buffer and reach the socket in one write;
-// each Phoenix message is still its own WebSocket message.
+// wait for every connection's teardown, then for the flushers and the idle
+// poller, so no goroutine outlives them.
 //
 // # Close codes
 //
