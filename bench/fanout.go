@@ -16,6 +16,7 @@ type fanoutOptions struct {
 	perPublisher, runs      int
 	procs, payload          int
 	warmup, measure         time.Duration
+	coalesced               time.Duration // walcast's --write-coalesce in the batched system; 0: no such system
 	vsn, out, json, walcast string
 	peer, centrifugo        string
 }
@@ -32,6 +33,9 @@ func parseFanoutFlags(args []string) (fanoutOptions, error) {
 	payload := fs.Int("payload", 128, "bytes of each broadcast payload (JSON, with the send time inside)")
 	warmup := fs.Duration("warmup", 3*time.Second, "unmeasured publishing before the measurement")
 	measure := fs.Duration("measure", 15*time.Second, "measured publishing per subscriber count")
+	// Centrifugo's write_delay (PRO only) is the same idea; at 60 msg/s a
+	// 100 ms delay cut its server CPU sixfold (anchors.md §2.1).
+	coalesced := fs.Duration("coalesced", 10*time.Millisecond, "also run walcast with --write-coalesce of this much (write batching on; 0: leave that system out)")
 	runs := fs.Int("runs", 1, "runs of each subscriber count (a fresh server each)")
 	vsn := fs.String("vsn", "2.0.0", "serializer of the subscribers: 1.0.0 (text) or 2.0.0 (binary kind 4)")
 	out := fs.String("out", "", "also write the report to this file")
@@ -47,7 +51,7 @@ func parseFanoutFlags(args []string) (fanoutOptions, error) {
 	}
 	opt := fanoutOptions{perPublisher: *perPub, runs: *runs, procs: *procs, payload: *payload,
 		warmup: *warmup, measure: *measure, vsn: *vsn, out: *out, json: *jsonPath, walcast: *walcast,
-		peer: *peer, centrifugo: *centrifugo}
+		peer: *peer, centrifugo: *centrifugo, coalesced: *coalesced}
 	if *quick {
 		if !flagSet(fs, "warmup") {
 			opt.warmup = 2 * time.Second
@@ -80,8 +84,8 @@ func parseFanoutFlags(args []string) (fanoutOptions, error) {
 	case len(opt.rates) != len(opt.subs):
 		return opt, usageError{errors.New("--rates: give one rate, or one per subscriber count")}
 	}
-	if opt.perPublisher < 1 || opt.runs < 1 || opt.procs < 0 || opt.payload < 40 || opt.measure <= 0 || opt.warmup < 0 {
-		return opt, usageError{errors.New("--per-publisher and --runs must be at least 1, --payload at least 40, --measure positive")}
+	if opt.perPublisher < 1 || opt.runs < 1 || opt.procs < 0 || opt.payload < 40 || opt.measure <= 0 || opt.warmup < 0 || opt.coalesced < 0 {
+		return opt, usageError{errors.New("--per-publisher and --runs must be at least 1, --payload at least 40, --measure positive, --coalesced not negative")}
 	}
 	if opt.vsn != "1.0.0" && opt.vsn != "2.0.0" {
 		return opt, usageError{fmt.Errorf("--vsn %q: want 1.0.0 or 2.0.0", opt.vsn)}
@@ -89,9 +93,10 @@ func parseFanoutFlags(args []string) (fanoutOptions, error) {
 	return opt, nil
 }
 
-// fanout measures broadcast fan-out: walcast serve and the peer
-// (Centrifugo), each as its own process, alternating per subscriber count;
-// subscribers in load processes on 127.0.0.2+, publishers in this process.
+// fanout measures broadcast fan-out: walcast serve, walcast serve with
+// write batching (--coalesced) and the peer (Centrifugo), each as its own
+// process, alternating per subscriber count; subscribers in load processes
+// on 127.0.0.2+, publishers in this process.
 func fanout(ctx context.Context, args []string) error {
 	if os.Getenv(envLoadMode) != "" {
 		return fanoutLoad(ctx)
@@ -112,6 +117,9 @@ func fanout(ctx context.Context, args []string) error {
 		return err
 	}
 	systems := []system{b.walcastSystem()}
+	if opt.coalesced > 0 {
+		systems = append(systems, b.walcastCoalescedSystem(opt.coalesced))
+	}
 	var peer *centrifugoPeer
 	if peerBin != "" {
 		peer = newCentrifugoPeer(ctx, peerBin, b.tmp)

@@ -13,6 +13,7 @@ import (
 // fanoutRow is one measured phase.
 type fanoutRow struct {
 	system                      string
+	coalesce                    time.Duration // the system's write batching; 0: walcast's default or the peer
 	run, subs, rate, publishers int
 	measure                     time.Duration
 	sent                        int64 // publishes inside the window
@@ -32,7 +33,7 @@ type fanoutRow struct {
 // publish through the warm-up and the window, wait for late deliveries,
 // and collect counts, latencies and CPU times.
 func fanoutPhase(ctx context.Context, sys system, opt fanoutOptions, n, rate int) (row fanoutRow, err error) {
-	row = fanoutRow{system: sys.name, subs: n, rate: rate, measure: opt.measure, hist: &histogram{}}
+	row = fanoutRow{system: sys.name, coalesce: sys.coalesce, subs: n, rate: rate, measure: opt.measure, hist: &histogram{}}
 	srv, err := sys.start(ctx)
 	if err != nil {
 		return row, err

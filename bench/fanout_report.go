@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 )
 
@@ -44,13 +45,24 @@ func writeFanoutReport(w io.Writer, opt fanoutOptions, rows []fanoutRow, env roo
 	fmt.Fprintf(w, "## Broadcast fan-out\n\n")
 	fmt.Fprintf(w, "walcast serve (its own process, default limits, log level warn) with one room; subscribers join with vsn %s and self:false; "+
 		"publishers are vsn 2.0.0 sockets in the room sending binary kind-3 broadcasts (what realtime-js sends). ", opt.vsn)
+	order := "walcast"
+	if opt.coalesced > 0 {
+		order = fmt.Sprintf("walcast, then %q", coalescedName(opt.coalesced))
+		fmt.Fprintf(w, "%q is walcast serve with --write-coalesce %s: frames queued for a connection within %s of its last write wait and go out together in one write, "+
+			"which holds a delivery back by at most %[3]s; walcast's default does not batch (--write-coalesce 0) and OSS Centrifugo cannot "+
+			"(client.write_delay is PRO-only), so the plain walcast rows are the like-for-like comparison. ",
+			coalescedName(opt.coalesced), opt.coalesced, msText(opt.coalesced))
+	}
 	if env.peer != nil {
 		fmt.Fprintf(w, "%s (its own process, memory engine, log level error): subscribers connect and subscribe to one channel with the JSON protocol "+
 			"and answer the server's pings; publishers are sockets that connect without subscribing and send client-side publish commands over the same WebSocket "+
 			"(like for like with walcast's publishers; not the HTTP API). Centrifugo adds the publisher's client info to each publication and answers each publish with a reply. "+
-			"Each subscriber count runs walcast, then %s, each on a fresh server. ", env.peer.name, env.peer.name)
+			"Each subscriber count runs %s, then %s, each on a fresh server. ", env.peer.name, order, env.peer.name)
 	}
-	fmt.Fprintf(w, "Subscribers run in load processes bound to 127.0.0.2+ (one per 2,500 subscribers); publishers in this process, as many for both servers, "+
+	if env.peer == nil && opt.coalesced > 0 {
+		fmt.Fprintf(w, "Each subscriber count runs %s, each on a fresh server. ", order)
+	}
+	fmt.Fprintf(w, "Subscribers run in load processes bound to 127.0.0.2+ (one per 2,500 subscribers); publishers in this process, as many for every server, "+
 		"at most %d msg/s each, sending %d-byte JSON payloads carrying their send time. Latency is receipt minus send time, inside the subscriber processes. "+
 		"%s warm-up, %s measured per row.\n\n", opt.perPublisher, opt.payload, opt.warmup, opt.measure)
 	writePeerSetup(w, env.peer)
@@ -105,24 +117,72 @@ func writeFanoutReport(w io.Writer, opt fanoutOptions, rows []fanoutRow, env roo
 	fmt.Fprintf(w, "%s %s.\n", env.machine, env.context)
 }
 
-// writeFanoutComparison writes walcast against the peer per subscriber
-// count: medians over the runs of deliveries per server CPU-s, latency
-// from the runs' merged histograms.
+// writeFanoutComparison writes walcast (and walcast with write batching,
+// when it ran) against the peer per subscriber count: medians over the
+// runs of deliveries per server CPU-s, latency from the runs' merged
+// histograms.
 func writeFanoutComparison(w io.Writer, cmp []fanoutComparison, peer *centrifugoPeer) {
 	if peer == nil {
 		return
 	}
-	fmt.Fprintf(w, "walcast against %s (target: ≥ 2× its deliveries per server CPU-s, p99 no worse):\n\n", peer.name)
-	fmt.Fprintf(w, "| subscribers | msg/s | runs | walcast deliveries per server CPU-s | %[1]s deliveries per server CPU-s | walcast ÷ %[1]s | walcast p50 ms | %[1]s p50 ms | walcast p99 ms | %[1]s p99 ms | target met |\n", peer.name)
-	fmt.Fprintln(w, "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+	type side struct {
+		name string
+		cell func(c fanoutComparison) *fanoutCell
+	}
+	ours := []side{{"walcast", func(c fanoutComparison) *fanoutCell { return c.walcast }}}
+	batched := "" // the batched system's name, when it ran
+	for _, c := range cmp {
+		if c.batched != nil {
+			batched = c.batched.system
+		}
+	}
+	if batched != "" {
+		ours = append(ours, side{batched, func(c fanoutComparison) *fanoutCell { return c.batched }})
+	}
+	all := append(slices.Clone(ours), side{peer.name, func(c fanoutComparison) *fanoutCell { return c.peer }})
+
+	// Columns by measure, each for walcast, the batched system (and the peer).
+	type column struct {
+		head, align string
+		text        func(c fanoutComparison) string
+	}
+	var cols []column
+	add := func(sides []side, head, align string, text func(cell, peer *fanoutCell) string) {
+		for _, sd := range sides {
+			cols = append(cols, column{fmt.Sprintf(head, sd.name), align, func(c fanoutComparison) string {
+				if cell := sd.cell(c); cell != nil {
+					return text(cell, c.peer)
+				}
+				return "—"
+			}})
+		}
+	}
+	add(all, "%s deliveries per server CPU-s", "---:", func(cell, _ *fanoutCell) string { return cell.perCPUText() })
+	add(ours, "%s ÷ "+peer.name, "---:", func(cell, peer *fanoutCell) string { return fmt.Sprintf("%.2f", perCPURatio(cell, peer)) })
+	add(all, "%s p50 ms", "---:", func(cell, _ *fanoutCell) string { return ms(cell.hist.quantile(0.5)) })
+	add(all, "%s p99 ms", "---:", func(cell, _ *fanoutCell) string { return ms(cell.hist.quantile(0.99)) })
+	add(ours, "target met, %s", "---", func(cell, peer *fanoutCell) string { return metText(beatsPeer(cell, peer)) })
+
+	fmt.Fprintf(w, "walcast against %s (target: ≥ 2× its deliveries per server CPU-s, p99 no worse", peer.name)
+	if batched != "" {
+		fmt.Fprintf(w, "; the target that counts is plain walcast's, writing per message like OSS %s; %q runs beside it", peer.name, batched)
+	}
+	fmt.Fprint(w, "):\n\n| subscribers | msg/s | runs |")
+	align := "|---:|---:|---:|"
+	for _, col := range cols {
+		fmt.Fprintf(w, " %s |", col.head)
+		align += col.align + "|"
+	}
+	fmt.Fprintf(w, "\n%s\n", align)
 	for _, c := range cmp {
 		if c.peer == nil {
 			continue
 		}
-		fmt.Fprintf(w, "| %s | %d | %d | %s | %s | %.2f | %s | %s | %s | %s | %s |\n",
-			group(float64(c.subs)), c.rate, len(c.walcast.perCPU), c.walcast.perCPUText(), c.peer.perCPUText(), c.ratio(),
-			ms(c.walcast.hist.quantile(0.5)), ms(c.peer.hist.quantile(0.5)), ms(c.walcast.hist.quantile(0.99)), ms(c.peer.hist.quantile(0.99)),
-			metText(c.met()))
+		fmt.Fprintf(w, "| %s | %d | %d |", group(float64(c.subs)), c.rate, len(c.walcast.perCPU))
+		for _, col := range cols {
+			fmt.Fprintf(w, " %s |", col.text(c))
+		}
+		fmt.Fprintln(w)
 	}
 	fmt.Fprintln(w)
 }

@@ -123,9 +123,10 @@ const (
 // system is one server under comparison: how to start a fresh process of
 // it and which protocol its clients speak.
 type system struct {
-	name  string // in tables, targets and chart legends
-	proto string
-	start func(ctx context.Context, env ...string) (benchServer, error)
+	name     string // in tables, targets and chart legends
+	proto    string
+	coalesce time.Duration // walcast's --write-coalesce when set here; 0: the server's default
+	start    func(ctx context.Context, env ...string) (benchServer, error)
 }
 
 // benchServer is a running server process of a system.
@@ -147,6 +148,32 @@ func (b *roomBench) walcastSystem() system {
 		}
 		return walcastServer{proc: s, b: b}, nil
 	}}
+}
+
+// walcastCoalescedSystem is walcast serve with --write-coalesce d: frames
+// queued for a busy connection within d of its last write go out in one
+// write.
+func (b *roomBench) walcastCoalescedSystem(d time.Duration) system {
+	sys := b.walcastSystem()
+	start := sys.start
+	sys.name = coalescedName(d)
+	sys.coalesce = d
+	sys.start = func(ctx context.Context, env ...string) (benchServer, error) {
+		return start(ctx, append([]string{"WALCAST_WRITE_COALESCE=" + d.String()}, env...)...)
+	}
+	return sys
+}
+
+// coalescedName is the name of walcast with write batching d in tables,
+// targets and charts: "walcast, 10 ms batching".
+func coalescedName(d time.Duration) string { return "walcast, " + batchingText(d) }
+
+// batchingText is write batching d in words: "10 ms batching".
+func batchingText(d time.Duration) string { return msText(d) + " batching" }
+
+// msText is d in milliseconds for prose: "10 ms", "2.5 ms".
+func msText(d time.Duration) string {
+	return strconv.FormatFloat(float64(d)/float64(time.Millisecond), 'f', -1, 64) + " ms"
 }
 
 // walcastServer is a walcast serve process as a benchServer.

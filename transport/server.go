@@ -26,7 +26,6 @@ const (
 	DefaultIdleTimeout      = 60 * time.Second // Phoenix's websocket idle timeout
 	DefaultPingInterval     = 30 * time.Second
 	DefaultWriteTimeout     = 10 * time.Second
-	DefaultWriteCoalesce    = time.Millisecond
 	DefaultAuthFailureDelay = 100 * time.Millisecond
 )
 
@@ -48,10 +47,12 @@ type Config struct {
 	// would not read one either.
 	WriteTimeout time.Duration
 	// WriteCoalesce is the least time between two writes to one connection
-	// (default 1 ms; negative: none). Frames queued meanwhile go out
-	// together, so a busy connection costs one syscall per interval, not
-	// one per message; a connection not written to in the last interval is
-	// written at once.
+	// (default 0: none). Frames queued meanwhile go out together, so a
+	// busy connection costs one syscall per interval, not one per message,
+	// for up to that much added latency; a connection not written to in
+	// the last interval is written at once. Without it, frames still share
+	// a write whenever they queue up faster than the socket is written
+	// (a backlog, an overloaded node).
 	WriteCoalesce time.Duration
 	// AuthFailureDelay is slept before a refused handshake is answered, to
 	// damp reconnect storms of misconfigured clients (default 100 ms;
@@ -93,9 +94,6 @@ func (c *Config) setDefaults() {
 	}
 	if c.WriteTimeout <= 0 {
 		c.WriteTimeout = DefaultWriteTimeout
-	}
-	if c.WriteCoalesce == 0 {
-		c.WriteCoalesce = DefaultWriteCoalesce
 	}
 	if c.AuthFailureDelay == 0 {
 		c.AuthFailureDelay = DefaultAuthFailureDelay

@@ -48,7 +48,7 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (*s
 	queueBytes := f.int("queue-bytes", "WALCAST_QUEUE_BYTES", transport.DefaultQueueBytes, "outbound bytes queued per connection; a client that falls further behind is closed (4000 slow consumer)")
 	maxChannels := f.int("max-channels", "WALCAST_MAX_CHANNELS", transport.DefaultMaxChannels, "channels per connection")
 	gcPercent := f.int("gc-percent", "WALCAST_GC_PERCENT", defaultGCPercent, "heap growth before a collection, as GOGC (which wins when set); see README")
-	coalesce := f.duration("write-coalesce", "WALCAST_WRITE_COALESCE", transport.DefaultWriteCoalesce, "least time between two writes to one busy connection (0: write every message at once)")
+	coalesce := f.duration("write-coalesce", "WALCAST_WRITE_COALESCE", 0, "least time between two writes to one busy connection, batching what is queued meanwhile (0: none)")
 	if err := f.parse(args); err != nil {
 		return nil, err
 	}
@@ -70,9 +70,6 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (*s
 	}
 	cfg.gcPercent = *gcPercent
 	cfg.server = transport.Config{QueueBytes: *queueBytes, MaxChannels: *maxChannels, WriteCoalesce: *coalesce}
-	if *coalesce == 0 {
-		cfg.server.WriteCoalesce = -1 // transport.Config: negative is off, zero the default
-	}
 	if err := cfg.stream.Validate(); err != nil {
 		return nil, usageError{err}
 	}

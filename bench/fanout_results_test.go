@@ -1,0 +1,78 @@
+package main
+
+import (
+	"bytes"
+	"math"
+	"strings"
+	"testing"
+	"time"
+)
+
+// fanoutTestRow is a measured row with every delivery made: deliveries
+// per server CPU-s of perCPU and every latency p99Us.
+func fanoutTestRow(system string, coalesce time.Duration, subs, rate int, perCPU float64, p99Us int64) fanoutRow {
+	r := fanoutRow{system: system, coalesce: coalesce, run: 1, subs: subs, rate: rate, publishers: 1,
+		measure: 5 * time.Second, sent: int64(rate) * 5, hist: &histogram{}}
+	r.received = r.sent * int64(subs)
+	r.serverCPU = time.Duration(float64(r.received) / perCPU * float64(time.Second))
+	r.hist.record(p99Us)
+	return r
+}
+
+func TestFanoutBatchedSystem(t *testing.T) {
+	batched := coalescedName(10 * time.Millisecond)
+	if batched != "walcast, 10 ms batching" {
+		t.Fatalf("coalescedName(10ms) = %q", batched)
+	}
+	const peer = "Centrifugo v6.9.1"
+	var rows []fanoutRow
+	for _, load := range [][2]int{{100, 500}, {1000, 60}} {
+		rows = append(rows,
+			fanoutTestRow("walcast", 0, load[0], load[1], 100_000, 5000),
+			fanoutTestRow(batched, 10*time.Millisecond, load[0], load[1], 300_000, 9000),
+			fanoutTestRow(peer, 0, load[0], load[1], 100_000, 10_000))
+	}
+	opt := fanoutOptions{payload: 128, coalesced: 10 * time.Millisecond}
+	res := fanoutResults(opt, rows, roomBenchEnv{peer: &centrifugoPeer{name: peer}})
+
+	if len(res.Targets) != 4 {
+		t.Fatalf("got %d targets, want 4 (default and batched per subscriber count): %+v", len(res.Targets), res.Targets)
+	}
+	plain, on := res.Targets[0], res.Targets[1]
+	if want := "Fan-out, 100 subscribers × 500 msg/s: walcast / Centrifugo v6.9.1 deliveries per server CPU-s"; plain.Name != want {
+		t.Errorf("default target %q, want %q", plain.Name, want)
+	}
+	if plain.Met || math.Abs(plain.Ratio-1) > 1e-6 {
+		t.Errorf("default target: ratio %.2f met %v, want 1.00 and not met", plain.Ratio, plain.Met)
+	}
+	if !strings.Contains(on.Name, "walcast with 10 ms batching / Centrifugo v6.9.1") || !strings.Contains(on.Name, "OSS Centrifugo cannot batch") {
+		t.Errorf("batched target named %q", on.Name)
+	}
+	if !on.Met || math.Abs(on.Ratio-3) > 1e-6 || on.Goal != plain.Goal {
+		t.Errorf("batched target: ratio %.2f met %v goal %q, want 3.00, met, %q", on.Ratio, on.Met, on.Goal, plain.Goal)
+	}
+
+	var names []string
+	for _, s := range res.Series {
+		if s.Chart == "fanout-throughput" {
+			names = append(names, s.Name)
+		}
+	}
+	if got, want := strings.Join(names, " | "), "walcast | "+peer+" | "+batched; got != want {
+		t.Errorf("throughput series %q, want %q", got, want)
+	}
+
+	var report bytes.Buffer
+	writeFanoutComparison(&report, fanoutCompare(rows), &centrifugoPeer{name: peer})
+	table := report.String()
+	for _, want := range []string{
+		"| walcast, 10 ms batching deliveries per server CPU-s |",
+		"| walcast, 10 ms batching ÷ Centrifugo v6.9.1 |",
+		"| walcast, 10 ms batching p99 ms |",
+		"| 100 | 500 | 1 | 100,000 | 300,000 | 100,000 | 1.00 | 3.00 |",
+	} {
+		if !strings.Contains(table, want) {
+			t.Errorf("comparison table lacks %q:\n%s", want, table)
+		}
+	}
+}
