@@ -1,0 +1,107 @@
+//go:build linux
+
+package transport
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// parked counts the server's connections whose read loop is parked.
+func parked(s *Server) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for c := range s.conns {
+		if c.parked.Load() {
+			n++
+		}
+	}
+	return n
+}
+
+// TestParkedConnections follows idle connections through the states a
+// parked read loop must handle: parked after a join, woken by a message and
+// parked again, woken by the client's close (teardown), and closed by the
+// server while parked (Shutdown's 1012).
+func TestParkedConnections(t *testing.T) {
+	e := newEnv(t, Config{})
+	const n = 20
+	clients := make([]*client, n)
+	for i := range clients {
+		clients[i] = e.dial(t, versions[i%2])
+		clients[i].join("realtime:room"+strconv.Itoa(i%3), "1", `{"config":{}}`)
+	}
+	waitFor(t, "every connection parked after its join", func() bool { return parked(e.s) == n })
+
+	for i, c := range clients {
+		ref := strconv.Itoa(100 + i)
+		c.send("", ref, "phoenix", "heartbeat", `{}`)
+		checkFrame(t, c.next(), "null", ref, "phoenix", "phx_reply", `{"status":"ok","response":{}}`)
+	}
+	waitFor(t, "every connection parked again after its heartbeat", func() bool { return parked(e.s) == n })
+
+	for _, c := range clients[:n/2] {
+		c.ws.CloseNow()
+	}
+	waitFor(t, "connections the clients closed torn down", func() bool { return e.s.Stats().Connections == n-n/2 })
+
+	var wg sync.WaitGroup
+	codes := make([]websocket.StatusCode, n)
+	for i, c := range clients[n/2:] {
+		wg.Go(func() { codes[i] = c.closeStatus(20 * time.Second) })
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := e.s.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	wg.Wait()
+	for i, code := range codes[:n-n/2] {
+		if code != StatusServiceRestart {
+			t.Errorf("parked client %d: close status %v, want %v", i, code, StatusServiceRestart)
+		}
+	}
+	if got := e.s.Stats().Connections; got != 0 {
+		t.Errorf("%d connections left after Shutdown", got)
+	}
+}
+
+// TestSilentConnectionIsPinged: a parked connection silent for the ping
+// interval is woken so that its read loop takes the pong, and is kept. The
+// read loop then waits for the next message (coder/websocket answers pings
+// and takes pongs inside a read that returns only data messages) and parks
+// after it.
+func TestSilentConnectionIsPinged(t *testing.T) {
+	e := newEnv(t, Config{PingInterval: 100 * time.Millisecond, IdleTimeout: time.Minute, WriteTimeout: time.Second})
+	c := e.dial(t, V2)
+	waitFor(t, "the new connection parked", func() bool { return parked(e.s) == 1 })
+	// coder/websocket answers pings inside a read.
+	frames := make(chan []byte, 1)
+	go func() {
+		for {
+			_, b, err := c.ws.Read(context.Background())
+			if err != nil {
+				close(frames)
+				return
+			}
+			frames <- b
+		}
+	}()
+	waitFor(t, "a ping woke the connection", func() bool { return parked(e.s) == 0 })
+	time.Sleep(3 * time.Second) // pings keep coming; a missing pong would drop it after WriteTimeout
+	if got := e.s.Stats().Connections; got != 1 {
+		t.Fatalf("%d connections after pings, want 1", got)
+	}
+	c.ws.Write(context.Background(), websocket.MessageText, []byte(`[null,"7","phoenix","heartbeat",{}]`))
+	if b, ok := <-frames; !ok || !strings.Contains(string(b), `"phx_reply"`) {
+		t.Fatalf("heartbeat reply: %q (open %v)", b, ok)
+	}
+	waitFor(t, "the connection parked after the heartbeat", func() bool { return parked(e.s) == 1 })
+}
