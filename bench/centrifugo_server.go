@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -159,23 +158,10 @@ func (s *centrifugoProc) exitedEarly() error {
 
 // stop shuts Centrifugo down with SIGINT, killing it after 20 s.
 func (s *centrifugoProc) stop() error {
-	select {
-	case <-s.exited:
-	default:
-		_ = s.cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-s.exited:
-		case <-time.After(20 * time.Second):
-			_ = s.cmd.Process.Kill()
-			<-s.exited
-			return fmt.Errorf("centrifugo did not stop within 20 s of SIGINT:\n%s", s.logTail())
-		}
+	if interruptThenKill(s.cmd, s.exited, 20*time.Second) {
+		return fmt.Errorf("centrifugo did not stop within 20 s of SIGINT:\n%s", s.logTail())
 	}
-	var ee *exec.ExitError
-	if s.waitErr != nil && !errors.As(s.waitErr, &ee) {
-		return s.waitErr
-	}
-	return nil
+	return waitFailure(s.waitErr)
 }
 
 func (s *centrifugoProc) logTail() string {

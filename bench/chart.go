@@ -39,11 +39,8 @@ type chartGroup struct {
 func chart(_ context.Context, args []string) error {
 	fs := flag.NewFlagSet("chart", flag.ContinueOnError)
 	dir := fs.String("dir", defaultSuiteDir, "directory with the workloads' *.json results; the charts are written there as <chart>.png")
-	if err := fs.Parse(args); err != nil {
-		return usageError{err}
-	}
-	if fs.NArg() > 0 {
-		return usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
+	if err := parseFlagsOnly(fs, args); err != nil {
+		return err
 	}
 	files, err := collectResults(*dir)
 	if err != nil {

@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -10,6 +13,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/walcast/walcast/auth"
 )
 
 // clusterTempDir makes a temporary directory for a bench run. MkdirTemp
@@ -37,15 +41,33 @@ func buildWalcast(ctx context.Context, bin string) error {
 	return nil
 }
 
-// writeReportFile also writes the report to out, when given.
-func writeReportFile(out string, report []byte) error {
-	if out == "" {
-		return nil
+// publishReport prints the Markdown report of a workload, also writes it
+// to out when given, and writes res as JSON to jsonPath when given.
+func publishReport(report []byte, out, jsonPath string, res Results) error {
+	if _, err := os.Stdout.Write(report); err != nil {
+		return err
 	}
-	if err := os.WriteFile(out, report, 0o644); err != nil {
-		return fmt.Errorf("write report: %w", err)
+	if out != "" {
+		if err := os.WriteFile(out, report, 0o644); err != nil {
+			return fmt.Errorf("write report: %w", err)
+		}
 	}
-	return nil
+	return writeResults(jsonPath, res)
+}
+
+// anonToken makes a random JWT secret for walcast serve and an anon token
+// signed with it, valid for a day, for the bench's clients.
+func anonToken() (secret, token string, err error) {
+	raw := make([]byte, 24)
+	if _, err := rand.Read(raw); err != nil {
+		return "", "", err
+	}
+	secret = hex.EncodeToString(raw)
+	token, err = auth.Sign([]byte(secret), map[string]any{"role": "anon", "exp": time.Now().Add(24 * time.Hour).Unix()})
+	if err != nil {
+		return "", "", fmt.Errorf("sign token: %w", err)
+	}
+	return secret, token, nil
 }
 
 // launchServe starts walcast serve on port with its output in logPath and
@@ -69,6 +91,37 @@ func launchServe(bin, dbURL, secret, slot, logPath string, port int, env []strin
 		close(s.exited)
 	}()
 	return s, nil
+}
+
+// interruptThenKill stops the process of cmd as Ctrl-C would, so that a
+// server shuts down cleanly (and writes its CPU profile), and kills it when
+// it has not exited after grace. exited is closed once cmd.Wait returned.
+// It reports whether the process had to be killed.
+func interruptThenKill(cmd *exec.Cmd, exited <-chan struct{}, grace time.Duration) (killed bool) {
+	select {
+	case <-exited:
+		return false
+	default:
+	}
+	_ = cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-exited:
+		return false
+	case <-time.After(grace):
+		_ = cmd.Process.Kill()
+		<-exited
+		return true
+	}
+}
+
+// waitFailure is the error of cmd.Wait when waiting failed, and nil when
+// the process merely exited non-zero, as a server may after SIGINT.
+func waitFailure(waitErr error) error {
+	var ee *exec.ExitError
+	if waitErr != nil && !errors.As(waitErr, &ee) {
+		return waitErr
+	}
+	return nil
 }
 
 // healthy reports whether the server at port answers /healthz with 200.

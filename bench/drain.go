@@ -3,8 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -14,7 +12,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/walcast/walcast/auth"
 	"github.com/walcast/walcast/internal/localpg"
 )
 
@@ -38,11 +35,8 @@ func parseDrainFlags(args []string) (drainOptions, error) {
 	out := fs.String("out", "", "also write the report to this file")
 	jsonPath := fs.String("json", "", "write targets and chart series to this file (JSON)")
 	walcast := fs.String("walcast", "", "walcast binary (default: built from ./cmd/walcast)")
-	if err := fs.Parse(args); err != nil {
-		return drainOptions{}, usageError{err}
-	}
-	if fs.NArg() > 0 {
-		return drainOptions{}, usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
+	if err := parseFlagsOnly(fs, args); err != nil {
+		return drainOptions{}, err
 	}
 	opt := drainOptions{runs: *runs, bigRows: 200_000, smallRows: 50_000, quick: *quick, out: *out, json: *jsonPath, walcast: *walcast}
 	if *quick {
@@ -104,7 +98,7 @@ func drain(ctx context.Context, args []string) error {
 			return err
 		}
 	}
-	if err := b.makeToken(); err != nil {
+	if b.secret, b.token, err = anonToken(); err != nil {
 		return err
 	}
 
@@ -160,32 +154,10 @@ func drain(ctx context.Context, args []string) error {
 	if err := rep.write(&report); err != nil {
 		return err
 	}
-	if _, err := os.Stdout.Write(report.Bytes()); err != nil {
-		return err
-	}
-	if err := writeReportFile(opt.out, report.Bytes()); err != nil {
-		return err
-	}
-	if err := writeResults(opt.json, rep.results()); err != nil {
+	if err := publishReport(report.Bytes(), opt.out, opt.json, rep.results()); err != nil {
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "drain took %s\n", time.Since(started).Round(time.Second))
-	return nil
-}
-
-// makeToken makes the JWT secret walcast serve runs with and an anon token
-// signed with it for the subscriber.
-func (b *drainBench) makeToken() error {
-	secret := make([]byte, 24)
-	if _, err := rand.Read(secret); err != nil {
-		return err
-	}
-	b.secret = hex.EncodeToString(secret)
-	token, err := auth.Sign([]byte(b.secret), map[string]any{"role": "anon", "exp": time.Now().Add(24 * time.Hour).Unix()})
-	if err != nil {
-		return fmt.Errorf("sign token: %w", err)
-	}
-	b.token = token
 	return nil
 }
 

@@ -64,7 +64,7 @@ func dialRowSubscriber(ctx context.Context, url string, firstID int64) (*rowSubs
 	go s.readLoop()
 	hctx, stopHB := context.WithCancel(ctx)
 	s.stopHB = stopHB
-	go s.heartbeats(hctx)
+	go heartbeats(hctx, []*websocket.Conn{conn}, "2.0.0")
 	if err := conn.Write(dctx, websocket.MessageText, []byte(drainJoin)); err != nil {
 		s.close()
 		return nil, fmt.Errorf("send join: %w", err)
@@ -87,19 +87,7 @@ func dialRowSubscriber(ctx context.Context, url string, firstID int64) (*rowSubs
 
 func (s *rowSubscriber) readLoop() {
 	defer close(s.done)
-	var buf bytes.Buffer
-	for {
-		_, r, err := s.conn.Reader(context.Background())
-		if err == nil {
-			buf.Reset()
-			_, err = buf.ReadFrom(r)
-		}
-		if err != nil {
-			s.readErr = err
-			return
-		}
-		s.handle(buf.Bytes(), time.Now().UnixNano())
-	}
+	s.readErr = readMessages(s.conn, s.handle)
 }
 
 // handle takes one frame that arrived at now: a change, or the join reply.
@@ -140,24 +128,6 @@ func isClosed(ch chan struct{}) bool {
 		return true
 	default:
 		return false
-	}
-}
-
-// heartbeats keeps the connection past the server's idle timeout.
-func (s *rowSubscriber) heartbeats(ctx context.Context) {
-	t := time.NewTicker(25 * time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-s.done:
-			return
-		case <-t.C:
-		}
-		wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		_ = s.conn.Write(wctx, websocket.MessageText, []byte(heartbeat))
-		cancel()
 	}
 }
 

@@ -43,11 +43,8 @@ func parseFanoutFlags(args []string) (fanoutOptions, error) {
 	walcast := fs.String("walcast", "", "walcast binary (default: built from ./cmd/walcast)")
 	peer := fs.String("peer", peerCentrifugo, "server to compare with, each subscriber count alternating with walcast: centrifugo or none")
 	centrifugo := fs.String("centrifugo", "", "Centrifugo binary (default: "+centrifugoVersion+" built once with go install into the user cache directory)")
-	if err := fs.Parse(args); err != nil {
-		return fanoutOptions{}, usageError{err}
-	}
-	if fs.NArg() > 0 {
-		return fanoutOptions{}, usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
+	if err := parseFlagsOnly(fs, args); err != nil {
+		return fanoutOptions{}, err
 	}
 	opt := fanoutOptions{perPublisher: *perPub, runs: *runs, procs: *procs, payload: *payload,
 		warmup: *warmup, measure: *measure, vsn: *vsn, out: *out, json: *jsonPath, walcast: *walcast,
@@ -149,9 +146,5 @@ func fanout(ctx context.Context, args []string) error {
 	}
 	var report bytes.Buffer
 	writeFanoutReport(&report, opt, rows, env)
-	os.Stdout.Write(report.Bytes())
-	if err := writeReportFile(opt.out, report.Bytes()); err != nil {
-		return err
-	}
-	return writeResults(opt.json, fanoutResults(opt, rows, env))
+	return publishReport(report.Bytes(), opt.out, opt.json, fanoutResults(opt, rows, env))
 }

@@ -30,13 +30,6 @@ func joinText(vsn, topic string) string {
 	return `["1","1","` + topic + `","phx_join",` + joinConfig + `]`
 }
 
-func heartbeatText(vsn string) string {
-	if vsn == "1.0.0" {
-		return `{"ref":"h","topic":"phoenix","event":"heartbeat","payload":{}}`
-	}
-	return `[null,"h","phoenix","heartbeat",{}]`
-}
-
 var (
 	stampKey = []byte(`"t":`)
 	replyOK  = []byte(`"status":"ok"`)
@@ -191,26 +184,6 @@ func readInto(buf []byte, r io.Reader) ([]byte, error) {
 		}
 		if err != nil {
 			return buf, err
-		}
-	}
-}
-
-// heartbeats sends a heartbeat on every connection every 25 s, as
-// realtime-js does, so the server's 60 s idle timeout never fires.
-func heartbeats(ctx context.Context, conns []*websocket.Conn, vsn string) {
-	hb := []byte(heartbeatText(vsn))
-	t := time.NewTicker(25 * time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		for _, ws := range conns {
-			wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			ws.Write(wctx, websocket.MessageText, hb)
-			cancel()
 		}
 	}
 }

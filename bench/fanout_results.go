@@ -16,7 +16,7 @@ type fanoutCell struct {
 	lost     int64
 }
 
-func (c *fanoutCell) medianPerCPU() float64 { return medianOfRuns(c.perCPU) }
+func (c *fanoutCell) medianPerCPU() float64 { return median(c.perCPU) }
 
 // perCPUText is the median, with the range when there are several runs.
 func (c *fanoutCell) perCPUText() string {
@@ -191,20 +191,6 @@ func fanoutSeries(cmp []fanoutComparison, payload int) []Series {
 		}
 	}
 	return series
-}
-
-// medianOfRuns is the middle value of vs (the mean of the two middle ones
-// for an even count), or 0 for none.
-func medianOfRuns(vs []float64) float64 {
-	if len(vs) == 0 {
-		return 0
-	}
-	s := slices.Sorted(slices.Values(vs))
-	n := len(s)
-	if n%2 == 1 {
-		return s[n/2]
-	}
-	return (s[n/2-1] + s[n/2]) / 2
 }
 
 func distance(a, b int) int {

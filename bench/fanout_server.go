@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,7 +9,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/walcast/walcast/auth"
 	"github.com/walcast/walcast/internal/localpg"
 )
 
@@ -71,11 +68,8 @@ func startRoomBench(ctx context.Context, tmp, bin string) (b *roomBench, stop fu
 		}
 	}
 	b.dbURL = b.cluster.URL("postgres")
-	secret := make([]byte, 24)
-	rand.Read(secret)
-	b.secret = hex.EncodeToString(secret)
-	if b.token, err = auth.Sign([]byte(b.secret), map[string]any{"role": "anon", "exp": time.Now().Add(24 * time.Hour).Unix()}); err != nil {
-		return nil, stop, fmt.Errorf("sign token: %w", err)
+	if b.secret, b.token, err = anonToken(); err != nil {
+		return nil, stop, err
 	}
 	return b, stop, nil
 }

@@ -34,11 +34,8 @@ func parseFiltersFlags(args []string) (filtersOptions, error) {
 	out := fs.String("out", "", "also write the report to this file")
 	jsonPath := fs.String("json", "", "write the target and chart series (Results) as JSON to this file")
 	walcast := fs.String("walcast", "", "walcast binary (default: built from ./cmd/walcast)")
-	if err := fs.Parse(args); err != nil {
-		return filtersOptions{}, usageError{err}
-	}
-	if fs.NArg() > 0 {
-		return filtersOptions{}, usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
+	if err := parseFlagsOnly(fs, args); err != nil {
+		return filtersOptions{}, err
 	}
 	opt := filtersOptions{runs: *runs, rows: *rows, txRows: *txRows, perConn: *perConn, quietWait: *quietWait,
 		out: *out, json: *jsonPath, walcast: *walcast}
@@ -75,15 +72,9 @@ func filters(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	tmp, err := clusterTempDir("walcast-filters-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(tmp)
 	// The latency bench's cluster, table t and token serve here too; one
 	// load connection inserts the burst.
-	b := &latencyBench{opt: latencyOptions{conns: 1, quietWait: opt.quietWait}, tmp: tmp, bin: opt.walcast}
-	stop, err := b.start(ctx)
+	b, stop, err := startLatencyBenchTemp(ctx, "walcast-filters-", latencyOptions{conns: 1, quietWait: opt.quietWait, walcast: opt.walcast})
 	defer stop()
 	if err != nil {
 		return err
@@ -110,11 +101,5 @@ func filters(ctx context.Context, args []string) error {
 	var report bytes.Buffer
 	writeFiltersReport(&report, opt, rows, fmt.Sprintf("%s Load average (1 min) before / after: %s / %s. Run took %s.",
 		machine, loadBefore, loadAverage(), time.Since(began).Round(time.Second)))
-	if _, err := os.Stdout.Write(report.Bytes()); err != nil {
-		return err
-	}
-	if err := writeReportFile(opt.out, report.Bytes()); err != nil {
-		return err
-	}
-	return writeResults(opt.json, filtersResults(opt, rows, machine))
+	return publishReport(report.Bytes(), opt.out, opt.json, filtersResults(opt, rows, machine))
 }

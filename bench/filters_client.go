@@ -83,19 +83,7 @@ func dialFilterConn(ctx context.Context, url string, lo, hi int, marker int64) (
 
 func (c *filterConn) readLoop() {
 	defer close(c.done)
-	var buf bytes.Buffer
-	for {
-		_, r, err := c.ws.Reader(context.Background())
-		if err == nil {
-			buf.Reset()
-			_, err = buf.ReadFrom(r)
-		}
-		if err != nil {
-			c.readErr = err
-			return
-		}
-		c.handle(buf.Bytes(), time.Now().UnixNano())
-	}
+	c.readErr = readMessages(c.ws, c.handle)
 }
 
 // handle takes one frame: a change on one of the channels, or a control

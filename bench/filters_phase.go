@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -48,16 +47,12 @@ func (b *latencyBench) filtersPhase(ctx context.Context, opt filtersOptions, n i
 	row = filtersRow{subs: n, rows: opt.rows}
 	_, k := b.marker()
 	slot := fmt.Sprintf("bench_filters_%d", k)
-	srv, err := startServe(ctx, b.bin, b.url, b.secret, slot, filepath.Join(b.tmp, slot+".log"), "", catchUpQueueEnv)
+	srv, stopServe, err := b.serveOnSlot(ctx, slot, "", catchUpQueueEnv)
 	if err != nil {
 		return row, err
 	}
 	defer func() {
-		_, serr := srv.stop()
-		if derr := dropSlot(context.WithoutCancel(ctx), b.conn, slot); derr != nil && serr == nil {
-			serr = derr
-		}
-		if err == nil {
+		if serr := stopServe(); err == nil {
 			err = serr
 		}
 	}()

@@ -37,11 +37,8 @@ func parseIdleFlags(args []string) (idleOptions, error) {
 	walcast := fs.String("walcast", "", "walcast binary (default: built from ./cmd/walcast)")
 	peer := fs.String("peer", peerCentrifugo, "server to compare with, each count alternating with walcast: centrifugo or none")
 	centrifugo := fs.String("centrifugo", "", "Centrifugo binary (default: "+centrifugoVersion+" built once with go install into the user cache directory)")
-	if err := fs.Parse(args); err != nil {
-		return idleOptions{}, usageError{err}
-	}
-	if fs.NArg() > 0 {
-		return idleOptions{}, usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
+	if err := parseFlagsOnly(fs, args); err != nil {
+		return idleOptions{}, err
 	}
 	opt := idleOptions{procs: *procs, settle: *settle, hold: *hold, vsn: *vsn, out: *out, json: *jsonPath, walcast: *walcast,
 		peer: *peer, centrifugo: *centrifugo}
@@ -115,11 +112,7 @@ func idle(ctx context.Context, args []string) error {
 	}
 	var report bytes.Buffer
 	writeIdleReport(&report, opt, rows, env)
-	os.Stdout.Write(report.Bytes())
-	if err := writeReportFile(opt.out, report.Bytes()); err != nil {
-		return err
-	}
-	return writeResults(opt.json, idleResults(rows, env))
+	return publishReport(report.Bytes(), opt.out, opt.json, idleResults(rows, env))
 }
 
 // idleRow is one measured connection count of one system.

@@ -3,8 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -12,7 +10,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/walcast/walcast/auth"
 	"github.com/walcast/walcast/internal/localpg"
 )
 
@@ -32,13 +29,7 @@ func latency(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	tmp, err := clusterTempDir("walcast-bench-")
-	if err != nil {
-		return err
-	}
-	defer os.RemoveAll(tmp)
-	b := &latencyBench{opt: opt, tmp: tmp, bin: opt.walcast}
-	stop, err := b.start(ctx)
+	b, stop, err := startLatencyBenchTemp(ctx, "walcast-bench-", opt)
 	defer stop()
 	if err != nil {
 		return err
@@ -75,16 +66,25 @@ func latency(ctx context.Context, args []string) error {
 		machine: machine, settings: settings, loadBefore: loadBefore, loadAfter: loadAverage(),
 		took: time.Since(began), burstNote: burstNote, burstErr: burstErr,
 	})
-	if _, err := os.Stdout.Write(report.Bytes()); err != nil {
-		return err
-	}
-	if err := writeReportFile(opt.out, report.Bytes()); err != nil {
-		return err
-	}
-	if err := writeResults(opt.json, latencyResults(opt, phases, machine)); err != nil {
+	if err := publishReport(report.Bytes(), opt.out, opt.json, latencyResults(opt, phases, machine)); err != nil {
 		return err
 	}
 	return burstErr
+}
+
+// startLatencyBenchTemp starts a latencyBench with opt (see start) in a
+// fresh temporary directory named after pattern, which stop also removes.
+func startLatencyBenchTemp(ctx context.Context, pattern string, opt latencyOptions) (b *latencyBench, stop func(), err error) {
+	tmp, err := clusterTempDir(pattern)
+	if err != nil {
+		return nil, func() {}, err
+	}
+	b = &latencyBench{opt: opt, tmp: tmp, bin: opt.walcast}
+	stopBench, err := b.start(ctx)
+	return b, func() {
+		stopBench()
+		os.RemoveAll(tmp)
+	}, err
 }
 
 // start builds walcast unless given, starts the cluster, creates the table
@@ -147,7 +147,8 @@ func (b *latencyBench) start(ctx context.Context) (stop func(), err error) {
 		}
 		b.load = append(b.load, c)
 	}
-	return stop, b.makeToken()
+	b.secret, b.token, err = anonToken()
+	return stop, err
 }
 
 // runPhases runs the rounds: per rate, the bare receiver once, then walcast
@@ -197,20 +198,6 @@ func (b *latencyBench) phase(ctx context.Context, spec phaseSpec, round int) (ph
 		}
 		fmt.Fprintf(os.Stderr, "other processes took %.2f cores during that phase; repeating it\n", other)
 	}
-}
-
-func (b *latencyBench) makeToken() error {
-	secret := make([]byte, 24)
-	if _, err := rand.Read(secret); err != nil {
-		return err
-	}
-	b.secret = hex.EncodeToString(secret)
-	token, err := auth.Sign([]byte(b.secret), map[string]any{"role": "anon", "exp": time.Now().Add(24 * time.Hour).Unix()})
-	if err != nil {
-		return fmt.Errorf("sign token: %w", err)
-	}
-	b.token = token
-	return nil
 }
 
 func (b *latencyBench) wsURL(port int) string {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -16,10 +15,7 @@ import (
 
 // The channel every WebSocket receiver joins, with the INSERT binding on
 // public.t.
-const (
-	benchTopic = "realtime:bench"
-	heartbeat  = `[null,"h","phoenix","heartbeat",{}]`
-)
+const benchTopic = "realtime:bench"
 
 // joinFrame joins the bench channel with the INSERT binding on public.t,
 // filtered by filter when given (without one, every client gets every row).
@@ -103,9 +99,16 @@ func dialClients(ctx context.Context, url string, n int, marker int64, waitLive,
 		set.close()
 		return nil, firstErr
 	}
+	conns := make([]*websocket.Conn, n)
+	for i, c := range set.clients {
+		conns[i] = c.conn
+	}
 	hbCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	set.stopHB, set.hbDone = stop, make(chan struct{})
-	go set.heartbeats(hbCtx)
+	go func() {
+		defer close(set.hbDone)
+		heartbeats(hbCtx, conns, "2.0.0")
+	}()
 	return set, nil
 }
 
@@ -157,19 +160,7 @@ func dialClient(ctx context.Context, url string, marker int64, waitLive, filtere
 
 func (c *wsClient) readLoop() {
 	defer close(c.done)
-	var buf bytes.Buffer
-	for {
-		_, r, err := c.conn.Reader(context.Background())
-		if err == nil {
-			buf.Reset()
-			_, err = buf.ReadFrom(r)
-		}
-		if err != nil {
-			c.readErr = err
-			return
-		}
-		c.handle(buf.Bytes(), time.Now().UnixNano())
-	}
+	c.readErr = readMessages(c.conn, c.handle)
 }
 
 // handle takes one frame that arrived at now: a change of the bench table,
@@ -234,43 +225,6 @@ func (c *wsClient) control(f []byte) {
 	}
 }
 
-// intAfter parses the integer that follows key in b.
-func intAfter(b, key []byte) (int64, bool) {
-	i := bytes.Index(b, key)
-	if i < 0 {
-		return 0, false
-	}
-	b = b[i+len(key):]
-	neg := len(b) > 0 && b[0] == '-'
-	if neg {
-		b = b[1:]
-	}
-	var n int64
-	j := 0
-	for ; j < len(b) && b[j] >= '0' && b[j] <= '9'; j++ {
-		n = n*10 + int64(b[j]-'0')
-	}
-	if j == 0 {
-		return 0, false
-	}
-	if neg {
-		n = -n
-	}
-	return n, true
-}
-
-// duplicates counts the ids that occur more than once. It sorts ids.
-func duplicates(ids []int64) int64 {
-	slices.Sort(ids)
-	var n int64
-	for i := 1; i < len(ids); i++ {
-		if ids[i] == ids[i-1] {
-			n++
-		}
-	}
-	return n
-}
-
 func (c *wsClient) closeNow() {
 	c.closing.Store(true)
 	_ = c.conn.CloseNow()
@@ -293,28 +247,6 @@ func (s *clientSet) received() int64 {
 		n += c.recv.Load()
 	}
 	return n
-}
-
-// heartbeats keeps the connections past the server's idle timeout.
-func (s *clientSet) heartbeats(ctx context.Context) {
-	defer close(s.hbDone)
-	t := time.NewTicker(25 * time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		for _, c := range s.clients {
-			wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			err := c.conn.Write(wctx, websocket.MessageText, []byte(heartbeat))
-			cancel()
-			if err != nil && ctx.Err() != nil {
-				return
-			}
-		}
-	}
 }
 
 // close stops the heartbeats and closes every connection.

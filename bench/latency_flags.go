@@ -72,11 +72,8 @@ func parseLatencyFlags(args []string) (latencyOptions, error) {
 	quietWait := fs.Duration("quiet-wait", 10*time.Second, "before each phase, wait up to this long for other processes to use under 0.15 cores (0: don't wait)")
 	retries := fs.Int("retries", 1, "repeat a phase up to this often while other processes took over 0.25 cores during it")
 	cpuprofile := fs.String("cpuprofile", "", "write CPU profiles of walcast serve: PREFIX-<rate>-<subs>-<filter>-<round>.prof per phase, PREFIX-burst-<slot>.prof per burst run")
-	if err := fs.Parse(args); err != nil {
-		return latencyOptions{}, usageError{err}
-	}
-	if fs.NArg() > 0 {
-		return latencyOptions{}, usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
+	if err := parseFlagsOnly(fs, args); err != nil {
+		return latencyOptions{}, err
 	}
 	opt := latencyOptions{rounds: *rounds, burstRuns: *burstRuns, conns: *conns, warmup: *warmup, measure: *measure,
 		burst: *burst, out: *out, json: *jsonPath, walcast: *walcast, cpuprofile: *cpuprofile, quietWait: *quietWait,

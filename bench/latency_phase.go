@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"time"
 )
 
@@ -50,16 +49,12 @@ func (b *latencyBench) walcastPhase(ctx context.Context, spec phaseSpec, round i
 	if b.opt.cpuprofile != "" {
 		profile = fmt.Sprintf("%s-%d-%d-%s-%d.prof", b.opt.cpuprofile, spec.rate, n, spec.mode, round)
 	}
-	srv, err := startServe(ctx, b.bin, b.url, b.secret, slot, filepath.Join(b.tmp, slot+".log"), profile)
+	srv, stopServe, err := b.serveOnSlot(ctx, slot, profile)
 	if err != nil {
 		return res, err
 	}
 	defer func() {
-		_, serr := srv.stop()
-		if derr := dropSlot(context.WithoutCancel(ctx), b.conn, slot); derr != nil && serr == nil {
-			serr = derr
-		}
-		if err == nil {
+		if serr := stopServe(); err == nil {
 			err = serr
 		}
 	}()

@@ -3,11 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"time"
 )
 
@@ -56,29 +56,33 @@ func startServe(ctx context.Context, bin, dbURL, secret, slot, logPath, profile 
 	}
 }
 
+// serveOnSlot starts walcast serve as startServe does, with its log in the
+// bench's temporary directory, streaming from slot. stop stops the server
+// and drops the slot, and returns the first error of the two.
+func (b *latencyBench) serveOnSlot(ctx context.Context, slot, profile string, env ...string) (srv *serveProc, stop func() error, err error) {
+	srv, err = startServe(ctx, b.bin, b.url, b.secret, slot, filepath.Join(b.tmp, slot+".log"), profile, env...)
+	if err != nil {
+		return nil, nil, err
+	}
+	return srv, func() error {
+		_, err := srv.stop()
+		if derr := dropSlot(context.WithoutCancel(ctx), b.conn, slot); derr != nil && err == nil {
+			err = derr
+		}
+		return err
+	}, nil
+}
+
 // stop shuts the server down as Ctrl-C would (so a CPU profile is written),
 // killing it after 20 s, and returns its CPU time.
 func (s *serveProc) stop() (cpu time.Duration, err error) {
-	select {
-	case <-s.exited:
-	default:
-		_ = s.cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-s.exited:
-		case <-time.After(20 * time.Second):
-			_ = s.cmd.Process.Kill()
-			<-s.exited
-			return 0, fmt.Errorf("walcast serve did not stop within 20 s of SIGINT:\n%s", s.logTail())
-		}
+	if interruptThenKill(s.cmd, s.exited, 20*time.Second) {
+		return 0, fmt.Errorf("walcast serve did not stop within 20 s of SIGINT:\n%s", s.logTail())
 	}
 	if st := s.cmd.ProcessState; st != nil {
 		cpu = st.UserTime() + st.SystemTime()
 	}
-	var ee *exec.ExitError
-	if s.waitErr != nil && !errors.As(s.waitErr, &ee) {
-		return cpu, s.waitErr
-	}
-	return cpu, nil
+	return cpu, waitFailure(s.waitErr)
 }
 
 // exitedEarly reports whether the server is gone while it should run.

@@ -81,6 +81,18 @@ func run(ctx context.Context, args []string) int {
 	return 1
 }
 
+// parseFlagsOnly parses args into fs, whose command takes flags but no
+// arguments: a bad flag and any argument are usage errors.
+func parseFlagsOnly(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		return usageError{err}
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
+	}
+	return nil
+}
+
 // usageError marks bad flags or arguments.
 type usageError struct{ err error }
 

@@ -39,18 +39,30 @@ func summarize(r result) summary {
 	return s
 }
 
-// median returns the middle value of ds (the mean of the two middle values
-// for an even count), or 0 for none.
-func median(ds []time.Duration) time.Duration {
-	if len(ds) == 0 {
+// median returns the middle value of vs (the mean of the two middle values
+// for an even count), or 0 for none. It leaves vs as it is.
+func median[T ~int64 | ~float64](vs []T) T {
+	if len(vs) == 0 {
 		return 0
 	}
-	s := slices.Sorted(slices.Values(ds))
+	s := slices.Sorted(slices.Values(vs))
 	n := len(s)
 	if n%2 == 1 {
 		return s[n/2]
 	}
 	return (s[n/2-1] + s[n/2]) / 2
+}
+
+// duplicates counts the ids that occur more than once. It sorts ids.
+func duplicates(ids []int64) int64 {
+	slices.Sort(ids)
+	var n int64
+	for i := 1; i < len(ids); i++ {
+		if ids[i] == ids[i-1] {
+			n++
+		}
+	}
+	return n
 }
 
 func rowsPerSecond(rows int, d time.Duration) float64 {

@@ -35,6 +35,12 @@ func TestMedian(t *testing.T) {
 	}
 }
 
+func TestMedianOfFloats(t *testing.T) {
+	if got := median([]float64{4, 1, 3, 2}); got != 2.5 {
+		t.Errorf("median of 1 to 4 = %v, want 2.5", got)
+	}
+}
+
 func TestGroup(t *testing.T) {
 	for in, want := range map[float64]string{0: "0", 999.6: "1,000", 12345: "12,345", 213675.2: "213,675", 1234567: "1,234,567"} {
 		if got := group(in); got != want {

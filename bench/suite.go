@@ -79,11 +79,8 @@ func parseSuiteFlags(args []string) (suiteOptions, error) {
 	quick := fs.Bool("quick", false, "run every workload with --quick (smoke-run sizes, under 5 minutes in all)")
 	out := fs.String("out", "", "directory for the reports, JSON results, charts and README.md (default "+defaultSuiteDir+", with --quick "+defaultQuickDir+")")
 	only := fs.String("only", "", "run only these workloads, comma-separated, from: "+strings.Join(suiteWorkloads, ","))
-	if err := fs.Parse(args); err != nil {
-		return suiteOptions{}, usageError{err}
-	}
-	if fs.NArg() > 0 {
-		return suiteOptions{}, usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
+	if err := parseFlagsOnly(fs, args); err != nil {
+		return suiteOptions{}, err
 	}
 	opt := suiteOptions{quick: *quick, out: *out, only: suiteWorkloads}
 	if opt.out == "" {
