@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 )
 
@@ -15,7 +16,7 @@ import (
 type filtersOptions struct {
 	subs               []int
 	runs, rows, txRows int
-	perConn            int
+	perConn, hot       int
 	quietWait          time.Duration
 	out, json, walcast string
 }
@@ -29,6 +30,7 @@ func parseFiltersFlags(args []string) (filtersOptions, error) {
 	txRows := fs.Int("tx-rows", 1000, "rows per transaction of the burst")
 	// walcast serve has no flag for it: 100 is transport.DefaultMaxChannels,
 	// Supabase's max_channels_per_client.
+	hot := fs.Int("hot", 1, "subscriptions the burst's rows are spread over (the rest never match), the same for every subscription count")
 	perConn := fs.Int("channels-per-conn", 100, "channels per WebSocket connection (walcast serve allows at most 100)")
 	quietWait := fs.Duration("quiet-wait", 5*time.Second, "before each burst, wait up to this long for other processes to use under 0.15 cores (0: don't wait)")
 	out := fs.String("out", "", "also write the report to this file")
@@ -37,7 +39,7 @@ func parseFiltersFlags(args []string) (filtersOptions, error) {
 	if err := parseFlagsOnly(fs, args); err != nil {
 		return filtersOptions{}, err
 	}
-	opt := filtersOptions{runs: *runs, rows: *rows, txRows: *txRows, perConn: *perConn, quietWait: *quietWait,
+	opt := filtersOptions{runs: *runs, rows: *rows, txRows: *txRows, perConn: *perConn, hot: *hot, quietWait: *quietWait,
 		out: *out, json: *jsonPath, walcast: *walcast}
 	if *quick {
 		for name, set := range map[string]func(){
@@ -56,6 +58,9 @@ func parseFiltersFlags(args []string) (filtersOptions, error) {
 	}
 	if opt.runs < 1 || opt.rows < 1 || opt.txRows < 1 || opt.quietWait < 0 {
 		return opt, usageError{errors.New("--runs, --rows and --tx-rows must be at least 1, --quiet-wait not negative")}
+	}
+	if opt.hot < 1 || opt.hot > slices.Min(opt.subs) {
+		return opt, usageError{errors.New("--hot must be at least 1 and at most the smallest --subs")}
 	}
 	if opt.perConn < 1 || opt.perConn > 100 {
 		return opt, usageError{errors.New("--channels-per-conn must be 1 to 100: walcast serve refuses a connection's 101st channel")}

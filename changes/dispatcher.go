@@ -122,16 +122,18 @@ func (d *Dispatcher) Subscribe(ctx context.Context, sink Sink, bindings []Bindin
 			valid++
 		}
 	}
+	var rels map[[2]string]*replication.Relation
 	if valid > 0 {
-		d.validate(ctx, specs, errs)
+		rels = d.validate(ctx, specs, errs)
 	}
-	d.register(sink, ids, specs, errs)
+	d.register(sink, ids, specs, errs, rels)
 	return ids, d.refused(ids, errs)
 }
 
 // validate checks the parsed bindings against the database, setting errs
-// for those that are refused.
-func (d *Dispatcher) validate(ctx context.Context, specs []spec, errs []error) {
+// for those that are refused. It returns the tables it read from the
+// catalog to compile filters, by schema and name.
+func (d *Dispatcher) validate(ctx context.Context, specs []spec, errs []error) map[[2]string]*replication.Relation {
 	fail := func(err error) {
 		for i := range errs {
 			if errs[i] == nil {
@@ -141,12 +143,12 @@ func (d *Dispatcher) validate(ctx context.Context, specs []spec, errs []error) {
 	}
 	if d.cfg.Pool == nil {
 		fail(errors.New("changes: no database to check bindings against"))
-		return
+		return nil
 	}
 	conn, err := d.cfg.Pool.Acquire(ctx)
 	if err != nil {
 		fail(fmt.Errorf("connect to check bindings: %w", err))
-		return
+		return nil
 	}
 	defer conn.Release()
 	c := newChecker(conn.Conn(), d.cfg.Publication)
@@ -155,12 +157,13 @@ func (d *Dispatcher) validate(ctx context.Context, specs []spec, errs []error) {
 			errs[i] = c.check(ctx, &specs[i])
 		}
 	}
+	return c.rels
 }
 
 // register adds the bindings without an error to the index, setting errs
 // for any the index refuses. Index and maps change under one lock, so an
 // Unsubscribe sees either all or none of a call's bindings.
-func (d *Dispatcher) register(sink Sink, ids []uint64, specs []spec, errs []error) {
+func (d *Dispatcher) register(sink Sink, ids []uint64, specs []spec, errs []error, rels map[[2]string]*replication.Relation) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	e := d.sinks[sink]
@@ -169,10 +172,15 @@ func (d *Dispatcher) register(sink Sink, ids []uint64, specs []spec, errs []erro
 			continue
 		}
 		s := &specs[i]
-		// The filter was compiled against the catalog's table; the index
-		// compiles it again against the relation the stream announces.
+		// The filter was compiled against the catalog's table. Handing
+		// that table to the index binds it there now, unless the stream
+		// bound it already: the stream's Relation message of the same
+		// shape then costs nothing, instead of compiling every
+		// subscription of the table on the first change (a pause of
+		// ~0.3 s at 100,000 subscriptions). A table of another shape is
+		// compiled again when the stream announces it.
 		sub := filter.Subscription{ID: ids[i], Events: s.events, Schema: s.schema, Table: s.table, Filter: s.filter}
-		if errs[i] = d.index.Add(sub, nil); errs[i] != nil {
+		if errs[i] = d.index.Add(sub, rels[[2]string{s.schema, s.table}]); errs[i] != nil {
 			continue
 		}
 		if e == nil {

@@ -442,3 +442,29 @@ func TestLive(t *testing.T) {
 		t.Errorf("WaitLive after the stream stopped = %v, want deadline exceeded", err)
 	}
 }
+
+// TestSubscribeBindsFilteredTable: a filtered binding binds its table in
+// the index from the catalog, so that the stream's first Relation message
+// for it does not compile every subscription again, and changes still
+// match after that message arrives.
+func TestSubscribeBindsFilteredTable(t *testing.T) {
+	f := newFixture(t, testSchema, Config{})
+	if f.d.index.Bound("public", "items") {
+		t.Fatal("items is bound before anything subscribed to it or changed it")
+	}
+	s := &recorder{}
+	f.subscribe(t, s, Binding{Event: "INSERT", Schema: "public", Table: "items", Filter: "room=eq.1"})
+	defer f.d.Unsubscribe(s)
+	if !f.d.index.Bound("public", "items") {
+		t.Fatal("items is not bound after a filtered subscription to it")
+	}
+	f.exec(t, "INSERT INTO items VALUES (1, 1, 'a'), (2, 2, 'b')")
+	f.sync(t)
+	got := s.deliveries(t)
+	if len(got) != 1 {
+		t.Fatalf("%d deliveries, want 1 (room 1 only)", len(got))
+	}
+	if rec := decode(t, got[0].data).Record; rec == nil || (*rec)["room"] != float64(1) {
+		t.Fatalf("delivered %s, want the row of room 1", got[0].data)
+	}
+}

@@ -148,6 +148,15 @@ func (ix *Index) Remove(id uint64) {
 	}
 }
 
+// Bound reports whether a relation schema.table is bound: its
+// subscriptions are compiled and changes to it can match.
+func (ix *Index) Bound(schema, table string) bool {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	_, ok := ix.relIDs[qname{schema, table}]
+	return ok
+}
+
 // Bind tells the index about a relation from the stream, new or changed.
 // Subscriptions covering it (by name or wildcard) are compiled against it;
 // a relation with the same ID, name and column types as the one bound keeps
