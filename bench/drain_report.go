@@ -26,7 +26,7 @@ const drainMethod = `Drain of identical WAL: each run reads a fresh copy of the 
 - walcast serve, 1 WebSocket subscriber: the subscriber (in the bench process, vsn 2.0.0, no compression) joins postgres_changes on public.items, all events, no filter. ` +
 	`The bench holds the copy slot while the server starts and the subscriber joins, then lets go; the server takes the slot on its next retry. ` +
 	`Time: from the server holding the slot (polled in pg_replication_slots every 1 ms) to the last row's arrival at the subscriber, so unlike the two clients' times it leaves out process start and connecting (a few ms). ` +
-	`Check, every run: exactly the load's rows, ids in order. The subscriber reads through a 256 KB buffer, so a backlog is read in large gulps. The server runs with --queue-bytes 64 MiB (WALCAST_QUEUE_BYTES): with the default 1 MiB it closes a subscriber that falls 1 MiB behind the decoder (4000 slow consumer), which a backlog decoded at over 100k rows/s does to the bench's subscriber within milliseconds on this machine.
+	`Check, every run: exactly the load's rows, ids in order. The subscriber reads through a 256 KB buffer, so a backlog is read in large gulps. The server runs with --queue-bytes 256 MiB (WALCAST_QUEUE_BYTES): with the default 1 MiB it closes a subscriber that falls 1 MiB behind the decoder (4000 slow consumer), which a backlog decoded at over 100k rows/s does to the bench's subscriber within milliseconds on this machine.
 
 A run in which a consumer does not deliver every row (such as walcast serve closing the subscriber as a slow consumer) counts as failed and has no time; a target with a failed run is not met.
 

@@ -120,7 +120,7 @@ func writeFiltersReport(w io.Writer, opt filtersOptions, rows []filtersRow, mach
 		"What has not arrived %.0f s after the inserts (or after 5 s without progress) counts as missing. "+
 		"Server CPU: walcast serve's user + system time from before the burst to the last delivery, per 1,000 rows. "+
 
-		"The server runs with --queue-bytes 64 MiB: the burst commits faster than one client reads it, and with the default 1 MiB walcast closes that client as a slow consumer, by design. "+
+		"The server runs with --queue-bytes 256 MiB: the burst commits faster than one client reads it, and with the default 1 MiB walcast closes that client as a slow consumer, by design. "+
 		"Joining runs walcast's binding check (catalog queries) per channel, so the join time is walcast's, not the bench's.\n\n",
 		opt.perConn, group(float64(opt.rows)), group(float64(opt.txRows)), opt.hot, opt.runs, filtersDrainWait.Seconds())
 

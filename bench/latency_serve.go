@@ -115,7 +115,7 @@ func freeTCPPort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-// catchUpQueueEnv gives the server of a drain or burst run a 64 MiB
+// catchUpQueueEnv gives the server of a drain or burst run a 256 MiB
 // outbound queue per connection. With the default 1 MiB bound, walcast
 // closes a subscriber that falls 1 MiB behind the decoder (4000 slow
 // consumer), by design: the replication loop never waits for a client. A
@@ -123,4 +123,4 @@ func freeTCPPort() (int, error) {
 // subscriber can start reading on this 2-core machine, so with the default
 // it would measure that close, not the throughput. Deployments that serve
 // catch-up consumers raise --queue-bytes the same way.
-const catchUpQueueEnv = "WALCAST_QUEUE_BYTES=67108864"
+const catchUpQueueEnv = "WALCAST_QUEUE_BYTES=268435456"

@@ -63,7 +63,6 @@ func TestIdleConnectionMemory(t *testing.T) {
 	fmt.Fprintln(stdin, "join")
 	step("joined")
 	joined := memSnapshot()
-	zzHeap()
 	fmt.Fprintln(stdin, "heartbeat")
 	step("heartbeat")
 	beat := memSnapshot()
