@@ -102,25 +102,10 @@ func fanout(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	var peerBin string
-	if opt.peer == peerCentrifugo {
-		if peerBin, err = centrifugoBinary(ctx, opt.centrifugo); err != nil {
-			return err
-		}
-	}
-	b, stop, err := startRoomBenchTemp(ctx, "walcast-fanout-", opt.walcast)
+	b, systems, peer, stop, err := startRoomSystems(ctx, "walcast-fanout-", opt.walcast, opt.peer, opt.centrifugo, opt.coalesced)
 	defer stop()
 	if err != nil {
 		return err
-	}
-	systems := []system{b.walcastSystem()}
-	if opt.coalesced > 0 {
-		systems = append(systems, b.walcastCoalescedSystem(opt.coalesced))
-	}
-	var peer *centrifugoPeer
-	if peerBin != "" {
-		peer = newCentrifugoPeer(ctx, peerBin, b.tmp)
-		systems = append(systems, peer.system())
 	}
 	began := time.Now()
 	loadBefore := loadAverage()

@@ -216,3 +216,31 @@ func fileLimit() string {
 	}
 	return strconv.FormatUint(lim.Cur, 10)
 }
+
+// startRoomSystems starts the room bench (in a temporary directory named
+// after pattern) and lists the systems a run alternates: walcast, walcast
+// with write batching when coalesced > 0, and the peer unless it is none
+// (Centrifugo, built first when no binary is given). stop undoes what was
+// done, also after an error.
+func startRoomSystems(ctx context.Context, pattern, walcastBin, peerName, centrifugoBin string, coalesced time.Duration) (b *roomBench, systems []system, peer *centrifugoPeer, stop func(), err error) {
+	stop = func() {}
+	var peerBin string
+	if peerName == peerCentrifugo {
+		if peerBin, err = centrifugoBinary(ctx, centrifugoBin); err != nil {
+			return nil, nil, nil, stop, err
+		}
+	}
+	b, stop, err = startRoomBenchTemp(ctx, pattern, walcastBin)
+	if err != nil {
+		return nil, nil, nil, stop, err
+	}
+	systems = []system{b.walcastSystem()}
+	if coalesced > 0 {
+		systems = append(systems, b.walcastCoalescedSystem(coalesced))
+	}
+	if peerBin != "" {
+		peer = newCentrifugoPeer(ctx, peerBin, b.tmp)
+		systems = append(systems, peer.system())
+	}
+	return b, systems, peer, stop, nil
+}

@@ -76,22 +76,10 @@ func idle(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	var peerBin string
-	if opt.peer == peerCentrifugo {
-		if peerBin, err = centrifugoBinary(ctx, opt.centrifugo); err != nil {
-			return err
-		}
-	}
-	b, stop, err := startRoomBenchTemp(ctx, "walcast-idle-", opt.walcast)
+	b, systems, peer, stop, err := startRoomSystems(ctx, "walcast-idle-", opt.walcast, opt.peer, opt.centrifugo, 0)
 	defer stop()
 	if err != nil {
 		return err
-	}
-	systems := []system{b.walcastSystem()}
-	var peer *centrifugoPeer
-	if peerBin != "" {
-		peer = newCentrifugoPeer(ctx, peerBin, b.tmp)
-		systems = append(systems, peer.system())
 	}
 	began := time.Now()
 	var rows []idleRow
