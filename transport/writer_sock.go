@@ -46,11 +46,9 @@ type sockWriter struct {
 
 func newSockWriter(nc net.Conn, timeout time.Duration) *sockWriter {
 	w := &sockWriter{nc: nc, timeout: timeout}
-	if sc, ok := nc.(syscall.Conn); ok {
-		if rc, err := sc.SyscallConn(); err == nil {
-			w.rc = rc
-			w.rawFn = w.rawWrite
-		}
+	if rc := rawConnOf(nc); rc != nil {
+		w.rc = rc
+		w.rawFn = w.rawWrite
 	}
 	return w
 }
@@ -108,17 +106,6 @@ func (w *sockWriter) tryLocked(p []byte) (int, error) {
 		return 0, err
 	}
 	return n, nil
-}
-
-func (w *sockWriter) rawWrite(fd uintptr) bool {
-	for {
-		n, err := syscall.Write(int(fd), w.rawBuf)
-		if err == syscall.EINTR {
-			continue
-		}
-		w.rawN, w.rawErr = max(n, 0), err
-		return true // never wait here: the caller decides
-	}
 }
 
 // blockLocked writes p, waiting up to timeout for the peer to read.
