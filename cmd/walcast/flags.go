@@ -46,36 +46,30 @@ func (f *flags) string(name, env, def, help string) *string {
 }
 
 func (f *flags) int(name, env string, def int, help string) *int {
-	if v := f.getenv(env); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			f.errs = append(f.errs, fmt.Errorf("$%s=%q: want an integer", env, v))
-		}
-		def = n
-	}
-	return f.Int(name, def, help+" [$"+env+"]")
+	return f.Int(name, fromEnv(f, env, def, strconv.Atoi, "an integer"), help+" [$"+env+"]")
 }
 
 func (f *flags) bool(name, env string, def bool, help string) *bool {
-	if v := f.getenv(env); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			f.errs = append(f.errs, fmt.Errorf("$%s=%q: want true or false", env, v))
-		}
-		def = b
-	}
-	return f.Bool(name, def, help+" [$"+env+"]")
+	return f.Bool(name, fromEnv(f, env, def, strconv.ParseBool, "true or false"), help+" [$"+env+"]")
 }
 
 func (f *flags) duration(name, env string, def time.Duration, help string) *time.Duration {
-	if v := f.getenv(env); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			f.errs = append(f.errs, fmt.Errorf("$%s=%q: want a duration such as 500us or 2ms", env, v))
-		}
-		def = d
+	return f.Duration(name, fromEnv(f, env, def, time.ParseDuration, "a duration such as 500us or 2ms"), help+" [$"+env+"]")
+}
+
+// fromEnv is a flag's default: $env parsed when set, else def. A value
+// that does not parse is reported when the flags are parsed (want says
+// what was expected).
+func fromEnv[T any](f *flags, env string, def T, parse func(string) (T, error), want string) T {
+	v := f.getenv(env)
+	if v == "" {
+		return def
 	}
-	return f.Duration(name, def, help+" [$"+env+"]")
+	x, err := parse(v)
+	if err != nil {
+		f.errs = append(f.errs, fmt.Errorf("$%s=%q: want %s", env, v, want))
+	}
+	return x
 }
 
 // list is a repeatable flag that also accepts comma-separated values.
