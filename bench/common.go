@@ -205,3 +205,11 @@ func keepAlive(ctx context.Context, conns []*roomConn, vsn string) (stop func())
 	go heartbeats(hctx, wss, vsn)
 	return stopHB
 }
+
+// checkVsnFlag refuses a --vsn other than the two serializers.
+func checkVsnFlag(vsn string) error {
+	if vsn != "1.0.0" && vsn != "2.0.0" {
+		return usageError{fmt.Errorf("--vsn %q: want 1.0.0 or 2.0.0", vsn)}
+	}
+	return nil
+}

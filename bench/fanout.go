@@ -84,10 +84,7 @@ func parseFanoutFlags(args []string) (fanoutOptions, error) {
 	if opt.perPublisher < 1 || opt.runs < 1 || opt.procs < 0 || opt.payload < 40 || opt.measure <= 0 || opt.warmup < 0 || opt.coalesced < 0 {
 		return opt, usageError{errors.New("--per-publisher and --runs must be at least 1, --payload at least 40, --measure positive, --coalesced not negative")}
 	}
-	if opt.vsn != "1.0.0" && opt.vsn != "2.0.0" {
-		return opt, usageError{fmt.Errorf("--vsn %q: want 1.0.0 or 2.0.0", opt.vsn)}
-	}
-	return opt, nil
+	return opt, checkVsnFlag(opt.vsn)
 }
 
 // fanout measures broadcast fan-out: walcast serve, walcast serve with

@@ -58,10 +58,7 @@ func parseIdleFlags(args []string) (idleOptions, error) {
 	if opt.procs < 0 || opt.hold < 0 || opt.settle < 0 {
 		return opt, usageError{errors.New("--procs, --hold and --settle must not be negative")}
 	}
-	if opt.vsn != "1.0.0" && opt.vsn != "2.0.0" {
-		return opt, usageError{fmt.Errorf("--vsn %q: want 1.0.0 or 2.0.0", opt.vsn)}
-	}
-	return opt, nil
+	return opt, checkVsnFlag(opt.vsn)
 }
 
 // idle measures the server's memory per idle connection: a fresh server

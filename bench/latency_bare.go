@@ -21,9 +21,7 @@ type bareReceiver struct {
 	conn   *pgconn.PgConn
 	marker int64 // k of the rows it counts
 
-	hist        histogram
-	recv        atomic.Int64
-	first, last int64 // arrival of the first and last counted row, Unix ns
+	arrivals
 
 	done    chan struct{}
 	err     error // why the loop ended, unless stopped
@@ -183,12 +181,7 @@ func (b *bareReceiver) loop() {
 			if !ok {
 				continue
 			}
-			b.hist.record(now/1000 - sent)
-			if b.recv.Load() == 0 {
-				b.first = now
-			}
-			b.last = now
-			b.recv.Add(1)
+			b.record(now, sent)
 		}
 	}
 }

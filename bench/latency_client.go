@@ -48,11 +48,9 @@ type wsClient struct {
 	filtered bool  // joined with sub=eq.<sub>: a row with another sub is misrouted
 	sub      int64
 
-	hist        histogram
-	recv        atomic.Int64
-	misrouted   atomic.Int64 // rows of the marker with another sub (filtered only)
-	ids         []int64      // of the counted rows (filtered only), to find duplicates
-	first, last int64        // arrival of the first and last counted row, Unix ns
+	arrivals
+	misrouted atomic.Int64 // rows of the marker with another sub (filtered only)
+	ids       []int64      // of the counted rows (filtered only), to find duplicates
 
 	joined, live     chan struct{}
 	joinedOK, liveOK bool
@@ -198,12 +196,7 @@ func (c *wsClient) handle(f []byte, now int64) {
 	if !ok {
 		return
 	}
-	c.hist.record(now/1000 - sent)
-	if c.recv.Load() == 0 {
-		c.first = now
-	}
-	c.last = now
-	c.recv.Add(1)
+	c.record(now, sent)
 }
 
 func (c *wsClient) control(f []byte) {

@@ -3,6 +3,7 @@ package main
 import (
 	"math"
 	"math/bits"
+	"sync/atomic"
 )
 
 // histogram counts latencies in microseconds in log-linear buckets: exact
@@ -13,6 +14,25 @@ type histogram struct {
 	n      uint64
 	max    int64
 	neg    uint64 // negative samples (the clock stepped back), counted as 0
+}
+
+// arrivals is what a latency receiver records of the rows it counts: their
+// latencies, how many, and when the first and last arrived.
+type arrivals struct {
+	hist        histogram
+	recv        atomic.Int64
+	first, last int64 // arrival of the first and last counted row, Unix ns
+}
+
+// record counts a row sent at sent (Unix µs) that arrived at now (Unix ns).
+// Only the receiver's own loop calls it.
+func (a *arrivals) record(now, sent int64) {
+	a.hist.record(now/1000 - sent)
+	if a.recv.Load() == 0 {
+		a.first = now
+	}
+	a.last = now
+	a.recv.Add(1)
 }
 
 const (
