@@ -8,21 +8,21 @@ import (
 
 // flushPool writes for every connection on at most max goroutines. A
 // connection with something queued is put in line once (conn.writing
-// guards that); a flusher takes it, writes its whole queue in one
-// non-blocking write and moves on. A broadcast to thousands of connections
+// guards that); a flusher takes it, writes what is queued (up to
+// batchBytes) in one non-blocking write and moves on. A broadcast to thousands of connections
 // thus costs no goroutine per connection and no scheduling per message, and
 // the syscalls run on as many goroutines as there are cores. A socket that
 // cannot take the bytes at once, or a message too big to copy, gets a
 // writer goroutine of its own (conn.writeBlocking), so no flusher ever
 // waits for a client.
 //
-// Coalescing: a connection written less than hold ago waits in the held
-// heap until hold has passed since that write, so that a busy connection
-// gets at most one write per hold, carrying everything queued meanwhile,
-// and a quiet one is written at once. A catch-up burst of changes then
-// reaches a client in a few large writes instead of one syscall (and one
-// client wake-up) per row; the price is at most hold of added latency, and
-// only on connections that are busy anyway.
+// Coalescing (Config.WriteCoalesce, off by default): a connection written
+// less than hold ago waits in the held heap until hold has passed since
+// that write, so that a busy connection gets at most one write per hold,
+// carrying everything queued meanwhile, and a quiet one is written at
+// once. The price is at most hold of added latency, and only on
+// connections that are busy anyway. A backlog (a full batch left queued)
+// is never held.
 //
 // Flushers exist only while there is work: an idle server has none.
 type flushPool struct {
