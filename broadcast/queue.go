@@ -106,20 +106,17 @@ func (q *Queue) grow() {
 	for i := 0; i < q.n; i++ {
 		ring[i] = q.ring[(q.head+i)&(len(q.ring)-1)]
 	}
-	old := q.ring
+	releaseRing(q.ring)
 	q.ring, q.head = ring, 0
-	if len(old) == smallRingLen {
-		clear(old)
-		releaseRing(old)
-	}
 }
 
-// releaseRing pools ring if it is a small one; a bigger one is left to the
-// collector. Every slot must already be cleared: the bodies a ring
-// references may be large and are shared with other connections, and the
-// next queue to take the ring must find it empty.
+// releaseRing clears ring and pools it if it is a small one; a bigger one
+// is left to the collector. The bodies a ring references may be large and
+// are shared with other connections, and the next queue to take the ring
+// must find it empty.
 func releaseRing(ring []Frame) {
 	if len(ring) == smallRingLen {
+		clear(ring)
 		smallRings.Put((*smallRing)(ring))
 	}
 }
@@ -161,8 +158,6 @@ func (q *Queue) Pop(dst []Frame, maxBytes int) []Frame {
 	q.head, q.bytes = 0, 0
 	switch {
 	case len(q.ring) == smallRingLen:
-		// Every slot was cleared above, and slots outside the queued
-		// frames are always zero.
 		releaseRing(q.ring)
 		q.ring = nil
 	case len(q.ring) > shrinkAbove:
@@ -197,7 +192,6 @@ func (q *Queue) Close() {
 	}
 	q.closed = true
 	q.dropped.Add(uint64(q.n))
-	clear(q.ring)
 	releaseRing(q.ring)
 	q.ring, q.head, q.n, q.bytes = nil, 0, 0, 0
 }
