@@ -38,7 +38,7 @@ type sockWriter struct {
 	// The non-blocking write's arguments and results, used under mu by
 	// rawWrite, a method value bound once so that a write allocates
 	// nothing.
-	rawFn  func(fd uintptr) bool
+	rawFn  func(fd uintptr)
 	rawBuf []byte
 	rawN   int
 	rawErr error
@@ -94,8 +94,12 @@ func (w *sockWriter) tryLocked(p []byte) (int, error) {
 	case w.rc == nil || len(p) == 0:
 		return 0, nil
 	}
+	// Control, not Write: it holds the descriptor open for the call and
+	// nothing more. Write would also take the poller's write lock and
+	// reset its wait state, which a write that never waits has no use
+	// for; mu already keeps writers apart.
 	w.rawBuf = p
-	err := w.rc.Write(w.rawFn)
+	err := w.rc.Control(w.rawFn)
 	n, werr := w.rawN, w.rawErr
 	w.rawBuf, w.rawN, w.rawErr = nil, 0, nil
 	if err == nil && werr != syscall.EAGAIN {

@@ -11,4 +11,4 @@ import (
 // blocking path, and connections are not parked.
 func rawConnOf(net.Conn) syscall.RawConn { return nil }
 
-func (w *sockWriter) rawWrite(uintptr) bool { return true }
+func (w *sockWriter) rawWrite(uintptr) {}

@@ -21,13 +21,15 @@ func rawConnOf(nc net.Conn) syscall.RawConn {
 	return rc
 }
 
-func (w *sockWriter) rawWrite(fd uintptr) bool {
+// rawWrite writes w.rawBuf to the socket without blocking (Go's sockets
+// are non-blocking): EAGAIN means the socket is full.
+func (w *sockWriter) rawWrite(fd uintptr) {
 	for {
-		n, err := syscall.Write(int(fd), w.rawBuf)
+		n, err := sendNow(int(fd), w.rawBuf)
 		if err == syscall.EINTR {
 			continue
 		}
 		w.rawN, w.rawErr = max(n, 0), err
-		return true // never wait here: the caller decides
+		return
 	}
 }
