@@ -31,9 +31,12 @@ func (f Frame) Len() int { return len(f.Head) + len(f.Body) + len(f.Tail) }
 // Push in steady state does not allocate. Most connections are idle most of
 // the time, so an emptied queue returns a ring of smallRingLen frames to a
 // shared pool and takes one back on its next Push: an idle connection holds
-// no ring at all.
+// no ring at all. A lone frame, the usual case when the writer keeps up,
+// does not need a ring either: it waits in one, a field of the queue, and
+// a broadcast to thousands of connections touches no ring memory.
 type Queue struct {
 	mu     sync.Mutex
+	one    Frame   // the frame queued when n == 1 and ring is nil
 	ring   []Frame // length is zero or a power of two
 	head   int     // index of the oldest frame
 	n      int     // frames queued
@@ -85,21 +88,29 @@ func (q *Queue) Push(f Frame) bool {
 		q.dropped.Add(1)
 		return false
 	}
-	if q.n == len(q.ring) {
-		q.grow()
+	switch {
+	case q.n == 0 && q.ring == nil:
+		q.one = f
+	default:
+		if q.ring == nil || q.n == len(q.ring) {
+			q.grow()
+		}
+		q.ring[(q.head+q.n)&(len(q.ring)-1)] = f
 	}
-	q.ring[(q.head+q.n)&(len(q.ring)-1)] = f
 	q.n++
 	q.bytes += l
 	q.mu.Unlock()
 	return true
 }
 
-// grow gives an empty queue a pooled ring, or doubles a full one, keeping
-// the frames in order from index 0.
+// grow gives the queue a pooled ring (holding the lone frame, if any), or
+// doubles a full one, keeping the frames in order from index 0.
 func (q *Queue) grow() {
 	if q.ring == nil {
 		q.ring, q.head = smallRings.Get().(*smallRing)[:], 0
+		if q.n == 1 {
+			q.ring[0], q.one = q.one, Frame{}
+		}
 		return
 	}
 	ring := make([]Frame, 2*len(q.ring))
@@ -134,6 +145,11 @@ func (q *Queue) Pop(dst []Frame, maxBytes int) []Frame {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.n == 0 {
+		return dst
+	}
+	if q.ring == nil {
+		dst = append(dst, q.one)
+		q.one, q.n, q.bytes = Frame{}, 0, 0
 		return dst
 	}
 	mask := len(q.ring) - 1
@@ -193,7 +209,7 @@ func (q *Queue) Close() {
 	q.closed = true
 	q.dropped.Add(uint64(q.n))
 	releaseRing(q.ring)
-	q.ring, q.head, q.n, q.bytes = nil, 0, 0, 0
+	q.one, q.ring, q.head, q.n, q.bytes = Frame{}, nil, 0, 0, 0
 }
 
 // Closed reports whether Close was called.

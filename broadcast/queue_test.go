@@ -159,18 +159,19 @@ func TestQueuePopAllForgetsFrames(t *testing.T) {
 }
 
 // TestQueueEmptiedHoldsNoRing: an idle connection's queue must not pin a
-// ring once its writer has taken everything.
+// ring once its writer has taken everything, and a lone frame needs none.
 func TestQueueEmptiedHoldsNoRing(t *testing.T) {
 	q := NewQueue(1 << 20)
 	if q.ring != nil {
 		t.Fatal("new queue already holds a ring")
 	}
-	for _, n := range []int{1, smallRingLen} {
+	for _, tc := range []struct{ n, ring int }{{1, 0}, {2, smallRingLen}, {smallRingLen, smallRingLen}, {1, 0}} {
+		n := tc.n
 		for i := 0; i < n; i++ {
 			q.Push(frame("a"))
 		}
-		if len(q.ring) != smallRingLen {
-			t.Fatalf("after %d pushes: ring of %d, want %d", n, len(q.ring), smallRingLen)
+		if len(q.ring) != tc.ring {
+			t.Fatalf("after %d pushes: ring of %d, want %d", n, len(q.ring), tc.ring)
 		}
 		if got := len(q.PopAll(nil)); got != n {
 			t.Fatalf("popped %d frames, want %d", got, n)
