@@ -16,7 +16,8 @@ const Kinds = 2
 
 // Subscriber receives the messages of the topics it subscribed to. Deliver
 // is called with the hub's read lock held and must not block or call back
-// into the hub: it queues and returns.
+// into the hub: it queues and returns. Kind must not change while s is
+// subscribed: the hub reads it once, at Subscribe.
 type Subscriber interface {
 	Kind() int
 	Deliver(f Frame)
@@ -26,12 +27,14 @@ type Subscriber interface {
 // concurrent use; Publish takes a read lock only, so publishers on
 // different topics (and on the same one) proceed in parallel.
 type Hub struct {
-	mu     sync.RWMutex
-	topics map[string]map[Subscriber]struct{}
+	mu sync.RWMutex
+	// topics maps each subscriber to its kind, kept beside it so that a
+	// publish does not call into thousands of subscribers just to ask.
+	topics map[string]map[Subscriber]int
 }
 
 // NewHub returns an empty hub.
-func NewHub() *Hub { return &Hub{topics: make(map[string]map[Subscriber]struct{})} }
+func NewHub() *Hub { return &Hub{topics: make(map[string]map[Subscriber]int)} }
 
 // Subscribe adds s to topic; subscribing twice is a no-op.
 func (h *Hub) Subscribe(topic string, s Subscriber) {
@@ -39,10 +42,10 @@ func (h *Hub) Subscribe(topic string, s Subscriber) {
 	defer h.mu.Unlock()
 	subs := h.topics[topic]
 	if subs == nil {
-		subs = make(map[Subscriber]struct{})
+		subs = make(map[Subscriber]int)
 		h.topics[topic] = subs
 	}
-	subs[s] = struct{}{}
+	subs[s] = s.Kind()
 }
 
 // Unsubscribe removes s from topic; the topic is forgotten when it empties.
@@ -63,11 +66,10 @@ func (h *Hub) Publish(topic string, m *Message, except Subscriber) int {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	n := 0
-	for s := range h.topics[topic] {
+	for s, k := range h.topics[topic] {
 		if s == except {
 			continue
 		}
-		k := s.Kind()
 		if k < 0 || k >= Kinds || m.Frames[k].Body == nil {
 			continue
 		}
