@@ -3,8 +3,10 @@ package transport
 import (
 	"bufio"
 	"errors"
+	"io"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"syscall"
 	"time"
@@ -164,12 +166,22 @@ func (w *sockWriter) fail(err error) {
 }
 
 // hijackedConn is the net.Conn coder/websocket gets. It replays the bytes the
-// HTTP server had already read past the upgrade request and routes writes
-// through the sockWriter.
+// HTTP server had already read past the upgrade request, reads the socket
+// with non-blocking raw calls (waiting in the runtime's poller, deadlines
+// honoured, like net.Conn.Read) and routes writes through the sockWriter.
 type hijackedConn struct {
 	net.Conn
 	pending []byte
 	sw      *sockWriter
+
+	// The raw read's arguments and results, used by the one goroutine
+	// that reads at a time, through readFn, a method value bound once so
+	// that a read allocates nothing. readFn is nil when the connection is
+	// not a socket.
+	readFn  func(fd uintptr) bool
+	readBuf []byte
+	readN   int
+	readErr error
 }
 
 func (c *hijackedConn) Read(p []byte) (int, error) {
@@ -181,7 +193,32 @@ func (c *hijackedConn) Read(p []byte) (int, error) {
 		}
 		return n, nil
 	}
-	return c.Conn.Read(p)
+	if c.readFn == nil || len(p) == 0 {
+		return c.Conn.Read(p)
+	}
+	c.readBuf = p
+	err := c.sw.rc.Read(c.readFn)
+	n, rerr := c.readN, c.readErr
+	c.readBuf, c.readN, c.readErr = nil, 0, nil
+	if err == nil {
+		err = rerr
+	}
+	switch {
+	case err != nil:
+		return 0, c.readError(err)
+	case n == 0:
+		return 0, io.EOF
+	}
+	return n, nil
+}
+
+// readError wraps err as net.Conn.Read would, so that callers see the same
+// errors (net.ErrClosed, os.ErrDeadlineExceeded, a reset) either way.
+func (c *hijackedConn) readError(err error) error {
+	if errno, ok := err.(syscall.Errno); ok {
+		err = os.NewSyscallError("read", errno)
+	}
+	return &net.OpError{Op: "read", Net: c.LocalAddr().Network(), Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: err}
 }
 
 func (c *hijackedConn) Write(p []byte) (int, error) { return c.sw.Write(p) }
@@ -210,6 +247,9 @@ func (u *upgradeWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	// net/http's 4 KiB reader and writer are dropped here and collected.
 	u.sw = newSockWriter(nc, u.timeout)
 	u.hc = &hijackedConn{Conn: nc, pending: pending, sw: u.sw}
+	if u.sw.rc != nil {
+		u.hc.readFn = u.hc.rawRead
+	}
 	u.br = bufio.NewReaderSize(u.hc, sockBufSize)
 	return u.hc, bufio.NewReadWriter(u.br, bufio.NewWriterSize(u.sw, sockBufSize)), nil
 }

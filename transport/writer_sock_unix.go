@@ -33,3 +33,19 @@ func (w *sockWriter) rawWrite(fd uintptr) {
 		return
 	}
 }
+
+// rawRead reads into c.readBuf without blocking; it reports false, to wait
+// in the runtime's poller, while the socket is empty.
+func (c *hijackedConn) rawRead(fd uintptr) bool {
+	for {
+		n, err := recvNow(int(fd), c.readBuf)
+		switch err {
+		case syscall.EINTR:
+			continue
+		case syscall.EAGAIN:
+			return false
+		}
+		c.readN, c.readErr = max(n, 0), err
+		return true
+	}
+}
