@@ -23,7 +23,7 @@ type fanoutOptions struct {
 
 func parseFanoutFlags(args []string) (fanoutOptions, error) {
 	fs := flag.NewFlagSet("fanout", flag.ContinueOnError)
-	quick := fs.Bool("quick", false, "smoke run: 100 and 1,000 subscribers (500 and 60 msg/s), 2 s warm-up, 5 s measured")
+	quick := fs.Bool("quick", false, "smoke run: one run of 100 and 1,000 subscribers (500 and 60 msg/s), 2 s warm-up, 5 s measured")
 	// 500 × 120 msg/s is the Centrifugo run measured on this machine
 	// (anchors.md §11.4); the others keep deliveries near 50–60k/s.
 	subs := fs.String("subs", "100,500,1000,5000", "subscriber counts, comma-separated")
@@ -36,7 +36,9 @@ func parseFanoutFlags(args []string) (fanoutOptions, error) {
 	// Centrifugo's write_delay (PRO only) is the same idea; at 60 msg/s a
 	// 100 ms delay cut its server CPU sixfold (anchors.md §2.1).
 	coalesced := fs.Duration("coalesced", 10*time.Millisecond, "also run walcast with --write-coalesce of this much (write batching on; 0: leave that system out)")
-	runs := fs.Int("runs", 1, "runs of each subscriber count (a fresh server each)")
+	// One run is within ±10-20% on this shared machine; the report gives
+	// the median of three, with the range.
+	runs := fs.Int("runs", 3, "runs of each subscriber count (a fresh server each; the report gives the median and range)")
 	vsn := fs.String("vsn", "2.0.0", "serializer of the subscribers: 1.0.0 (text) or 2.0.0 (binary kind 4)")
 	out := fs.String("out", "", "also write the report to this file")
 	jsonPath := fs.String("json", "", "also write targets and chart series (Results JSON) to this file")
@@ -55,6 +57,9 @@ func parseFanoutFlags(args []string) (fanoutOptions, error) {
 		}
 		if !flagSet(fs, "measure") {
 			opt.measure = 5 * time.Second
+		}
+		if !flagSet(fs, "runs") {
+			opt.runs = 1
 		}
 		if !flagSet(fs, "subs") {
 			*subs = "100,1000"
