@@ -78,7 +78,11 @@
 // (an epoll instance of its own, on Linux) starts the read loop again when
 // the socket is readable or hangs up. Whoever ends a parked connection
 // unparks it, so that its read fails and the read loop tears it down. The
-// server pings only connections silent for PingInterval.
+// server pings only connections silent for PingInterval. On Linux neither
+// the sockets nor the idle poller's epoll instance are ever waited on in a
+// blocking system call: reads, writes, epoll_ctl and epoll_wait are raw
+// non-blocking calls, and waiting is the runtime poller's (sock_raw_linux.go
+// says why).
 //
 // Replies, changes and system messages are pushed into the connection's
 // queue (a broadcast.Queue bounded by QueueBytes) from whichever goroutine

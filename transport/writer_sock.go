@@ -215,6 +215,13 @@ func (c *hijackedConn) Read(p []byte) (int, error) {
 // readError wraps err as net.Conn.Read would, so that callers see the same
 // errors (net.ErrClosed, os.ErrDeadlineExceeded, a reset) either way.
 func (c *hijackedConn) readError(err error) error {
+	var op *net.OpError
+	if errors.As(err, &op) {
+		// RawConn.Read's own wrapping of a poller error (closed,
+		// deadline): say "read", as net.Conn.Read does.
+		op.Op = "read"
+		return op
+	}
 	if errno, ok := err.(syscall.Errno); ok {
 		err = os.NewSyscallError("read", errno)
 	}
