@@ -69,10 +69,20 @@ var smallRings = sync.Pool{New: func() any { return new(smallRing) }}
 // NewQueue returns an empty queue holding at most maxBytes bytes of frames
 // (DefaultQueueBytes when maxBytes <= 0).
 func NewQueue(maxBytes int) *Queue {
+	q := new(Queue)
+	q.Init(maxBytes)
+	return q
+}
+
+// Init readies a zero Queue that is part of a larger struct, as NewQueue
+// does: a connection that holds its queue by value saves a pointer and a
+// separate object to fetch for every frame it is sent. Init must come
+// before any other call.
+func (q *Queue) Init(maxBytes int) {
 	if maxBytes <= 0 {
 		maxBytes = DefaultQueueBytes
 	}
-	return &Queue{max: maxBytes}
+	q.max = maxBytes
 }
 
 // Push appends f and reports whether it was queued. It returns false, and

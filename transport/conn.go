@@ -51,14 +51,15 @@ type conn struct {
 	br     *bufio.Reader // park checks neither holds unparsed bytes
 	vsn    Version
 	apikey string
-	q      *broadcast.Queue
-	lim    connLimits // join and message rates (limits.go)
+	q      broadcast.Queue // by value: one object less to fetch per frame
+	lim    connLimits      // join and message rates (limits.go)
 
 	writing   atomic.Bool  // the writer role is taken (writer.go)
 	parked    atomic.Bool  // the read loop returned until the socket is readable (park.go)
 	lastWrite time.Time    // of the last flush; only the writer role's holder uses it
 	backlog   bool         // more than a batch was left: write again without waiting
-	closing   atomic.Bool  // a close was started; the first reason wins
+	closing   atomic.Bool  // a close was started; the first reason wins (set by startClosing)
+	closeMu   sync.Mutex   // orders park's look at the read buffer before a close handshake reads it
 	lastRead  atomic.Int64 // unix nanoseconds of the last inbound message
 
 	timer    *time.Timer // idle and ping checks (tick)
@@ -79,8 +80,8 @@ func newConn(s *Server, ws *websocket.Conn, sw *sockWriter, vsn Version, apikey 
 		sw:     sw,
 		vsn:    vsn,
 		apikey: apikey,
-		q:      broadcast.NewQueue(s.cfg.QueueBytes),
 	}
+	c.q.Init(s.cfg.QueueBytes)
 	return c
 }
 
@@ -211,7 +212,7 @@ func (c *conn) overflow() {
 // peer. Queued frames are discarded: the close frame goes out next. It
 // reports whether this call started the close.
 func (c *conn) closeWith(code websocket.StatusCode, reason string) bool {
-	if c.closing.Swap(true) {
+	if !c.startClosing() {
 		return false
 	}
 	c.q.Close()
@@ -226,7 +227,7 @@ func (c *conn) closeWith(code websocket.StatusCode, reason string) bool {
 
 // closeNowWith is closeWith on the calling goroutine.
 func (c *conn) closeNowWith(code websocket.StatusCode, reason string) {
-	if c.closing.Swap(true) {
+	if !c.startClosing() {
 		return
 	}
 	c.q.Close()
@@ -234,10 +235,21 @@ func (c *conn) closeNowWith(code websocket.StatusCode, reason string) {
 	c.unpark()
 }
 
+// startClosing marks the connection as closing and reports whether this
+// call did. coder/websocket's close handshake reads from the socket's
+// buffered reader on the closer's goroutine, so park, which looks at that
+// reader from the read loop, must see either the mark or a reader nobody
+// else touches yet: closeMu orders the two.
+func (c *conn) startClosing() bool {
+	c.closeMu.Lock()
+	defer c.closeMu.Unlock()
+	return !c.closing.Swap(true)
+}
+
 // drop closes the socket without a close handshake, also when one is in
 // progress (coder/websocket's CloseNow would then wait for it).
 func (c *conn) drop() {
-	c.sw.nc.Close()
+	c.sw.closeSocket()
 	c.ws.CloseNow()
 	c.unpark()
 }

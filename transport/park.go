@@ -10,7 +10,7 @@ package transport
 // park reports whether the read loop must return because the connection is
 // parked now (or another read loop already took over).
 func (c *conn) park() bool {
-	if c.sw.rc == nil || c.br.Buffered() > 0 || len(c.hc.pending) > 0 || c.closing.Load() {
+	if c.sw.rc == nil || !c.idleBuffers() {
 		return false
 	}
 	p := c.s.idlePoller()
@@ -24,6 +24,14 @@ func (c *conn) park() bool {
 		return !c.parked.CompareAndSwap(true, false)
 	}
 	return true
+}
+
+// idleBuffers reports whether nothing read ahead waits to be parsed and no
+// close has begun (see startClosing).
+func (c *conn) idleBuffers() bool {
+	c.closeMu.Lock()
+	defer c.closeMu.Unlock()
+	return !c.closing.Load() && c.br.Buffered() == 0 && len(c.hc.pending) == 0
 }
 
 // unpark starts the read loop of a parked connection again. It does

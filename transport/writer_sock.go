@@ -37,22 +37,37 @@ type sockWriter struct {
 	err       error // sticky: a failed or partial write corrupts the stream
 	closeSent bool  // a close frame went out: nothing may follow it
 
-	// The non-blocking write's arguments and results, used under mu by
-	// rawWrite, a method value bound once so that a write allocates
-	// nothing.
-	rawFn  func(fd uintptr)
-	rawBuf []byte
-	rawN   int
-	rawErr error
+	// fd is the socket's descriptor, read once, for the non-blocking
+	// sends. Going through rc for each send (a reference count on the
+	// poller's descriptor, two more objects to fetch from memory) cost a
+	// few percent of a broadcast to thousands of sockets. The number is
+	// ours while fdMu is held and fdClosed is false: every close of the
+	// socket goes through closeSocket, which takes fdMu, so the socket
+	// cannot be closed, and its number given to a new connection, in the
+	// middle of a send. fdMu is held only for a send, never for a
+	// blocking write, so a close never waits for a slow client.
+	fd       int
+	fdMu     sync.Mutex
+	fdClosed bool
 }
 
 func newSockWriter(nc net.Conn, timeout time.Duration) *sockWriter {
-	w := &sockWriter{nc: nc, timeout: timeout}
+	w := &sockWriter{nc: nc, timeout: timeout, fd: -1}
 	if rc := rawConnOf(nc); rc != nil {
-		w.rc = rc
-		w.rawFn = w.rawWrite
+		if err := rc.Control(func(fd uintptr) { w.fd = int(fd) }); err == nil {
+			w.rc = rc
+		}
 	}
 	return w
+}
+
+// closeSocket closes the socket once no send is using its descriptor. It
+// is the only way the socket is closed.
+func (w *sockWriter) closeSocket() error {
+	w.fdMu.Lock()
+	defer w.fdMu.Unlock()
+	w.fdClosed = true
+	return w.nc.Close()
 }
 
 // Write is coder/websocket's: a whole frame per call (its bufio.Writer
@@ -96,22 +111,29 @@ func (w *sockWriter) tryLocked(p []byte) (int, error) {
 	case w.rc == nil || len(p) == 0:
 		return 0, nil
 	}
-	// Control, not Write: it holds the descriptor open for the call and
-	// nothing more. Write would also take the poller's write lock and
-	// reset its wait state, which a write that never waits has no use
-	// for; mu already keeps writers apart.
-	w.rawBuf = p
-	err := w.rc.Control(w.rawFn)
-	n, werr := w.rawN, w.rawErr
-	w.rawBuf, w.rawN, w.rawErr = nil, 0, nil
-	if err == nil && werr != syscall.EAGAIN {
-		err = werr
+	w.fdMu.Lock()
+	if w.fdClosed {
+		w.fdMu.Unlock()
+		w.fail(net.ErrClosed)
+		return 0, net.ErrClosed
 	}
-	if err != nil {
-		w.fail(err)
-		return 0, err
+	var n int
+	var err error
+	for {
+		n, err = sendNow(w.fd, p)
+		if err != syscall.EINTR {
+			break
+		}
 	}
-	return n, nil
+	w.fdMu.Unlock()
+	switch err {
+	case nil:
+		return n, nil
+	case syscall.EAGAIN:
+		return 0, nil // full: the caller hands the rest to a blocking writer
+	}
+	w.fail(err)
+	return 0, err
 }
 
 // blockLocked writes p, waiting up to timeout for the peer to read.
@@ -162,7 +184,7 @@ func (w *sockWriter) blockBuffersLocked(bufs [][]byte) error {
 // wire, and nothing written after it could be parsed.
 func (w *sockWriter) fail(err error) {
 	w.err = err
-	w.nc.Close()
+	w.closeSocket()
 }
 
 // hijackedConn is the net.Conn coder/websocket gets. It replays the bytes the
@@ -229,6 +251,10 @@ func (c *hijackedConn) readError(err error) error {
 }
 
 func (c *hijackedConn) Write(p []byte) (int, error) { return c.sw.Write(p) }
+
+// Close is coder/websocket's way to close the socket; it goes through the
+// sockWriter (see sockWriter.fd).
+func (c *hijackedConn) Close() error { return c.sw.closeSocket() }
 
 // upgradeWriter wraps the ResponseWriter given to websocket.Accept so that
 // its Hijack hands over small buffers (see sockBufSize). It deliberately has

@@ -3,6 +3,7 @@
 package transport
 
 import (
+	"errors"
 	"net"
 	"syscall"
 )
@@ -11,6 +12,7 @@ import (
 // blocking path, and connections are not parked.
 func rawConnOf(net.Conn) syscall.RawConn { return nil }
 
-func (w *sockWriter) rawWrite(uintptr) {}
+// sendNow is never called: without a raw connection every write blocks.
+func sendNow(int, []byte) (int, error) { return 0, errors.ErrUnsupported }
 
 func (c *hijackedConn) rawRead(uintptr) bool { return true }

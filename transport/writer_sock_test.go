@@ -62,7 +62,7 @@ func TestHijackedConnRead(t *testing.T) {
 			peer.Write([]byte("late"))
 		}, "early", nil},
 		{"deadline", func(hc *hijackedConn, _ net.Conn) { hc.SetReadDeadline(time.Now().Add(-time.Second)) }, "", os.ErrDeadlineExceeded},
-		{"closed here", func(hc *hijackedConn, _ net.Conn) { hc.Conn.Close() }, "", net.ErrClosed},
+		{"closed here", func(hc *hijackedConn, _ net.Conn) { hc.Close() }, "", net.ErrClosed},
 		{"peer closed", func(_ *hijackedConn, peer net.Conn) { peer.Close() }, "", io.EOF},
 	}
 	for _, tc := range tests {
@@ -103,5 +103,39 @@ func TestHijackedConnReadWaits(t *testing.T) {
 	n, err := hc.Read(buf)
 	if err != nil || string(buf[:n]) != "later" {
 		t.Fatalf("Read = %q, %v; want \"later\"", buf[:n], err)
+	}
+}
+
+// The non-blocking send uses the descriptor number it read once; after the
+// socket is closed it must refuse, never send on a number that a new
+// connection may have been given.
+func TestSockWriterSendAfterClose(t *testing.T) {
+	hc, peer := tcpPair(t)
+	sw := hc.sw
+	sw.mu.Lock()
+	n, err := sw.tryLocked([]byte("hi"))
+	sw.mu.Unlock()
+	if n != 2 || err != nil {
+		t.Fatalf("send on an open socket: %d, %v", n, err)
+	}
+	buf := make([]byte, 8)
+	if n, err := io.ReadFull(peer, buf[:2]); n != 2 || err != nil || string(buf[:2]) != "hi" {
+		t.Fatalf("peer read %q, %v", buf[:n], err)
+	}
+	if err := hc.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// A new socket is likely to get the closed one's number.
+	other, otherPeer := tcpPair(t)
+	_ = other
+	sw.mu.Lock()
+	n, err = sw.tryLocked([]byte("leak"))
+	sw.mu.Unlock()
+	if n != 0 || !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("send after close: %d, %v; want net.ErrClosed", n, err)
+	}
+	otherPeer.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	if n, err := otherPeer.Read(buf); n > 0 {
+		t.Fatalf("a new connection received %q (%v) meant for a closed one", buf[:n], err)
 	}
 }

@@ -21,19 +21,6 @@ func rawConnOf(nc net.Conn) syscall.RawConn {
 	return rc
 }
 
-// rawWrite writes w.rawBuf to the socket without blocking (Go's sockets
-// are non-blocking): EAGAIN means the socket is full.
-func (w *sockWriter) rawWrite(fd uintptr) {
-	for {
-		n, err := sendNow(int(fd), w.rawBuf)
-		if err == syscall.EINTR {
-			continue
-		}
-		w.rawN, w.rawErr = max(n, 0), err
-		return
-	}
-}
-
 // rawRead reads into c.readBuf without blocking; it reports false, to wait
 // in the runtime's poller, while the socket is empty.
 func (c *hijackedConn) rawRead(fd uintptr) bool {
