@@ -223,7 +223,8 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	s.wg.Add(1)
 	s.mu.Unlock()
 
-	uw := &upgradeWriter{ResponseWriter: w, timeout: s.cfg.WriteTimeout}
+	c := new(conn)
+	uw := &upgradeWriter{ResponseWriter: w, timeout: s.cfg.WriteTimeout, sw: &c.sock}
 	ws, err := websocket.Accept(uw, r, &websocket.AcceptOptions{
 		// Browsers of any application connect, from any origin, as they do
 		// to Supabase: the apikey, not the Origin header, is what
@@ -239,7 +240,7 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 		s.log.Debug("websocket upgrade failed", "error", err)
 		return
 	}
-	c := newConn(s, ws, uw.sw, vsn, apikey)
+	c.init(s, ws, vsn, apikey)
 	c.br, c.hc = uw.br, uw.hc
 
 	s.mu.Lock()

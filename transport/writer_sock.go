@@ -52,13 +52,20 @@ type sockWriter struct {
 }
 
 func newSockWriter(nc net.Conn, timeout time.Duration) *sockWriter {
-	w := &sockWriter{nc: nc, timeout: timeout, fd: -1}
+	w := new(sockWriter)
+	w.init(nc, timeout)
+	return w
+}
+
+// init readies a zero sockWriter in place: a connection holds its writer
+// by value (conn.sock), one object less to fetch for every write.
+func (w *sockWriter) init(nc net.Conn, timeout time.Duration) {
+	w.nc, w.timeout, w.fd = nc, timeout, -1
 	if rc := rawConnOf(nc); rc != nil {
 		if err := rc.Control(func(fd uintptr) { w.fd = int(fd) }); err == nil {
 			w.rc = rc
 		}
 	}
-	return w
 }
 
 // closeSocket closes the socket once no send is using its descriptor. It
@@ -262,7 +269,7 @@ func (c *hijackedConn) Close() error { return c.sw.closeSocket() }
 type upgradeWriter struct {
 	http.ResponseWriter
 	timeout time.Duration
-	sw      *sockWriter // set by Hijack, with the conn and reader it hands over
+	sw      *sockWriter // readied by Hijack, with the conn and reader it hands over
 	hc      *hijackedConn
 	br      *bufio.Reader
 }
@@ -278,7 +285,7 @@ func (u *upgradeWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		pending = append([]byte(nil), b...)
 	}
 	// net/http's 4 KiB reader and writer are dropped here and collected.
-	u.sw = newSockWriter(nc, u.timeout)
+	u.sw.init(nc, u.timeout)
 	u.hc = &hijackedConn{Conn: nc, pending: pending, sw: u.sw}
 	if u.sw.rc != nil {
 		u.hc.readFn = u.hc.rawRead
