@@ -23,18 +23,37 @@ type Subscriber interface {
 	Deliver(f Frame)
 }
 
+// Receiver takes frames.
+type Receiver interface {
+	Deliver(f Frame)
+}
+
+// Forwarder is a Subscriber whose frames all go to one Receiver, fixed
+// while it is subscribed (a channel forwards to its connection). The hub
+// delivers to that Receiver directly: a publish to thousands of
+// subscribers then touches one object per subscriber, not two.
+type Forwarder interface {
+	Subscriber
+	Receiver() Receiver
+}
+
 // Hub routes messages to the subscribers of a topic. It is safe for
 // concurrent use; Publish takes a read lock only, so publishers on
 // different topics (and on the same one) proceed in parallel.
 type Hub struct {
-	mu sync.RWMutex
-	// topics maps each subscriber to its kind, kept beside it so that a
-	// publish does not call into thousands of subscribers just to ask.
-	topics map[string]map[Subscriber]int
+	mu     sync.RWMutex
+	topics map[string]map[Subscriber]target
+}
+
+// target is what a publish needs of a subscriber, read once at Subscribe:
+// its kind and where its frames go.
+type target struct {
+	kind int
+	to   Receiver
 }
 
 // NewHub returns an empty hub.
-func NewHub() *Hub { return &Hub{topics: make(map[string]map[Subscriber]int)} }
+func NewHub() *Hub { return &Hub{topics: make(map[string]map[Subscriber]target)} }
 
 // Subscribe adds s to topic; subscribing twice is a no-op.
 func (h *Hub) Subscribe(topic string, s Subscriber) {
@@ -42,10 +61,14 @@ func (h *Hub) Subscribe(topic string, s Subscriber) {
 	defer h.mu.Unlock()
 	subs := h.topics[topic]
 	if subs == nil {
-		subs = make(map[Subscriber]int)
+		subs = make(map[Subscriber]target)
 		h.topics[topic] = subs
 	}
-	subs[s] = s.Kind()
+	t := target{kind: s.Kind(), to: s}
+	if f, ok := s.(Forwarder); ok {
+		t.to = f.Receiver()
+	}
+	subs[s] = t
 }
 
 // Unsubscribe removes s from topic; the topic is forgotten when it empties.
@@ -66,14 +89,15 @@ func (h *Hub) Publish(topic string, m *Message, except Subscriber) int {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	n := 0
-	for s, k := range h.topics[topic] {
+	for s, t := range h.topics[topic] {
 		if s == except {
 			continue
 		}
+		k := t.kind
 		if k < 0 || k >= Kinds || m.Frames[k].Body == nil {
 			continue
 		}
-		s.Deliver(m.Frames[k])
+		t.to.Deliver(m.Frames[k])
 		n++
 	}
 	return n

@@ -51,6 +51,37 @@ func TestHubPublish(t *testing.T) {
 	}
 }
 
+// forwarder is a subscriber whose frames go to another receiver.
+type forwarder struct {
+	kind int
+	to   *recorder
+}
+
+func (f *forwarder) Kind() int          { return f.kind }
+func (f *forwarder) Deliver(Frame)      { panic("the hub must deliver to the receiver") }
+func (f *forwarder) Receiver() Receiver { return f.to }
+
+// A Forwarder's frames go straight to its receiver; it still counts, and
+// is excepted and unsubscribed, as itself.
+func TestHubForwarder(t *testing.T) {
+	h := NewHub()
+	to := &recorder{}
+	f1, f2 := &forwarder{kind: 0, to: to}, &forwarder{kind: 1, to: to}
+	h.Subscribe("room", f1)
+	h.Subscribe("room", f2)
+	m := &Message{Frames: [Kinds]Frame{{Body: []byte("v1")}, {Body: []byte("v2")}}}
+	if n := h.Publish("room", m, f1); n != 1 {
+		t.Errorf("Publish except f1 reached %d, want 1", n)
+	}
+	h.Unsubscribe("room", f2)
+	if n := h.Publish("room", m, nil); n != 1 {
+		t.Errorf("Publish after f2 left reached %d, want 1", n)
+	}
+	if got := fmt.Sprint(to.got); got != "[v2 v1]" {
+		t.Errorf("receiver got %s, want [v2 v1]", got)
+	}
+}
+
 // discard is a subscriber that drops frames; id keeps every one distinct
 // (pointers to zero-size values may compare equal).
 type discard struct{ id int }

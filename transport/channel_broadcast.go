@@ -14,7 +14,7 @@ const (
 	kindV2 = 1
 )
 
-var _ broadcast.Subscriber = (*channel)(nil)
+var _ broadcast.Forwarder = (*channel)(nil)
 
 // roomKey is the hub topic of the room a channel on sub belongs to. Public
 // and private channels with the same name are different rooms, as in
@@ -65,14 +65,20 @@ func (ch *channel) Kind() int {
 	return kindV2
 }
 
+// Deliver queues a broadcast frame on the channel's connection; the hub
+// calls conn.Deliver directly (Receiver).
+func (ch *channel) Deliver(f broadcast.Frame) { ch.c.Deliver(f) }
+
+// Receiver tells the hub that this channel's frames go to its connection.
+func (ch *channel) Receiver() broadcast.Receiver { return ch.c }
+
 // Deliver queues a broadcast frame. It runs under the hub's read lock, on
 // the publisher's goroutine, so it only pushes: a full queue closes the
 // connection as a slow consumer (on another goroutine) rather than making
 // the publisher wait. A closed queue means the connection is already going
 // away (a teardown closes it before the channels leave their rooms): that
 // is no slow consumer.
-func (ch *channel) Deliver(f broadcast.Frame) {
-	c := ch.c
+func (c *conn) Deliver(f broadcast.Frame) {
 	if c.q.Push(f) {
 		c.startWriter()
 	} else if !c.q.Closed() {

@@ -43,33 +43,38 @@ const (
 //
 // Lock order: channel.mu, then conn.mu, then the Queue's lock.
 type conn struct {
-	s      *Server
+	// The write path's fields come first, together, so that a broadcast
+	// to thousands of connections fetches few cache lines of each: Deliver
+	// touches s, writing, q, mu, done and wg; a flush q, sock, lastWrite
+	// and backlog.
+	s         *Server
+	writing   atomic.Bool     // the writer role is taken (writer.go)
+	backlog   bool            // more than a batch was left: write again without waiting
+	lastWrite time.Time       // of the last flush; only the writer role's holder uses it
+	q         broadcast.Queue // by value: one object less to fetch per frame
+	sw        *sockWriter     // &sock
+	sock      sockWriter      // by value: one object less to fetch per write
+
+	mu       sync.Mutex
+	done     bool           // teardown began: no new goroutines
+	wg       sync.WaitGroup // goroutines other than the read loop
+	channels []*channel     // one per topic; nil until the first join
+
 	id     uint64
 	ws     *websocket.Conn
-	sw     *sockWriter   // &sock
-	sock   sockWriter    // by value: one object less to fetch per write
 	hc     *hijackedConn // the socket under ws, and ws's reader of it:
 	br     *bufio.Reader // park checks neither holds unparsed bytes
 	vsn    Version
 	apikey string
-	q      broadcast.Queue // by value: one object less to fetch per frame
-	lim    connLimits      // join and message rates (limits.go)
+	lim    connLimits // join and message rates (limits.go)
 
-	writing   atomic.Bool  // the writer role is taken (writer.go)
-	parked    atomic.Bool  // the read loop returned until the socket is readable (park.go)
-	lastWrite time.Time    // of the last flush; only the writer role's holder uses it
-	backlog   bool         // more than a batch was left: write again without waiting
-	closing   atomic.Bool  // a close was started; the first reason wins (set by startClosing)
-	closeMu   sync.Mutex   // orders park's look at the read buffer before a close handshake reads it
-	lastRead  atomic.Int64 // unix nanoseconds of the last inbound message
+	parked   atomic.Bool  // the read loop returned until the socket is readable (park.go)
+	closing  atomic.Bool  // a close was started; the first reason wins (set by startClosing)
+	closeMu  sync.Mutex   // orders park's look at the read buffer before a close handshake reads it
+	lastRead atomic.Int64 // unix nanoseconds of the last inbound message
 
 	timer    *time.Timer // idle and ping checks (tick)
 	nextPing time.Time   // only tick reads and writes it
-
-	mu       sync.Mutex
-	channels []*channel     // one per topic; nil until the first join
-	done     bool           // teardown began: no new goroutines
-	wg       sync.WaitGroup // goroutines other than the read loop
 }
 
 // init readies c, allocated before the upgrade so that the upgrade could
