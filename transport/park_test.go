@@ -6,7 +6,6 @@ import (
 	"context"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -52,22 +51,7 @@ func TestParkedConnections(t *testing.T) {
 	}
 	waitFor(t, "connections the clients closed torn down", func() bool { return e.s.Stats().Connections == n-n/2 })
 
-	var wg sync.WaitGroup
-	codes := make([]websocket.StatusCode, n)
-	for i, c := range clients[n/2:] {
-		wg.Go(func() { codes[i] = c.closeStatus(20 * time.Second) })
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	if err := e.s.Shutdown(ctx); err != nil {
-		t.Fatalf("Shutdown: %v", err)
-	}
-	wg.Wait()
-	for i, code := range codes[:n-n/2] {
-		if code != StatusServiceRestart {
-			t.Errorf("parked client %d: close status %v, want %v", i, code, StatusServiceRestart)
-		}
-	}
+	e.shutdownExpectingRestart(t, clients[n/2:])
 	if got := e.s.Stats().Connections; got != 0 {
 		t.Errorf("%d connections left after Shutdown", got)
 	}

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -232,6 +233,29 @@ func (c *client) closeStatus(timeout time.Duration) websocket.StatusCode {
 		_, err := c.read(time.Until(deadline))
 		if err != nil {
 			return websocket.CloseStatus(err)
+		}
+	}
+}
+
+// shutdownExpectingRestart shuts the server down while every client waits
+// for its connection to end, and checks that each was closed with
+// StatusServiceRestart.
+func (e *testEnv) shutdownExpectingRestart(t *testing.T, clients []*client) {
+	t.Helper()
+	var wg sync.WaitGroup
+	codes := make([]websocket.StatusCode, len(clients))
+	for i, c := range clients {
+		wg.Go(func() { codes[i] = c.closeStatus(20 * time.Second) })
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := e.s.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	wg.Wait()
+	for i, code := range codes {
+		if code != StatusServiceRestart {
+			t.Errorf("client %d: close status %v, want %v", i, code, StatusServiceRestart)
 		}
 	}
 }

@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -183,22 +182,7 @@ func TestShutdown(t *testing.T) {
 		c.next()
 		clients = append(clients, c)
 	}
-	var wg sync.WaitGroup
-	codes := make([]websocket.StatusCode, len(clients))
-	for i, c := range clients {
-		wg.Go(func() { codes[i] = c.closeStatus(20 * time.Second) })
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	if err := e.s.Shutdown(ctx); err != nil {
-		t.Fatalf("Shutdown: %v", err)
-	}
-	wg.Wait()
-	for i, code := range codes {
-		if code != StatusServiceRestart {
-			t.Errorf("client %d: close status %v, want %v", i, code, StatusServiceRestart)
-		}
-	}
+	e.shutdownExpectingRestart(t, clients)
 	if st := e.s.Stats(); st.Connections != 0 {
 		t.Errorf("%d connections left after Shutdown", st.Connections)
 	}
