@@ -88,7 +88,7 @@ func (c *conn) init(s *Server, ws *websocket.Conn, vsn Version, apikey string) {
 
 // run starts the connection: its idle/ping timer, then the read loop.
 func (c *conn) run() {
-	// The timer starts here, not in newConn, so that a connection refused
+	// The timer starts here, not in init, so that a connection refused
 	// after its upgrade (Shutdown began meanwhile) leaves nothing behind.
 	// Under mu: tick reads timer and nextPing after enter() took it.
 	c.mu.Lock()
