@@ -91,10 +91,10 @@
 // connection in line at the server's flush pool (writer_pool.go): at most
 // GOMAXPROCS flushers frame the queued messages into one buffer and write
 // it with one non-blocking syscall (with WriteCoalesce set, at most once
-// per that interval per connection). A socket that cannot take it all, or a message over 32 KiB,
-// gets a writer goroutine of its own (writer.go) whose writes have
-// WriteTimeout. coder/websocket writes only control frames, through the
-// same lock, so frames never interleave.
+// per that interval per connection). A socket that cannot take it all, or
+// a message over 32 KiB, gets a writer goroutine of its own (writer.go)
+// whose writes have WriteTimeout. coder/websocket writes only control
+// frames, through the same lock, so frames never interleave.
 //
 // Short-lived helpers (a join waiting for its subscription, the idle/ping
 // timer's callback, a token expiry, the closer) are registered with the

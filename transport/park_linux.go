@@ -98,12 +98,8 @@ func (p *idlePoller) loop(rc syscall.RawConn) {
 	var n int
 	var werr error
 	collect := func(fd uintptr) bool {
-		for {
-			n, werr = epollCollect(int(fd), events)
-			if werr != syscall.EINTR {
-				return n != 0 || werr != nil
-			}
-		}
+		n, werr = epollCollect(int(fd), events)
+		return n != 0 || werr != nil
 	}
 	for {
 		// Read waits in the runtime's poller while collect finds nothing;
@@ -132,7 +128,7 @@ func (p *idlePoller) close() {
 }
 
 // epollCtl and epollCollect are epoll_ctl(2) and epoll_wait(2) with a zero
-// timeout, made as raw system calls: neither blocks, and an ordinary system
+// timeout (retried when interrupted), made as raw system calls: neither blocks, and an ordinary system
 // call made as the process wakes from idle (a connection parks after every
 // message it sends) wakes the runtime's sysmon thread into a millisecond of
 // 20 µs polling (see sock_raw_linux.go).
@@ -145,9 +141,14 @@ func epollCtl(epfd, op, fd int, ev *syscall.EpollEvent) error {
 }
 
 func epollCollect(epfd int, events []syscall.EpollEvent) (int, error) {
-	n, _, errno := syscall.RawSyscall6(syscall.SYS_EPOLL_PWAIT, uintptr(epfd), uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), 0, 0, 0)
-	if errno != 0 {
+	for {
+		n, _, errno := syscall.RawSyscall6(syscall.SYS_EPOLL_PWAIT, uintptr(epfd), uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), 0, 0, 0)
+		switch errno {
+		case 0:
+			return int(n), nil
+		case syscall.EINTR:
+			continue
+		}
 		return 0, errno
 	}
-	return int(n), nil
 }

@@ -8,7 +8,7 @@ import (
 )
 
 // sendNow and recvNow are send(2) and recv(2) with MSG_DONTWAIT, made as
-// raw system calls.
+// raw system calls. Both retry when interrupted.
 //
 // Raw, because neither can block. The runtime's bookkeeping around an
 // ordinary system call costs more than the call on a busy server: it hands
@@ -30,10 +30,15 @@ func rawSocketCall(trap uintptr, fd int, p []byte, flags uintptr) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	n, _, errno := syscall.RawSyscall6(trap, uintptr(fd),
-		uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)), flags, 0, 0)
-	if errno != 0 {
+	for {
+		n, _, errno := syscall.RawSyscall6(trap, uintptr(fd),
+			uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)), flags, 0, 0)
+		switch errno {
+		case 0:
+			return int(n), nil
+		case syscall.EINTR:
+			continue
+		}
 		return 0, errno
 	}
-	return int(n), nil
 }

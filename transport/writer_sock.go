@@ -124,14 +124,7 @@ func (w *sockWriter) tryLocked(p []byte) (int, error) {
 		w.fail(net.ErrClosed)
 		return 0, net.ErrClosed
 	}
-	var n int
-	var err error
-	for {
-		n, err = sendNow(w.fd, p)
-		if err != syscall.EINTR {
-			break
-		}
-	}
+	n, err := sendNow(w.fd, p)
 	w.fdMu.Unlock()
 	switch err {
 	case nil:
@@ -213,6 +206,16 @@ type hijackedConn struct {
 	readErr error
 }
 
+// newHijackedConn wraps nc, whose writer sw is, with the bytes already
+// read past the upgrade request.
+func newHijackedConn(nc net.Conn, pending []byte, sw *sockWriter) *hijackedConn {
+	c := &hijackedConn{Conn: nc, pending: pending, sw: sw}
+	if sw.rc != nil {
+		c.readFn = c.rawRead
+	}
+	return c
+}
+
 func (c *hijackedConn) Read(p []byte) (int, error) {
 	if len(c.pending) > 0 {
 		n := copy(p, c.pending)
@@ -286,10 +289,7 @@ func (u *upgradeWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	}
 	// net/http's 4 KiB reader and writer are dropped here and collected.
 	u.sw.init(nc, u.timeout)
-	u.hc = &hijackedConn{Conn: nc, pending: pending, sw: u.sw}
-	if u.sw.rc != nil {
-		u.hc.readFn = u.hc.rawRead
-	}
+	u.hc = newHijackedConn(nc, pending, u.sw)
 	u.br = bufio.NewReaderSize(u.hc, sockBufSize)
 	return u.hc, bufio.NewReadWriter(u.br, bufio.NewWriterSize(u.sw, sockBufSize)), nil
 }

@@ -36,10 +36,7 @@ func tcpPair(t *testing.T) (*hijackedConn, net.Conn) {
 		t.Fatal("accept failed")
 	}
 	sw := newSockWriter(nc, time.Second)
-	hc := &hijackedConn{Conn: nc, sw: sw}
-	if sw.rc != nil {
-		hc.readFn = hc.rawRead
-	}
+	hc := newHijackedConn(nc, nil, sw)
 	t.Cleanup(func() {
 		nc.Close()
 		peer.Close()

@@ -24,15 +24,10 @@ func rawConnOf(nc net.Conn) syscall.RawConn {
 // rawRead reads into c.readBuf without blocking; it reports false, to wait
 // in the runtime's poller, while the socket is empty.
 func (c *hijackedConn) rawRead(fd uintptr) bool {
-	for {
-		n, err := recvNow(int(fd), c.readBuf)
-		switch err {
-		case syscall.EINTR:
-			continue
-		case syscall.EAGAIN:
-			return false
-		}
-		c.readN, c.readErr = max(n, 0), err
-		return true
+	n, err := recvNow(int(fd), c.readBuf)
+	if err == syscall.EAGAIN {
+		return false
 	}
+	c.readN, c.readErr = max(n, 0), err
+	return true
 }
