@@ -21,9 +21,10 @@ type fanoutRow struct {
 	pubReceived                 int64 // by the other publishers, of those
 	hist                        *histogram
 	serverCPU, loadCPU          time.Duration
-	machine                     float64 // cores busy on the whole machine
-	lostConns, slowCloses       int     // slowCloses -1: unknown
-	lostExample                 string  // why a lost subscriber socket ended
+	serverSys                   time.Duration // the kernel's part of serverCPU (stime)
+	machine                     float64       // cores busy on the whole machine
+	lostConns, slowCloses       int           // slowCloses -1: unknown
+	lostExample                 string        // why a lost subscriber socket ended
 	rssMB                       float64
 	connect                     time.Duration
 }
@@ -97,6 +98,7 @@ func fanoutPhase(ctx context.Context, sys system, opt fanoutOptions, n, rate int
 		return row, err
 	}
 	row.serverCPU, row.loadCPU = after.server-before.server, after.load-before.load
+	row.serverSys = after.serverSys - before.serverSys
 	row.machine = after.machineCores(before)
 	row.sent = pubs.sent.Load()
 	row.pubReceived = pubs.w.received.Load()
@@ -159,17 +161,19 @@ func btoi(b bool) int {
 	return 0
 }
 
-// cpuSample is the CPU time of the server and of the load (this process and
-// the load processes), and the machine's busy ticks.
+// cpuSample is the CPU time of the server (and the kernel's part of it)
+// and of the load (this process and the load processes), and the
+// machine's busy ticks.
 type cpuSample struct {
-	at           time.Time
-	server, load time.Duration
-	busy         uint64
+	at                      time.Time
+	server, serverSys, load time.Duration
+	busy                    uint64
 }
 
 func sampleCPU(server int, load []int) cpuSample {
 	s := cpuSample{at: time.Now()}
-	s.server, _ = procCPU(server)
+	user, sys, _, _ := procTimes(server)
+	s.server, s.serverSys = user+sys, sys
 	for _, pid := range load {
 		c, _ := procCPU(pid)
 		s.load += c

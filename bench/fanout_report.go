@@ -29,6 +29,14 @@ func (r fanoutRow) cpuPerMillion() float64 {
 	return r.serverCPU.Seconds() / (float64(r.serverDeliveries()) / 1e6)
 }
 
+// kernelPerMillion is the kernel's part of cpuPerMillion (stime).
+func (r fanoutRow) kernelPerMillion() float64 {
+	if r.serverDeliveries() == 0 {
+		return 0
+	}
+	return r.serverSys.Seconds() / (float64(r.serverDeliveries()) / 1e6)
+}
+
 func (r fanoutRow) other() float64 {
 	return max(0, r.machine-(r.serverCPU+r.loadCPU).Seconds()/r.secs())
 }
@@ -66,22 +74,22 @@ func writeFanoutReport(w io.Writer, opt fanoutOptions, rows []fanoutRow, env roo
 		"at most %d msg/s each, sending %d-byte JSON payloads carrying their send time. Latency is receipt minus send time, inside the subscriber processes. "+
 		"%s warm-up, %s measured per row.\n\n", opt.perPublisher, opt.payload, opt.warmup, opt.measure)
 	writePeerSetup(w, env.peer)
-	fmt.Fprintln(w, "| run | system | subscribers | publishers | published msg/s | deliveries/s | lost | p50 ms | p99 ms | max ms | server cores | server CPU-s per 1M deliveries | deliveries per server CPU-s | load cores | machine cores | other cores | server RSS MB | slow-consumer closes |")
-	fmt.Fprintln(w, "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+	fmt.Fprintln(w, "| run | system | subscribers | publishers | published msg/s | deliveries/s | lost | p50 ms | p99 ms | max ms | server cores | server CPU-s per 1M deliveries | of which kernel | deliveries per server CPU-s | load cores | machine cores | other cores | server RSS MB | slow-consumer closes |")
+	fmt.Fprintln(w, "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, r := range rows {
 		slow := "—"
 		if r.slowCloses >= 0 {
 			slow = fmt.Sprint(r.slowCloses)
 		}
-		fmt.Fprintf(w, "| %d | %s | %s | %d | %.0f | %s | %d | %s | %s | %s | %.2f | %.2f | %s | %.2f | %.2f | %.2f | %.0f | %s |\n",
+		fmt.Fprintf(w, "| %d | %s | %s | %d | %.0f | %s | %d | %s | %s | %s | %.2f | %.2f | %.2f | %s | %.2f | %.2f | %.2f | %.0f | %s |\n",
 			r.run, r.system, group(float64(r.subs)), r.publishers, float64(r.sent)/r.secs(), group(float64(r.received)/r.secs()),
 			r.lost(), ms(r.hist.quantile(0.5)), ms(r.hist.quantile(0.99)), ms(r.hist.max),
-			r.serverCPU.Seconds()/r.secs(), r.cpuPerMillion(), group(r.perCPUSecond()),
+			r.serverCPU.Seconds()/r.secs(), r.cpuPerMillion(), r.kernelPerMillion(), group(r.perCPUSecond()),
 			r.loadCPU.Seconds()/r.secs(), r.machine, r.other(), r.rssMB, slow)
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "deliveries/s and lost count the subscribers only (lost = published × subscribers − received, within the window). "+
-		"Server CPU (utime+stime from /proc/<pid>/stat over the window) is divided by every delivery the server made: for walcast that includes "+
+		"Server CPU (utime+stime from /proc/<pid>/stat over the window; of which kernel: stime) is divided by every delivery the server made: for walcast that includes "+
 		"the broadcasts each publisher gets from the others (publishers are room members; self:false only spares their own), for Centrifugo "+
 		"the publishers are not subscribed and get none, so both count each broadcast written to a socket once. "+
 		"Load cores: this process (publishers) plus the subscriber processes. "+
@@ -106,6 +114,7 @@ func writeFanoutReport(w io.Writer, opt fanoutOptions, rows []fanoutRow, env roo
 	}
 	fmt.Fprintln(w)
 	writeFanoutComparison(w, fanoutCompare(rows), env.peer)
+	writeFanoutCPUSplit(w, fanoutCompare(rows), env.peer)
 	fmt.Fprintln(w, "Earlier peer figures (/work/shared/reference/anchors.md §0, §10, §11.4; not from this run):")
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "| system | setup | deliveries/s | p50 ms | p99 ms | deliveries per server CPU-s |")

@@ -12,6 +12,8 @@ type fanoutCell struct {
 	system   string
 	coalesce time.Duration // write batching of the system; 0: none or the default
 	perCPU   []float64     // deliveries per server CPU-s, by run
+	userPerM []float64     // user-space server CPU-s per 1M deliveries, by run
+	sysPerM  []float64     // kernel server CPU-s per 1M deliveries, by run
 	hist     *histogram    // latencies of every run
 	lost     int64
 }
@@ -95,6 +97,8 @@ func fanoutCompare(rows []fanoutRow) []fanoutComparison {
 			*cell = &fanoutCell{system: r.system, coalesce: r.coalesce, hist: &histogram{}}
 		}
 		(*cell).perCPU = append((*cell).perCPU, r.perCPUSecond())
+		(*cell).userPerM = append((*cell).userPerM, r.cpuPerMillion()-r.kernelPerMillion())
+		(*cell).sysPerM = append((*cell).sysPerM, r.kernelPerMillion())
 		(*cell).hist.merge(r.hist)
 		(*cell).lost += r.lost()
 	}
@@ -110,10 +114,13 @@ func fanoutResults(opt fanoutOptions, rows []fanoutRow, env roomBenchEnv) Result
 	res := Results{Workload: "fanout", Machine: env.machine}
 	cmp := fanoutCompare(rows)
 	for _, c := range cmp {
-		if c.peer == nil {
+		load := fmt.Sprintf("Fan-out, %s subscribers × %d msg/s", group(float64(c.subs)), c.rate)
+		if c.walcast != nil {
+			res.Targets = append(res.Targets, fanoutAnchorTarget(load, c.walcast))
+		}
+		if c.peer == nil || c.walcast == nil {
 			continue
 		}
-		load := fmt.Sprintf("Fan-out, %s subscribers × %d msg/s", group(float64(c.subs)), c.rate)
 		res.Targets = append(res.Targets, fanoutTarget(
 			fmt.Sprintf("%s: walcast / %s deliveries per server CPU-s", load, c.peer.system), c.walcast, c.peer))
 		if c.batched != nil {
@@ -127,6 +134,34 @@ func fanoutResults(opt fanoutOptions, rows []fanoutRow, env roomBenchEnv) Result
 
 	res.Series = fanoutSeries(cmp, opt.payload)
 	return res
+}
+
+// centrifugoAnchorPerCPU is Centrifugo v6.9.1's deliveries per server
+// CPU-s measured on this machine before this benchmark existed (500
+// subscribers × 120 msg/s through its HTTP API, connection setup included;
+// /work/shared/reference/anchors.md §11.4). The peer rows of this
+// benchmark measure it without setup and with publishers on WebSockets,
+// where it does better, so both targets are kept.
+const centrifugoAnchorPerCPU = 70_000
+
+// fanoutAnchorTarget is walcast's median deliveries per server CPU-s
+// against twice centrifugoAnchorPerCPU.
+func fanoutAnchorTarget(load string, cell *fanoutCell) Target {
+	goal := 2.0 * centrifugoAnchorPerCPU
+	t := Target{
+		Name:     fmt.Sprintf("%s: walcast deliveries per server CPU-s, against 2× Centrifugo's ≈%s measured here earlier (anchors §11.4)", load, group(centrifugoAnchorPerCPU)),
+		Goal:     "≥ " + group(goal),
+		Measured: cell.perCPUText(),
+		Ratio:    cell.medianPerCPU(),
+	}
+	t.Met = t.Ratio >= goal && cell.lost == 0
+	switch {
+	case cell.lost != 0:
+		t.Note = fmt.Sprintf("lost %d deliveries", cell.lost)
+	case !t.Met:
+		t.Note = "below " + group(goal)
+	}
+	return t
 }
 
 // fanoutTarget is cell against the peer: at least twice its deliveries per

@@ -35,10 +35,13 @@ func TestFanoutBatchedSystem(t *testing.T) {
 	opt := fanoutOptions{payload: 128, coalesced: 10 * time.Millisecond}
 	res := fanoutResults(opt, rows, roomBenchEnv{peer: &centrifugoPeer{name: peer}})
 
-	if len(res.Targets) != 4 {
-		t.Fatalf("got %d targets, want 4 (default and batched per subscriber count): %+v", len(res.Targets), res.Targets)
+	if len(res.Targets) != 6 {
+		t.Fatalf("got %d targets, want 6 (absolute, default and batched per subscriber count): %+v", len(res.Targets), res.Targets)
 	}
-	plain, on := res.Targets[0], res.Targets[1]
+	anchor, plain, on := res.Targets[0], res.Targets[1], res.Targets[2]
+	if anchor.Goal != "≥ 140,000" || anchor.Met || anchor.Ratio != 100_000 || anchor.Note != "below 140,000" {
+		t.Errorf("absolute target at 100,000 per CPU-s: %+v", anchor)
+	}
 	if want := "Fan-out, 100 subscribers × 500 msg/s: walcast / Centrifugo v6.9.1 deliveries per server CPU-s"; plain.Name != want {
 		t.Errorf("default target %q, want %q", plain.Name, want)
 	}
@@ -74,5 +77,52 @@ func TestFanoutBatchedSystem(t *testing.T) {
 		if !strings.Contains(table, want) {
 			t.Errorf("comparison table lacks %q:\n%s", want, table)
 		}
+	}
+}
+
+func TestFanoutCPUSplit(t *testing.T) {
+	const peer = "Centrifugo v6.9.1"
+	// walcast: 5 µs per delivery, 4 of them kernel; the peer: 8, 4 kernel.
+	ours := fanoutTestRow("walcast", 0, 100, 500, 200_000, 1000)
+	ours.serverSys = ours.serverCPU * 4 / 5
+	theirs := fanoutTestRow(peer, 0, 100, 500, 125_000, 1000)
+	theirs.serverSys = theirs.serverCPU / 2
+	var report bytes.Buffer
+	writeFanoutCPUSplit(&report, fanoutCompare([]fanoutRow{ours, theirs}), &centrifugoPeer{name: peer})
+	want := "| 100 | 500 | 1.00 | 4.00 | 4.00 | 4.00 | 4.00 | 2.00 |"
+	if !strings.Contains(report.String(), want) {
+		t.Errorf("CPU split lacks %q:\n%s", want, report.String())
+	}
+	report.Reset()
+	writeFanoutCPUSplit(&report, fanoutCompare([]fanoutRow{ours}), nil)
+	if report.Len() != 0 {
+		t.Errorf("CPU split without a peer wrote %q", report.String())
+	}
+}
+
+func TestFanoutAnchorTargetWithoutPeer(t *testing.T) {
+	for _, tc := range []struct {
+		perCPU float64
+		met    bool
+		note   string
+	}{
+		{150_000, true, ""},
+		{139_000, false, "below 140,000"},
+	} {
+		rows := []fanoutRow{fanoutTestRow("walcast", 0, 5000, 10, tc.perCPU, 40_000)}
+		res := fanoutResults(fanoutOptions{payload: 128}, rows, roomBenchEnv{})
+		if len(res.Targets) != 1 {
+			t.Fatalf("%v per CPU-s: got %d targets, want the absolute one only: %+v", tc.perCPU, len(res.Targets), res.Targets)
+		}
+		got := res.Targets[0]
+		if got.Met != tc.met || got.Note != tc.note || !strings.HasPrefix(got.Name, "Fan-out, 5,000 subscribers × 10 msg/s: walcast deliveries per server CPU-s") {
+			t.Errorf("%v per CPU-s: target %+v, want met %v note %q", tc.perCPU, got, tc.met, tc.note)
+		}
+	}
+	// A lost delivery fails the target whatever the rate.
+	lossy := fanoutTestRow("walcast", 0, 5000, 10, 200_000, 40_000)
+	lossy.received--
+	if got := fanoutResults(fanoutOptions{payload: 128}, []fanoutRow{lossy}, roomBenchEnv{}).Targets[0]; got.Met || got.Note != "lost 1 deliveries" {
+		t.Errorf("with a lost delivery: %+v", got)
 	}
 }

@@ -87,27 +87,34 @@ func procCPU(pid int) (time.Duration, bool) {
 }
 
 func procStat(pid int) (cpu time.Duration, ppid int, ok bool) {
+	user, sys, ppid, ok := procTimes(pid)
+	return user + sys, ppid, ok
+}
+
+// procTimes reads the user (utime) and kernel (stime) CPU time of a
+// process and its parent's pid from /proc/PID/stat.
+func procTimes(pid int) (user, sys time.Duration, ppid int, ok bool) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return 0, 0, false
+		return 0, 0, 0, false
 	}
 	// The command name is in parentheses and may contain spaces.
 	i := bytes.LastIndexByte(b, ')')
 	if i < 0 {
-		return 0, 0, false
+		return 0, 0, 0, false
 	}
 	f := bytes.Fields(b[i+1:])
 	if len(f) < 13 {
-		return 0, 0, false
+		return 0, 0, 0, false
 	}
 	// After the name: state is field 3, ppid 4, utime 14 and stime 15.
 	pp, err0 := strconv.Atoi(string(f[1]))
 	ut, err1 := strconv.ParseUint(string(f[11]), 10, 64)
 	st, err2 := strconv.ParseUint(string(f[12]), 10, 64)
 	if err0 != nil || err1 != nil || err2 != nil {
-		return 0, 0, false
+		return 0, 0, 0, false
 	}
-	return time.Duration(ut+st) * time.Second / clockTicks, pp, true
+	return time.Duration(ut) * time.Second / clockTicks, time.Duration(st) * time.Second / clockTicks, pp, true
 }
 
 // clusterCPU reads the CPU time of the postmaster and its children.
