@@ -6,18 +6,15 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
-	"time"
 )
 
 // resultFile is one workload's JSON results as found in a directory.
 type resultFile struct {
 	Results
-	Path    string
-	ModTime time.Time
+	Path string
 }
 
 // chartFile is one PNG drawn into the results directory: Name.png.
@@ -69,14 +66,10 @@ func collectResults(dir string) ([]resultFile, error) {
 		if err != nil {
 			return files, fmt.Errorf("read results %s: %w; run its workload again or delete the file", path, err)
 		}
-		info, err := os.Stat(path)
-		if err != nil {
-			return files, err
-		}
 		if r.Workload == "" {
 			r.Workload = strings.TrimSuffix(filepath.Base(path), ".json")
 		}
-		files = append(files, resultFile{Results: r, Path: path, ModTime: info.ModTime()})
+		files = append(files, resultFile{Results: r, Path: path})
 	}
 	slices.SortStableFunc(files, func(a, b resultFile) int {
 		if d := suiteRank(a.Workload) - suiteRank(b.Workload); d != 0 {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"time"
 )
 
 // Results is what a workload writes with --json: the targets it checked and
@@ -11,10 +12,11 @@ import (
 // summary table and draw the PNG charts, so every workload reports in the
 // same shape.
 type Results struct {
-	Workload string   `json:"workload"` // drain, latency, filters, fanout, idle
-	Machine  string   `json:"machine"`  // one line: cores, CPU, versions, settings
-	Targets  []Target `json:"targets"`
-	Series   []Series `json:"series"`
+	Workload string    `json:"workload"`         // drain, latency, filters, fanout, idle
+	Machine  string    `json:"machine"`          // one line: cores, CPU, versions, settings
+	Written  time.Time `json:"written,omitzero"` // when the workload finished; a file's mtime only tells when it was checked out
+	Targets  []Target  `json:"targets"`
+	Series   []Series  `json:"series"`
 }
 
 // Target is one performance target and what this run measured for it.
@@ -45,6 +47,9 @@ type Series struct {
 func writeResults(path string, r Results) error {
 	if path == "" {
 		return nil
+	}
+	if r.Written.IsZero() {
+		r.Written = time.Now().UTC().Truncate(time.Second)
 	}
 	b, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {

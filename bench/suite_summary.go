@@ -84,7 +84,7 @@ func renderRunTable(rep suiteReport) string {
 		status := w.statusText()
 		if w.Status == runSkipped {
 			if f, ok := resultsOf(rep.Results, w.Name); ok {
-				status += "; its results below are from " + f.ModTime.UTC().Format("2006-01-02 15:04 MST")
+				status += "; its results below are from " + writtenText(f.Written)
 			}
 		}
 		took := "–"
@@ -196,4 +196,13 @@ func formatDuration(d time.Duration) string {
 		return d.Round(100 * time.Millisecond).String()
 	}
 	return d.Round(time.Second).String()
+}
+
+// writtenText is when a workload's results were written, for files that
+// hold the time.
+func writtenText(t time.Time) string {
+	if t.IsZero() {
+		return "an earlier run (its file does not record when)"
+	}
+	return t.UTC().Format("2006-01-02 15:04 MST")
 }

@@ -90,7 +90,7 @@ func TestRenderSummary(t *testing.T) {
 	}
 	earlier := time.Date(2026, 8, 20, 9, 30, 0, 0, time.UTC)
 	for i := range files {
-		files[i].ModTime = earlier
+		files[i].Written = earlier
 	}
 	groups, err := chartGroups(files)
 	if err != nil {
@@ -197,5 +197,37 @@ func TestFinishSuite(t *testing.T) {
 	rep.Runs = rep.Runs[:1]
 	if err := finishSuite(context.Background(), rep, dir); err != nil {
 		t.Errorf("finishSuite with every run ok = %v, want nil", err)
+	}
+}
+
+// TestSkippedRunDate: a workload left out with --only shows when its
+// results were written, from the file itself, never from its mtime (a
+// checkout gives every file a new one).
+func TestSkippedRunDate(t *testing.T) {
+	dir := t.TempDir()
+	before := time.Now().UTC().Add(-time.Second)
+	if err := writeResults(filepath.Join(dir, "idle.json"), Results{Workload: "idle"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "drain.json"), []byte(`{"workload":"drain","targets":[],"series":[]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	files, err := collectResults(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idle, ok := resultsOf(files, "idle")
+	if !ok || idle.Written.Before(before) || idle.Written.After(time.Now()) {
+		t.Fatalf("idle.json written at %v, want the time of writeResults", idle.Written)
+	}
+	rep := suiteReport{Runs: []workloadRun{{Name: "drain", Status: runSkipped}, {Name: "idle", Status: runSkipped}}, Results: files}
+	table := renderRunTable(rep)
+	for _, want := range []string{
+		"its results below are from an earlier run (its file does not record when)",
+		"its results below are from " + idle.Written.Format("2006-01-02 15:04 MST"),
+	} {
+		if !strings.Contains(table, want) {
+			t.Errorf("run table lacks %q:\n%s", want, table)
+		}
 	}
 }
