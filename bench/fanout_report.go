@@ -113,8 +113,9 @@ func writeFanoutReport(w io.Writer, opt fanoutOptions, rows []fanoutRow, env roo
 		fmt.Fprintln(w, "- "+n)
 	}
 	fmt.Fprintln(w)
-	writeFanoutComparison(w, fanoutCompare(rows), env.peer)
-	writeFanoutCPUSplit(w, fanoutCompare(rows), env.peer)
+	cmp := fanoutCompare(rows)
+	writeFanoutComparison(w, cmp, env.peer)
+	writeFanoutCPUSplit(w, cmp, env.peer)
 	fmt.Fprintln(w, "Earlier peer figures (/work/shared/reference/anchors.md §0, §10, §11.4; not from this run):")
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "| system | setup | deliveries/s | p50 ms | p99 ms | deliveries per server CPU-s |")
