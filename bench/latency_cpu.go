@@ -82,13 +82,8 @@ func machineBusy() (busy, steal uint64, ok bool) {
 
 // procCPU reads utime + stime of a process from /proc/PID/stat.
 func procCPU(pid int) (time.Duration, bool) {
-	cpu, _, ok := procStat(pid)
-	return cpu, ok
-}
-
-func procStat(pid int) (cpu time.Duration, ppid int, ok bool) {
-	user, sys, ppid, ok := procTimes(pid)
-	return user + sys, ppid, ok
+	user, sys, _, ok := procTimes(pid)
+	return user + sys, ok
 }
 
 // procTimes reads the user (utime) and kernel (stime) CPU time of a
@@ -132,8 +127,8 @@ func clusterCPU(postmaster int) map[int]time.Duration {
 		if err != nil {
 			continue
 		}
-		if cpu, ppid, ok := procStat(pid); ok && (pid == postmaster || ppid == postmaster) {
-			out[pid] = cpu
+		if user, sys, ppid, ok := procTimes(pid); ok && (pid == postmaster || ppid == postmaster) {
+			out[pid] = user + sys
 		}
 	}
 	return out

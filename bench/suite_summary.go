@@ -198,8 +198,8 @@ func formatDuration(d time.Duration) string {
 	return d.Round(time.Second).String()
 }
 
-// writtenText is when a workload's results were written, for files that
-// hold the time.
+// writtenText is when a workload's results were written, or says that
+// the file does not record it (results written before it did).
 func writtenText(t time.Time) string {
 	if t.IsZero() {
 		return "an earlier run (its file does not record when)"
