@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/walcast/walcast/phoenix"
+
 	"github.com/walcast/walcast/auth"
 	"github.com/walcast/walcast/changes"
 )
@@ -59,7 +61,7 @@ type channel struct {
 	pr          chanPresence // presence (channel_presence.go)
 }
 
-func newChannel(c *conn, m Message, sub string, cfg *JoinConfig, token string, exp time.Time) *channel {
+func newChannel(c *conn, m phoenix.Message, sub string, cfg *phoenix.JoinConfig, token string, exp time.Time) *channel {
 	ch := &channel{
 		c:           c,
 		topic:       m.Topic,
@@ -119,7 +121,7 @@ func (ch *channel) replyJoined(sys json.RawMessage) bool {
 		if i > 0 {
 			resp = append(resp, ',')
 		}
-		resp = AppendBindingWithID(resp, raw, ch.ids[i])
+		resp = phoenix.AppendBindingWithID(resp, raw, ch.ids[i])
 	}
 	resp = append(resp, "]}"...)
 	ch.raws = nil
@@ -176,7 +178,7 @@ func (ch *channel) close(sys json.RawMessage) {
 	if sys != nil {
 		ch.c.sendMessage(ch.system(sys))
 	}
-	ch.c.sendMessage(Message{JoinRef: ch.joinRef, Ref: ch.joinRef, Topic: ch.topic, Event: evClose, Payload: emptyResponse})
+	ch.c.sendMessage(phoenix.Message{JoinRef: ch.joinRef, Ref: ch.joinRef, Topic: ch.topic, Event: evClose, Payload: emptyResponse})
 }
 
 // leave handles phx_leave: an ok reply (ref = the leave's), then phx_close.
@@ -185,13 +187,13 @@ func (ch *channel) leave(ref string) {
 	stopped := ch.stop()
 	ch.c.reply(ch.joinRef, ref, ch.topic, true, emptyResponse)
 	if stopped {
-		ch.c.sendMessage(Message{JoinRef: ch.joinRef, Ref: ch.joinRef, Topic: ch.topic, Event: evClose, Payload: emptyResponse})
+		ch.c.sendMessage(phoenix.Message{JoinRef: ch.joinRef, Ref: ch.joinRef, Topic: ch.topic, Event: evClose, Payload: emptyResponse})
 	}
 }
 
 // system wraps a system payload in a message of this channel.
-func (ch *channel) system(payload json.RawMessage) Message {
-	return Message{JoinRef: ch.joinRef, Topic: ch.topic, Event: evSystem, Payload: payload}
+func (ch *channel) system(payload json.RawMessage) phoenix.Message {
+	return phoenix.Message{JoinRef: ch.joinRef, Topic: ch.topic, Event: evSystem, Payload: payload}
 }
 
 func systemPayload(extension, status, message, channel string) json.RawMessage {

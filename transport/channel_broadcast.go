@@ -3,6 +3,8 @@ package transport
 import (
 	"encoding/json"
 
+	"github.com/walcast/walcast/phoenix"
+
 	"github.com/walcast/walcast/broadcast"
 )
 
@@ -32,7 +34,7 @@ type broadcastConfig struct {
 	self, ack, private bool
 }
 
-func newBroadcastConfig(cfg *JoinConfig) broadcastConfig {
+func newBroadcastConfig(cfg *phoenix.JoinConfig) broadcastConfig {
 	return broadcastConfig{self: cfg.Broadcast.Self, ack: cfg.Broadcast.Ack, private: cfg.Private}
 }
 
@@ -59,7 +61,7 @@ func (ch *channel) leaveRooms() {
 // Kind tells the hub which encoding of a broadcast this channel's socket
 // takes.
 func (ch *channel) Kind() int {
-	if ch.c.vsn == V1 {
+	if ch.c.vsn == phoenix.V1 {
 		return kindV1
 	}
 	return kindV2
@@ -92,7 +94,7 @@ var payloadSizeExceeded = json.RawMessage(`"payload_size_exceeded"`)
 // handleBroadcast handles a client's broadcast push: a text "broadcast"
 // event (vsn 1.0.0, or 2.0.0 with a non-string event), or a binary kind-3
 // frame (vsn 2.0.0). It runs on the read loop.
-func (ch *channel) handleBroadcast(m Message) {
+func (ch *channel) handleBroadcast(m phoenix.Message) {
 	if !ch.c.allowMessage() {
 		ch.close(systemPayload("system", "error", "Too many messages per second", ch.sub))
 		return

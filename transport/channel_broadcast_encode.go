@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 
+	"github.com/walcast/walcast/phoenix"
+
 	"github.com/walcast/walcast/broadcast"
 )
 
@@ -17,7 +19,7 @@ import (
 // Supabase does, so whatever else the client put there arrives too.
 func encodeClientText(topic string, payload json.RawMessage) *broadcast.Message {
 	var msg broadcast.Message
-	for k, v := range [broadcast.Kinds]Version{kindV1: V1, kindV2: V2} {
+	for k, v := range [broadcast.Kinds]phoenix.Version{kindV1: phoenix.V1, kindV2: phoenix.V2} {
 		msg.Frames[k].Body = appendTextFrame(v, topic, evBroadcast, func(dst []byte) []byte {
 			return append(dst, payload...)
 		}, len(payload))
@@ -45,29 +47,29 @@ type userBroadcast struct {
 func encodeUserBroadcast(topic string, b userBroadcast) *broadcast.Message {
 	var msg broadcast.Message
 	var text []byte // the text payload, built once for whoever needs it
-	textFor := func(v Version) []byte {
+	textFor := func(v phoenix.Version) []byte {
 		n := len(b.payload) + len(b.event) + len(b.meta) + 48
 		return appendTextFrame(v, topic, evBroadcast, func(dst []byte) []byte {
 			if text != nil {
 				return append(dst, text...)
 			}
 			start := len(dst)
-			dst = AppendBroadcastPayload(dst, b.event, b.meta, b.payload)
+			dst = phoenix.AppendBroadcastPayload(dst, b.event, b.meta, b.payload)
 			text = dst[start:len(dst):len(dst)]
 			return dst
 		}, n)
 	}
-	if b.binary && BroadcastBinaryFits(topic, b.event, b.meta) {
-		n := broadcastHeaderLen + len(topic) + len(b.event) + len(b.meta) + len(b.payload)
+	if b.binary && phoenix.BroadcastBinaryFits(topic, b.event, b.meta) {
+		n := phoenix.BroadcastHeaderLen + len(topic) + len(b.event) + len(b.meta) + len(b.payload)
 		msg.Frames[kindV2] = broadcast.Frame{
 			Binary: true,
-			Body:   AppendBroadcastBinary(make([]byte, 0, n), topic, b.event, b.meta, b.json, b.payload),
+			Body:   phoenix.AppendBroadcastBinary(make([]byte, 0, n), topic, b.event, b.meta, b.json, b.payload),
 		}
 	} else if b.json {
-		msg.Frames[kindV2].Body = textFor(V2)
+		msg.Frames[kindV2].Body = textFor(phoenix.V2)
 	}
 	if b.json {
-		msg.Frames[kindV1].Body = textFor(V1)
+		msg.Frames[kindV1].Body = textFor(phoenix.V1)
 	}
 	return &msg
 }
@@ -75,11 +77,11 @@ func encodeUserBroadcast(topic string, b userBroadcast) *broadcast.Message {
 // appendTextFrame returns a new server→client text frame of event on topic
 // whose payload appendPayload writes (about payloadLen bytes). The framing
 // comes from AppendText, so it always matches the other frames.
-func appendTextFrame(v Version, topic, event string, appendPayload func([]byte) []byte, payloadLen int) []byte {
+func appendTextFrame(v phoenix.Version, topic, event string, appendPayload func([]byte) []byte, payloadLen int) []byte {
 	// AppendText escapes control characters in topic and event, so the only
 	// NUL byte of this frame is the placeholder payload.
 	var scratch [128]byte
-	frame := AppendText(scratch[:0], v, Message{Topic: topic, Event: event, Payload: json.RawMessage{0}})
+	frame := phoenix.AppendText(scratch[:0], v, phoenix.Message{Topic: topic, Event: event, Payload: json.RawMessage{0}})
 	i := bytes.IndexByte(frame, 0)
 	dst := make([]byte, 0, len(frame)-1+payloadLen)
 	dst = append(dst, frame[:i]...)

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/walcast/walcast/phoenix"
+
 	"github.com/coder/websocket"
 )
 
@@ -56,9 +58,9 @@ func (c *client) sync() []rawFrame {
 	}
 }
 
-func isReplyTo(vsn Version, data, ref string) bool {
+func isReplyTo(vsn phoenix.Version, data, ref string) bool {
 	var topic, r string
-	if vsn == V2 {
+	if vsn == phoenix.V2 {
 		var a []json.RawMessage
 		if json.Unmarshal([]byte(data), &a) != nil || len(a) < 5 {
 			return false
@@ -103,7 +105,7 @@ func (c *client) joinRoom(topic, joinRef string, self, ack, private bool) {
 func (c *client) pushText(joinRef, ref, topic, payload string) {
 	c.t.Helper()
 	var b string
-	if c.vsn == V2 {
+	if c.vsn == phoenix.V2 {
 		b = fmt.Sprintf(`[%q,%q,%q,"broadcast",%s]`, joinRef, ref, topic, payload)
 	} else {
 		b = fmt.Sprintf(`{"topic":%q,"event":"broadcast","payload":%s,"ref":%q,"join_ref":%q}`, topic, payload, ref, joinRef)
@@ -112,29 +114,29 @@ func (c *client) pushText(joinRef, ref, topic, payload string) {
 }
 
 // textBroadcast is the text frame a socket of vsn receives for payload.
-func textBroadcast(vsn Version, topic, payload string) rawFrame {
-	if vsn == V2 {
+func textBroadcast(vsn phoenix.Version, topic, payload string) rawFrame {
+	if vsn == phoenix.V2 {
 		return text(fmt.Sprintf(`[null,null,%q,"broadcast",%s]`, topic, payload))
 	}
 	return text(fmt.Sprintf(`{"topic":%q,"event":"broadcast","payload":%s,"ref":null}`, topic, payload))
 }
 
 // replyFrame is the phx_reply a socket of vsn receives.
-func replyFrame(vsn Version, joinRef, ref, topic, payload string) rawFrame {
-	if vsn == V2 {
+func replyFrame(vsn phoenix.Version, joinRef, ref, topic, payload string) rawFrame {
+	if vsn == phoenix.V2 {
 		return text(fmt.Sprintf(`[%q,%q,%q,"phx_reply",%s]`, joinRef, ref, topic, payload))
 	}
 	return text(fmt.Sprintf(`{"topic":%q,"event":"phx_reply","payload":%s,"ref":%q}`, topic, payload, ref))
 }
 
 // parseRaw decodes a text frame of a vsn socket like client.read does.
-func parseRaw(vsn Version, r rawFrame) (frame, error) {
+func parseRaw(vsn phoenix.Version, r rawFrame) (frame, error) {
 	f := frame{Raw: r.data}
 	if r.binary {
 		return f, fmt.Errorf("unexpected binary frame %q", r.data)
 	}
 	b := []byte(r.data)
-	if vsn == V2 {
+	if vsn == phoenix.V2 {
 		var a []json.RawMessage
 		if err := json.Unmarshal(b, &a); err != nil || len(a) != 5 {
 			return f, fmt.Errorf("not a 5-element array (%v): %s", err, b)

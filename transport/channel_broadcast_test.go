@@ -1,8 +1,11 @@
 package transport
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/walcast/walcast/phoenix"
 
 	"github.com/coder/websocket"
 	"github.com/walcast/walcast/broadcast"
@@ -17,14 +20,14 @@ func TestBroadcastText(t *testing.T) {
 	for _, vsn := range versions {
 		t.Run("from "+vsn.String(), func(t *testing.T) {
 			e := newEnv(t, Config{})
-			sender, r1, r2 := e.dial(t, vsn), e.dial(t, V1), e.dial(t, V2)
+			sender, r1, r2 := e.dial(t, vsn), e.dial(t, phoenix.V1), e.dial(t, phoenix.V2)
 			for _, c := range []*client{sender, r1, r2} {
 				c.joinRoom(room, "6", false, false, false)
 			}
 			sender.pushText("6", "7", room, payload)
 			expectFrames(t, "sender (self:false)", sender.sync())
-			expectFrames(t, "v1 receiver", r1.sync(), textBroadcast(V1, room, payload))
-			expectFrames(t, "v2 receiver", r2.sync(), textBroadcast(V2, room, payload))
+			expectFrames(t, "v1 receiver", r1.sync(), textBroadcast(phoenix.V1, room, payload))
+			expectFrames(t, "v2 receiver", r2.sync(), textBroadcast(phoenix.V2, room, payload))
 		})
 	}
 }
@@ -53,19 +56,19 @@ func TestBroadcastSelfAndAck(t *testing.T) {
 // dropped) and as text to vsn 1.0.0 ones; raw bytes reach vsn 2.0.0 only.
 func TestBroadcastBinary(t *testing.T) {
 	e := newEnv(t, Config{})
-	sender, r1, r2 := e.dial(t, V2), e.dial(t, V1), e.dial(t, V2)
+	sender, r1, r2 := e.dial(t, phoenix.V2), e.dial(t, phoenix.V1), e.dial(t, phoenix.V2)
 	for _, c := range []*client{sender, r1, r2} {
 		c.joinRoom(room, "6", true, false, false)
 	}
-	sender.sendRaw(websocket.MessageBinary, pushFrame("6", "7", room, "cursor", `{"persist":{"ttl":60}}`, encodingJSON, []byte(`{"x":9,"s":"é"}`)))
-	kind4 := binary(AppendBroadcastBinary(nil, room, "cursor", nil, true, []byte(`{"x":9,"s":"é"}`)))
+	sender.sendRaw(websocket.MessageBinary, phoenix.AppendBroadcastPush(nil, "6", "7", room, "cursor", json.RawMessage(`{"persist":{"ttl":60}}`), true, []byte(`{"x":9,"s":"é"}`)))
+	kind4 := binary(phoenix.AppendBroadcastBinary(nil, room, "cursor", nil, true, []byte(`{"x":9,"s":"é"}`)))
 	expectFrames(t, "sender (self:true)", sender.sync(), kind4)
 	expectFrames(t, "v2 receiver", r2.sync(), kind4)
-	expectFrames(t, "v1 receiver", r1.sync(), textBroadcast(V1, room, `{"type":"broadcast","event":"cursor","payload":{"x":9,"s":"é"}}`))
+	expectFrames(t, "v1 receiver", r1.sync(), textBroadcast(phoenix.V1, room, `{"type":"broadcast","event":"cursor","payload":{"x":9,"s":"é"}}`))
 
 	raw := []byte{0, 1, 2, 0xff, '{'}
-	sender.sendRaw(websocket.MessageBinary, pushFrame("6", "8", room, "blob", "", encodingRaw, raw))
-	rawOut := binary(AppendBroadcastBinary(nil, room, "blob", nil, false, raw))
+	sender.sendRaw(websocket.MessageBinary, phoenix.AppendBroadcastPush(nil, "6", "8", room, "blob", json.RawMessage(""), false, raw))
+	rawOut := binary(phoenix.AppendBroadcastBinary(nil, room, "blob", nil, false, raw))
 	expectFrames(t, "sender", sender.sync(), rawOut)
 	expectFrames(t, "v2 receiver", r2.sync(), rawOut)
 	expectFrames(t, "v1 receiver (no text form)", r1.sync())
@@ -73,25 +76,25 @@ func TestBroadcastBinary(t *testing.T) {
 
 func TestBroadcastOversize(t *testing.T) {
 	e := newEnv(t, Config{MaxPayloadBytes: 100})
-	acked, quiet, r := e.dial(t, V2), e.dial(t, V1), e.dial(t, V2)
+	acked, quiet, r := e.dial(t, phoenix.V2), e.dial(t, phoenix.V1), e.dial(t, phoenix.V2)
 	acked.joinRoom(room, "6", true, true, false)
 	quiet.joinRoom(room, "6", true, false, false)
 	r.joinRoom(room, "6", false, false, false)
 	big := `{"type":"broadcast","event":"e","payload":{"pad":"` + strings.Repeat("x", 100) + `"}}`
 	acked.pushText("6", "7", room, big)
-	acked.sendRaw(websocket.MessageBinary, pushFrame("6", "8", room, "e", "", encodingRaw, make([]byte, 101)))
+	acked.sendRaw(websocket.MessageBinary, phoenix.AppendBroadcastPush(nil, "6", "8", room, "e", json.RawMessage(""), false, make([]byte, 101)))
 	expectFrames(t, "acked sender", acked.sync(),
-		replyFrame(V2, "6", "7", room, `{"status":"error","response":"payload_size_exceeded"}`),
-		replyFrame(V2, "6", "8", room, `{"status":"error","response":"payload_size_exceeded"}`))
+		replyFrame(phoenix.V2, "6", "7", room, `{"status":"error","response":"payload_size_exceeded"}`),
+		replyFrame(phoenix.V2, "6", "8", room, `{"status":"error","response":"payload_size_exceeded"}`))
 	quiet.pushText("6", "7", room, big)
 	expectFrames(t, "sender without ack", quiet.sync())
 	expectFrames(t, "receiver", r.sync())
 
 	// Exactly at the limit passes.
 	ok := make([]byte, 100)
-	acked.sendRaw(websocket.MessageBinary, pushFrame("6", "9", room, "e", "", encodingRaw, ok))
-	out := binary(AppendBroadcastBinary(nil, room, "e", nil, false, ok))
-	expectFrames(t, "acked sender", acked.sync(), out, replyFrame(V2, "6", "9", room, `{"status":"ok","response":{}}`))
+	acked.sendRaw(websocket.MessageBinary, phoenix.AppendBroadcastPush(nil, "6", "9", room, "e", json.RawMessage(""), false, ok))
+	out := binary(phoenix.AppendBroadcastBinary(nil, room, "e", nil, false, ok))
+	expectFrames(t, "acked sender", acked.sync(), out, replyFrame(phoenix.V2, "6", "9", room, `{"status":"ok","response":{}}`))
 	expectFrames(t, "receiver", r.sync(), out)
 }
 
@@ -99,7 +102,7 @@ func TestBroadcastOversize(t *testing.T) {
 // closing the socket) leaves its room.
 func TestBroadcastRooms(t *testing.T) {
 	e := newEnv(t, Config{})
-	sender, public, private, other := e.dial(t, V2), e.dial(t, V2), e.dial(t, V2), e.dial(t, V2)
+	sender, public, private, other := e.dial(t, phoenix.V2), e.dial(t, phoenix.V2), e.dial(t, phoenix.V2), e.dial(t, phoenix.V2)
 	sender.joinRoom(room, "6", false, false, false)
 	public.joinRoom(room, "6", false, false, false)
 	private.joinRoom(room, "6", false, false, true)
@@ -107,7 +110,7 @@ func TestBroadcastRooms(t *testing.T) {
 	payload := `{"type":"broadcast","event":"e","payload":{}}`
 	sender.pushText("6", "7", room, payload)
 	sender.sync()
-	expectFrames(t, "public", public.sync(), textBroadcast(V2, room, payload))
+	expectFrames(t, "public", public.sync(), textBroadcast(phoenix.V2, room, payload))
 	expectFrames(t, "private", private.sync())
 	expectFrames(t, "other topic", other.sync())
 	if n := e.s.hub.Subscribers(roomKey(false, "room1")); n != 2 {
@@ -144,10 +147,10 @@ func TestBroadcastEncodedOnce(t *testing.T) {
 		e.s.hub.Subscribe(roomKey(false, "room1"), s)
 		defer e.s.hub.Unsubscribe(roomKey(false, "room1"), s)
 	}
-	c := e.dial(t, V2)
+	c := e.dial(t, phoenix.V2)
 	c.joinRoom(room, "6", false, false, false)
 	c.pushText("6", "7", room, `{"type":"broadcast","event":"e","payload":{}}`)
-	c.sendRaw(websocket.MessageBinary, pushFrame("6", "8", room, "e", "", encodingJSON, []byte(`{}`)))
+	c.sendRaw(websocket.MessageBinary, phoenix.AppendBroadcastPush(nil, "6", "8", room, "e", json.RawMessage(""), true, []byte(`{}`)))
 	c.sync()
 	for i := 0; i < len(spies); i += 2 {
 		a, b := spies[i], spies[i+1]

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/walcast/walcast/phoenix"
+
 	"github.com/walcast/walcast/broadcast"
 	"github.com/walcast/walcast/changes"
 )
@@ -187,10 +189,10 @@ func (ch *channel) appendHead(dst []byte, ids []uint64) []byte {
 //	V1: {"topic":"realtime:x","event":"postgres_changes","payload":{"ids":[ ... },"ref":null}
 //
 // It is derived from AppendText, so it always matches the other frames.
-func changeFraming(v Version, topic string) (prefix, tail []byte) {
+func changeFraming(v phoenix.Version, topic string) (prefix, tail []byte) {
 	// AppendText escapes control characters in the topic, so the only NUL
 	// byte in its output is the placeholder payload.
-	b := AppendText(nil, v, Message{Topic: topic, Event: evPostgresChange, Payload: json.RawMessage{0}})
+	b := phoenix.AppendText(nil, v, phoenix.Message{Topic: topic, Event: evPostgresChange, Payload: json.RawMessage{0}})
 	i := bytes.IndexByte(b, 0)
 	prefix = append(b[:i:i], `{"ids":[`...)
 	tail = append([]byte{'}'}, b[i+1:]...)

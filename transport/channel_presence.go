@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/walcast/walcast/phoenix"
+
 	"github.com/walcast/walcast/broadcast"
 	"github.com/walcast/walcast/presence"
 )
@@ -69,7 +71,7 @@ type chanPresence struct {
 	resetAt time.Time         // end of the window; zero before the first push
 }
 
-func newChanPresence(cfg *JoinConfig) chanPresence {
+func newChanPresence(cfg *phoenix.JoinConfig) chanPresence {
 	return chanPresence{want: cfg.Presence.Enabled, key: cfg.Presence.Key}
 }
 
@@ -100,7 +102,7 @@ func (ch *channel) enablePresence() {
 	room := ch.presenceRoom()
 	ch.c.s.presence.Sync(room, func(state []byte) {
 		// AppendText copies state, which is only valid here.
-		ch.c.sendMessage(Message{JoinRef: ch.joinRef, Topic: ch.topic, Event: evPresenceState, Payload: state})
+		ch.c.sendMessage(phoenix.Message{JoinRef: ch.joinRef, Topic: ch.topic, Event: evPresenceState, Payload: state})
 		// Diffs reach the channel through the same Deliver as broadcasts.
 		ch.c.s.hub.Subscribe(presenceTopic(room), ch)
 	})
@@ -128,7 +130,7 @@ func (ch *channel) leavePresence() {
 // event. Past PresenceMaxCalls per PresenceWindow, or with a track payload
 // over MaxPayloadBytes, the channel is closed with a system error. It runs
 // on a helper goroutine the read loop waits for.
-func (ch *channel) handlePresence(m Message) {
+func (ch *channel) handlePresence(m phoenix.Message) {
 	var body map[string]json.RawMessage
 	if json.Unmarshal(m.Payload, &body) != nil || body["event"] == nil {
 		// Supabase answers a push without an event ok, and does nothing.
@@ -165,7 +167,7 @@ func (ch *channel) presencePush(ref, event string, payload json.RawMessage) stri
 		if payload == nil {
 			payload = emptyMetaJSON // Supabase's default for a missing payload
 		}
-		if firstJSONByte(payload) != '{' {
+		if phoenix.FirstJSONByte(payload) != '{' {
 			ch.c.reply(ch.joinRef, ref, ch.topic, false, trackNotAMap)
 			return ""
 		}
@@ -228,10 +230,10 @@ func (s *Server) publishPresence(room string, d presence.Diff) {
 		return // say, the leave of the room's last channel
 	}
 	_, sub, _ := strings.Cut(room, ":") // room is roomKey(private, sub)
-	m := Message{Topic: topicPrefix + sub, Event: evPresenceDiff, Payload: d.AppendJSON(nil)}
+	m := phoenix.Message{Topic: topicPrefix + sub, Event: evPresenceDiff, Payload: d.AppendJSON(nil)}
 	var msg broadcast.Message
-	msg.Frames[kindV1] = broadcast.Frame{Body: AppendText(nil, V1, m)}
-	msg.Frames[kindV2] = broadcast.Frame{Body: AppendText(nil, V2, m)}
+	msg.Frames[kindV1] = broadcast.Frame{Body: phoenix.AppendText(nil, phoenix.V1, m)}
+	msg.Frames[kindV2] = broadcast.Frame{Body: phoenix.AppendText(nil, phoenix.V2, m)}
 	s.hub.Publish(topic, &msg, nil)
 }
 

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/walcast/walcast/phoenix"
 )
 
 const presRoom = "realtime:lobby"
@@ -115,20 +117,20 @@ func checkMeta(t *testing.T, m map[string]any, fields string) string {
 // join_ref.
 func checkC(t *testing.T, c *client, f frame, joinRef, ref, topic, event, payload string) {
 	t.Helper()
-	if c.vsn == V1 {
+	if c.vsn == phoenix.V1 {
 		joinRef = "null"
 	}
 	checkFrame(t, f, joinRef, ref, topic, event, payload)
 }
 
-func forBoth(t *testing.T, f func(t *testing.T, v Version)) {
-	for _, v := range []Version{V1, V2} {
+func forBoth(t *testing.T, f func(t *testing.T, v phoenix.Version)) {
+	for _, v := range []phoenix.Version{phoenix.V1, phoenix.V2} {
 		t.Run(v.String(), func(t *testing.T) { f(t, v) })
 	}
 }
 
 func TestPresenceStateOnJoin(t *testing.T) {
-	forBoth(t, func(t *testing.T, v Version) {
+	forBoth(t, func(t *testing.T, v phoenix.Version) {
 		e := newEnv(t, Config{})
 		c := e.dial(t, v)
 		if s := presJoin(t, c, "1", "me"); len(s) != 0 {
@@ -146,9 +148,9 @@ func TestPresenceStateOnJoin(t *testing.T) {
 }
 
 func TestPresenceTrackUpdateUntrack(t *testing.T) {
-	forBoth(t, func(t *testing.T, v Version) {
+	forBoth(t, func(t *testing.T, v phoenix.Version) {
 		e := newEnv(t, Config{})
-		a, b := e.dial(t, v), e.dial(t, V1+V2-v) // one of each serializer
+		a, b := e.dial(t, v), e.dial(t, phoenix.V1+phoenix.V2-v) // one of each serializer
 		presJoin(t, a, "1", "alice")
 		presJoin(t, b, "1", "bob")
 
@@ -213,7 +215,7 @@ func TestPresenceLeaves(t *testing.T) {
 	for _, how := range []string{"disconnect", "phx_leave", "duplicate join"} {
 		t.Run(how, func(t *testing.T) {
 			e := newEnv(t, Config{})
-			a, b := e.dial(t, V2), e.dial(t, V1)
+			a, b := e.dial(t, phoenix.V2), e.dial(t, phoenix.V1)
 			presJoin(t, a, "1", "alice")
 			presJoin(t, b, "1", "bob")
 			track(t, a, "1", "2", `{"x":1}`)
@@ -250,12 +252,12 @@ func TestPresenceLeaves(t *testing.T) {
 
 func TestPresenceRejoinGetsState(t *testing.T) {
 	e := newEnv(t, Config{})
-	a := e.dial(t, V2)
+	a := e.dial(t, phoenix.V2)
 	presJoin(t, a, "1", "alice")
 	track(t, a, "1", "2", `{"x":1}`)
 	nextDiff(t, a)
 	// A second socket of the same user, and the first one reconnecting.
-	b := e.dial(t, V1)
+	b := e.dial(t, phoenix.V1)
 	s := presJoin(t, b, "1", "alice")
 	checkMeta(t, only(t, s, "alice"), `{"x":1}`)
 	track(t, b, "1", "2", `{"x":2}`)
@@ -263,7 +265,7 @@ func TestPresenceRejoinGetsState(t *testing.T) {
 	nextDiff(t, a)
 	a.ws.CloseNow()
 	nextDiff(t, b) // alice's first meta leaves
-	a = e.dial(t, V2)
+	a = e.dial(t, phoenix.V2)
 	s = presJoin(t, a, "9", "alice")
 	checkMeta(t, only(t, s, "alice"), `{"x":2}`)
 }
@@ -273,7 +275,7 @@ func TestPresenceKey(t *testing.T) {
 	for _, cfg := range []string{`{"enabled":true}`, `{"enabled":true,"key":""}`, `{"enabled":true,"key":null}`} {
 		t.Run(cfg, func(t *testing.T) {
 			e := newEnv(t, Config{})
-			c := e.dial(t, V2)
+			c := e.dial(t, phoenix.V2)
 			c.join(presRoom, "1", `{"config":{"presence":`+cfg+`}}`)
 			c.next() // presence_state
 			track(t, c, "1", "2", `{"n":1}`)
@@ -295,13 +297,13 @@ func TestPresenceKey(t *testing.T) {
 
 func TestPresenceTrackEnables(t *testing.T) {
 	e := newEnv(t, Config{})
-	a := e.dial(t, V1)
+	a := e.dial(t, phoenix.V1)
 	presJoin(t, a, "1", "alice")
 	track(t, a, "1", "2", `{"x":1}`)
 	nextDiff(t, a)
 	// b joined without presence: its first track sends the state (without
 	// its own meta), then its join as a diff, to both.
-	b := e.dial(t, V2)
+	b := e.dial(t, phoenix.V2)
 	checkC(t, b, b.join(presRoom, "1", `{"config":{"presence":{"key":"bob"}}}`), "1", "1", presRoom, "phx_reply", "")
 	track(t, b, "1", "2", `{"y":2}`)
 	f := b.next()
@@ -340,7 +342,7 @@ func TestPresencePushes(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, Config{})
-			c := e.dial(t, V2)
+			c := e.dial(t, phoenix.V2)
 			presJoin(t, c, "1", "k")
 			f := presPush(t, c, "1", "2", tc.body)
 			status := "error"
@@ -360,7 +362,7 @@ func TestPresencePushes(t *testing.T) {
 
 func TestPresenceRoomsApart(t *testing.T) {
 	e := newEnv(t, Config{})
-	pub, priv := e.dial(t, V2), e.dial(t, V2)
+	pub, priv := e.dial(t, phoenix.V2), e.dial(t, phoenix.V2)
 	presJoin(t, pub, "1", "a")
 	priv.join(presRoom, "1", `{"config":{"private":true,"presence":{"key":"b","enabled":true}}}`)
 	if s := parseState(t, priv.next().Payload); len(s) != 0 {
@@ -370,13 +372,13 @@ func TestPresenceRoomsApart(t *testing.T) {
 	nextDiff(t, pub)
 	quiet(t, priv)
 	// Another topic is another room.
-	c := e.dial(t, V1)
+	c := e.dial(t, phoenix.V1)
 	c.join("realtime:other", "1", `{"config":{"presence":{"enabled":true}}}`)
 	checkC(t, c, c.next(), "1", "null", "realtime:other", "presence_state", `{}`)
 }
 
 func TestPresenceRateLimit(t *testing.T) {
-	forBoth(t, func(t *testing.T, v Version) {
+	forBoth(t, func(t *testing.T, v phoenix.Version) {
 		e := newEnv(t, Config{})
 		a, b := e.dial(t, v), e.dial(t, v)
 		presJoin(t, a, "1", "a")
@@ -399,7 +401,7 @@ func TestPresenceRateLimit(t *testing.T) {
 
 func TestPresenceRateWindow(t *testing.T) {
 	e := newEnv(t, Config{PresenceMaxCalls: 2, PresenceWindow: 300 * time.Millisecond})
-	c := e.dial(t, V2)
+	c := e.dial(t, phoenix.V2)
 	presJoin(t, c, "1", "k")
 	start := time.Now()
 	presPush(t, c, "1", "2", `{"event":"untrack"}`)
@@ -417,7 +419,7 @@ func TestPresenceRateWindow(t *testing.T) {
 
 	// Negative: no limit.
 	e = newEnv(t, Config{PresenceMaxCalls: -1})
-	c = e.dial(t, V1)
+	c = e.dial(t, phoenix.V1)
 	presJoin(t, c, "1", "k")
 	for i := range 20 {
 		presPush(t, c, "1", fmt.Sprint(i+2), `{"event":"untrack"}`)
@@ -426,7 +428,7 @@ func TestPresenceRateWindow(t *testing.T) {
 
 func TestPresenceTrackTooLarge(t *testing.T) {
 	e := newEnv(t, Config{MaxPayloadBytes: 100})
-	a, b := e.dial(t, V1), e.dial(t, V2)
+	a, b := e.dial(t, phoenix.V1), e.dial(t, phoenix.V2)
 	presJoin(t, a, "1", "a")
 	presJoin(t, b, "1", "b")
 	track(t, a, "1", "2", `{"small":true}`)
@@ -448,7 +450,7 @@ func TestPresenceConcurrentJoins(t *testing.T) {
 	e := newEnv(t, Config{})
 	clients := make([]*client, n)
 	for i := range clients {
-		clients[i] = e.dial(t, Version(1+i%2))
+		clients[i] = e.dial(t, phoenix.Version(1+i%2))
 	}
 	members := make([]map[string]bool, n)
 	done := make(chan int)

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/walcast/walcast/phoenix"
+
 	"github.com/walcast/walcast/auth"
 )
 
@@ -20,16 +22,16 @@ func TestPostgresChangesFrames(t *testing.T) {
 	big := `{"pad":"` + strings.Repeat("x", 3*assembleMax) + `"}`
 	tests := []struct {
 		name string
-		vsn  Version
+		vsn  phoenix.Version
 		ids  []uint64
 		data string
 		want string
 	}{
-		{"v2 one id", V2, []uint64{101}, data, `[null,null,"realtime:room","postgres_changes",{"ids":[101],"data":` + data + `}]`},
-		{"v2 two ids", V2, []uint64{101, 102}, data, `[null,null,"realtime:room","postgres_changes",{"ids":[101,102],"data":` + data + `}]`},
-		{"v2 streamed", V2, []uint64{102}, big, `[null,null,"realtime:room","postgres_changes",{"ids":[102],"data":` + big + `}]`},
-		{"v1 one id", V1, []uint64{102}, data, `{"topic":"realtime:room","event":"postgres_changes","payload":{"ids":[102],"data":` + data + `},"ref":null}`},
-		{"v1 two ids streamed", V1, []uint64{101, 102}, big, `{"topic":"realtime:room","event":"postgres_changes","payload":{"ids":[101,102],"data":` + big + `},"ref":null}`},
+		{"v2 one id", phoenix.V2, []uint64{101}, data, `[null,null,"realtime:room","postgres_changes",{"ids":[101],"data":` + data + `}]`},
+		{"v2 two ids", phoenix.V2, []uint64{101, 102}, data, `[null,null,"realtime:room","postgres_changes",{"ids":[101,102],"data":` + data + `}]`},
+		{"v2 streamed", phoenix.V2, []uint64{102}, big, `[null,null,"realtime:room","postgres_changes",{"ids":[102],"data":` + big + `}]`},
+		{"v1 one id", phoenix.V1, []uint64{102}, data, `{"topic":"realtime:room","event":"postgres_changes","payload":{"ids":[102],"data":` + data + `},"ref":null}`},
+		{"v1 two ids streamed", phoenix.V1, []uint64{101, 102}, big, `{"topic":"realtime:room","event":"postgres_changes","payload":{"ids":[101,102],"data":` + big + `},"ref":null}`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -51,7 +53,7 @@ func TestPostgresChangesFrames(t *testing.T) {
 
 func TestDeliverChangeDoesNotAllocate(t *testing.T) {
 	e := newEnv(t, Config{})
-	c := e.dial(t, V2)
+	c := e.dial(t, phoenix.V2)
 	c.join("realtime:room", "1", oneBinding)
 	c.next()
 	ch := findChannel(t, e, "realtime:room")
@@ -96,7 +98,7 @@ func TestSubscribedAfterLive(t *testing.T) {
 	e := newEnv(t, Config{})
 	e.fake = newFakeChanges(false)
 	e.s.changes = e.fake
-	c := e.dial(t, V2)
+	c := e.dial(t, phoenix.V2)
 	checkFrame(t, c.join("realtime:room", "1", oneBinding), "1", "1", "realtime:room", "phx_reply", "")
 	// Not live: the channel is joined but the status waits.
 	c.send("", "2", "phoenix", "heartbeat", `{}`)
@@ -108,7 +110,7 @@ func TestSubscribedAfterLive(t *testing.T) {
 func TestSubscribeError(t *testing.T) {
 	e := newEnv(t, Config{})
 	e.fake.setSubscribeError(errors.New("Unable to subscribe to changes with given parameters"))
-	c := e.dial(t, V2)
+	c := e.dial(t, phoenix.V2)
 	checkFrame(t, c.join("realtime:room", "1", oneBinding), "1", "1", "realtime:room", "phx_reply",
 		`{"status":"ok","response":{"postgres_changes":[{"event":"*","schema":"public","table":"todos","id":101}]}}`)
 	checkFrame(t, c.next(), "1", "null", "realtime:room", "system",
@@ -118,7 +120,7 @@ func TestSubscribeError(t *testing.T) {
 func TestNoDispatcher(t *testing.T) {
 	e := newEnv(t, Config{})
 	e.s.changes = nil
-	c := e.dial(t, V2)
+	c := e.dial(t, phoenix.V2)
 	reply := c.join("realtime:room", "1", oneBinding)
 	if !strings.Contains(string(reply.Payload), `"status":"ok"`) || !strings.Contains(string(reply.Payload), `"id":`) {
 		t.Fatalf("reply = %s, want ok with an id", reply)
@@ -134,7 +136,7 @@ func TestWaitOption(t *testing.T) {
 	}
 	t.Run("live", func(t *testing.T) {
 		e := newEnv(t, Config{})
-		c := e.dial(t, V2)
+		c := e.dial(t, phoenix.V2)
 		checkFrame(t, c.join("realtime:room", "1", withWait(1000)), "1", "1", "realtime:room", "phx_reply",
 			`{"status":"ok","response":{"postgres_changes":[{"event":"*","schema":"public","table":"todos","id":101}]}}`)
 		checkFrame(t, c.next(), "1", "null", "realtime:room", "system", subscribedMsg)
@@ -143,7 +145,7 @@ func TestWaitOption(t *testing.T) {
 		e := newEnv(t, Config{})
 		e.fake = newFakeChanges(false)
 		e.s.changes = e.fake
-		c := e.dial(t, V2)
+		c := e.dial(t, phoenix.V2)
 		c.send("1", "1", "realtime:room", evJoin, withWait(10000))
 		c.send("", "2", "phoenix", "heartbeat", `{}`)
 		// The heartbeat is answered while the join waits.
@@ -156,7 +158,7 @@ func TestWaitOption(t *testing.T) {
 		e := newEnv(t, Config{})
 		e.fake = newFakeChanges(false)
 		e.s.changes = e.fake
-		c := e.dial(t, V2)
+		c := e.dial(t, phoenix.V2)
 		checkFrame(t, c.join("realtime:room", "1", withWait(100)), "1", "1", "realtime:room", "phx_reply",
 			`{"status":"error","response":{"reason":"PostgresChangesSubscribeTimeout: Timed out after 100ms waiting for the postgres_changes subscription"}}`)
 		waitFor(t, "unsubscribe", func() bool { return e.fake.subscribers() == 0 })
@@ -167,7 +169,7 @@ func TestWaitOption(t *testing.T) {
 	t.Run("refused binding", func(t *testing.T) {
 		e := newEnv(t, Config{})
 		e.fake.setSubscribeError(errors.New("bad filter"))
-		c := e.dial(t, V2)
+		c := e.dial(t, phoenix.V2)
 		checkFrame(t, c.join("realtime:room", "1", withWait(1000)), "1", "1", "realtime:room", "phx_reply",
 			`{"status":"error","response":{"reason":"RealtimeDisabledForConfiguration: bad filter"}}`)
 	})
@@ -190,7 +192,7 @@ func TestTokenExpiry(t *testing.T) {
 	// at join and expires at once.
 	v := auth.NewVerifier(testSecret, auth.WithClock(func() time.Time { return time.Now().Add(-15 * time.Second) }))
 	e := newEnv(t, Config{Verifier: v})
-	c := e.dial(t, V2)
+	c := e.dial(t, phoenix.V2)
 	expired := token(t, -10*time.Second)
 	checkFrame(t, c.join("realtime:room", "1", `{"access_token":"`+expired+`","config":{"postgres_changes":[{"event":"*","schema":"public"}]}}`),
 		"1", "1", "realtime:room", "phx_reply", "")
@@ -208,7 +210,7 @@ func TestTokenExpiry(t *testing.T) {
 
 func TestTokenExpiryOnTime(t *testing.T) {
 	e := newEnv(t, Config{})
-	c := e.dial(t, V2)
+	c := e.dial(t, phoenix.V2)
 	tok := token(t, 1500*time.Millisecond) // exp is whole seconds: 1 or 2 s from now
 	start := time.Now()
 	c.join("realtime:room", "1", `{"access_token":"`+tok+`"}`)
@@ -221,7 +223,7 @@ func TestTokenExpiryOnTime(t *testing.T) {
 
 func TestAccessToken(t *testing.T) {
 	e := newEnv(t, Config{})
-	c := e.dial(t, V2)
+	c := e.dial(t, phoenix.V2)
 	first := token(t, time.Hour)
 	c.join("realtime:room", "1", `{"access_token":"`+first+`","config":{"postgres_changes":[{"event":"*","schema":"public"}]}}`)
 	checkFrame(t, c.next(), "1", "null", "realtime:room", "system", subscribedMsg)
@@ -253,7 +255,7 @@ func TestAccessToken(t *testing.T) {
 
 func TestNoChangesOutsideJoinedState(t *testing.T) {
 	e := newEnv(t, Config{})
-	c := e.dial(t, V2)
+	c := e.dial(t, phoenix.V2)
 	c.join("realtime:room", "1", oneBinding)
 	c.next()
 	ch := findChannel(t, e, "realtime:room")

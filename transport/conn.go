@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/walcast/walcast/phoenix"
+
 	"github.com/coder/websocket"
 	"github.com/walcast/walcast/broadcast"
 )
@@ -64,7 +66,7 @@ type conn struct {
 	ws     *websocket.Conn
 	hc     *hijackedConn // the socket under ws, and ws's reader of it:
 	br     *bufio.Reader // park checks neither holds unparsed bytes
-	vsn    Version
+	vsn    phoenix.Version
 	apikey string
 	lim    connLimits // join and message rates (limits.go)
 
@@ -79,7 +81,7 @@ type conn struct {
 
 // init readies c, allocated before the upgrade so that the upgrade could
 // set up c.sock in place, once the WebSocket is accepted.
-func (c *conn) init(s *Server, ws *websocket.Conn, vsn Version, apikey string) {
+func (c *conn) init(s *Server, ws *websocket.Conn, vsn phoenix.Version, apikey string) {
 	ws.SetReadLimit(int64(s.cfg.MaxFrameBytes))
 	c.s, c.id, c.ws, c.sw = s, s.nextConnID.Add(1), ws, &c.sock
 	c.vsn, c.apikey = vsn, apikey
@@ -197,8 +199,8 @@ func (c *conn) send(f broadcast.Frame) bool {
 	return true
 }
 
-func (c *conn) sendMessage(m Message) bool {
-	return c.send(broadcast.Frame{Body: AppendText(nil, c.vsn, m)})
+func (c *conn) sendMessage(m phoenix.Message) bool {
+	return c.send(broadcast.Frame{Body: phoenix.AppendText(nil, c.vsn, m)})
 }
 
 func (c *conn) overflow() {

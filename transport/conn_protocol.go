@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/walcast/walcast/phoenix"
+
 	"github.com/coder/websocket"
 )
 
@@ -35,13 +37,13 @@ var (
 // not decode is logged (rate-limited) and dropped; the connection stays, as
 // with Phoenix.
 func (c *conn) handleFrame(typ websocket.MessageType, data []byte) {
-	var m Message
+	var m phoenix.Message
 	var err error
 	switch {
 	case typ == websocket.MessageText:
-		m, err = DecodeText(c.vsn, data)
-	case c.vsn == V2:
-		m, err = DecodeBinary(data)
+		m, err = phoenix.DecodeText(c.vsn, data)
+	case c.vsn == phoenix.V2:
+		m, err = phoenix.DecodeBinary(data)
 	default:
 		err = errors.New("binary frame on a vsn 1.0.0 socket")
 	}
@@ -52,7 +54,7 @@ func (c *conn) handleFrame(typ websocket.MessageType, data []byte) {
 	c.handle(m)
 }
 
-func (c *conn) handle(m Message) {
+func (c *conn) handle(m phoenix.Message) {
 	if m.Topic == topicPhoenix && m.Event == evHeartbeat {
 		// Phoenix answers heartbeats without a join_ref.
 		c.reply("", m.Ref, topicPhoenix, true, emptyResponse)
@@ -110,7 +112,7 @@ func (c *conn) deep(f func()) {
 
 // join handles phx_join: checks the topic, the channel limit and the token,
 // closes a channel already joined on the topic, and starts the new one.
-func (c *conn) join(m Message) {
+func (c *conn) join(m phoenix.Message) {
 	if !c.allowJoin() {
 		c.joinError(m, "ClientJoinRateLimitReached: Too many joins per second")
 		return
@@ -129,7 +131,7 @@ func (c *conn) join(m Message) {
 		c.joinError(m, "TopicNameRequired: You must provide a topic name")
 		return
 	}
-	cfg, err := ParseJoin(m.Payload)
+	cfg, err := phoenix.ParseJoin(m.Payload)
 	if err != nil {
 		// Not an object, or a binding that is not one: the Elixir server
 		// crashes on these; say why instead.
@@ -162,7 +164,7 @@ func (c *conn) join(m Message) {
 	ch.start()
 }
 
-func (c *conn) joinError(m Message, reason string) {
+func (c *conn) joinError(m phoenix.Message, reason string) {
 	c.reply(m.JoinRef, m.Ref, m.Topic, false, reasonPayload(reason))
 }
 
@@ -175,7 +177,7 @@ func reasonPayload(reason string) json.RawMessage {
 
 // reply sends a phx_reply: {"status":"ok"|"error","response":response}.
 func (c *conn) reply(joinRef, ref, topic string, ok bool, response json.RawMessage) bool {
-	return c.sendMessage(Message{JoinRef: joinRef, Ref: ref, Topic: topic, Event: evReply, Payload: replyPayload(ok, response)})
+	return c.sendMessage(phoenix.Message{JoinRef: joinRef, Ref: ref, Topic: topic, Event: evReply, Payload: replyPayload(ok, response)})
 }
 
 func replyPayload(ok bool, response json.RawMessage) json.RawMessage {

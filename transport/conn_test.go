@@ -5,10 +5,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/walcast/walcast/phoenix"
+
 	"github.com/coder/websocket"
 )
 
-var versions = []Version{V1, V2}
+var versions = []phoenix.Version{phoenix.V1, phoenix.V2}
 
 func TestHeartbeat(t *testing.T) {
 	e := newEnv(t, Config{})
@@ -42,7 +44,7 @@ func TestJoinReply(t *testing.T) {
 				c := e.dial(t, vsn)
 				reply := c.join("realtime:room1", "6", tc.payload)
 				wantJoinRef := "6"
-				if vsn == V1 {
+				if vsn == phoenix.V1 {
 					wantJoinRef = "null" // V1 frames carry no join_ref
 				}
 				checkFrame(t, reply, wantJoinRef, "6", "realtime:room1", "phx_reply", `{"status":"ok","response":`+tc.response+`}`)
@@ -72,7 +74,7 @@ func TestJoinErrors(t *testing.T) {
 		{"bad binding", "realtime:a", `{"config":{"postgres_changes":[42]}}`, "3", ""},
 	}
 	e := newEnv(t, Config{})
-	c := e.dial(t, V2)
+	c := e.dial(t, phoenix.V2)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			f := c.join(tc.topic, "3", tc.payload)
@@ -94,7 +96,7 @@ func TestJoinErrors(t *testing.T) {
 
 func TestChannelLimit(t *testing.T) {
 	e := newEnv(t, Config{MaxChannels: 2})
-	c := e.dial(t, V2)
+	c := e.dial(t, phoenix.V2)
 	for i, topic := range []string{"realtime:a", "realtime:b"} {
 		checkFrame(t, c.join(topic, string(rune('1'+i)), `{}`), string(rune('1'+i)), string(rune('1'+i)), topic, "phx_reply", `{"status":"ok","response":{"postgres_changes":[]}}`)
 	}
@@ -121,7 +123,7 @@ func TestUnmatchedTopic(t *testing.T) {
 
 func TestDuplicateJoinClosesOld(t *testing.T) {
 	e := newEnv(t, Config{})
-	c := e.dial(t, V2)
+	c := e.dial(t, phoenix.V2)
 	c.join("realtime:room", "1", `{"config":{"postgres_changes":[{"event":"*","schema":"public"}]}}`)
 	c.next() // Subscribed to PostgreSQL
 	c.send("2", "2", "realtime:room", evJoin, `{}`)
@@ -136,7 +138,7 @@ func TestLeave(t *testing.T) {
 			e := newEnv(t, Config{})
 			c := e.dial(t, vsn)
 			jr := "6"
-			if vsn == V1 {
+			if vsn == phoenix.V1 {
 				jr = "null"
 			}
 			c.join("realtime:room", "6", `{"config":{"postgres_changes":[{"event":"*","schema":"public"}]}}`)
@@ -158,7 +160,7 @@ func TestLeave(t *testing.T) {
 
 func TestStaleJoinRefIgnored(t *testing.T) {
 	e := newEnv(t, Config{})
-	c := e.dial(t, V2)
+	c := e.dial(t, phoenix.V2)
 	c.join("realtime:room", "1", `{}`)
 	c.send("2", "2", "realtime:room", evJoin, `{}`)
 	c.next() // phx_close of join 1
@@ -206,7 +208,7 @@ func TestMalformedFramesKeepConnection(t *testing.T) {
 		{websocket.MessageText, ``},
 	}
 	e := newEnv(t, Config{})
-	c := e.dial(t, V2)
+	c := e.dial(t, phoenix.V2)
 	for _, f := range frames {
 		c.sendRaw(f.typ, []byte(f.data))
 	}
@@ -216,7 +218,7 @@ func TestMalformedFramesKeepConnection(t *testing.T) {
 		t.Errorf("Stats().Malformed = %d, want %d", got, want)
 	}
 	// Binary frames are not part of vsn 1.0.0.
-	c1 := e.dial(t, V1)
+	c1 := e.dial(t, phoenix.V1)
 	c1.sendRaw(websocket.MessageBinary, binaryPush("1", "1", "realtime:a", "x", `{}`))
 	c1.send("", "3", "phoenix", "heartbeat", `{}`)
 	checkFrame(t, c1.next(), "null", "3", "phoenix", "phx_reply", "")
@@ -224,7 +226,7 @@ func TestMalformedFramesKeepConnection(t *testing.T) {
 
 func TestFrameOverLimitCloses1009(t *testing.T) {
 	e := newEnv(t, Config{MaxFrameBytes: 1024})
-	c := e.dial(t, V2)
+	c := e.dial(t, phoenix.V2)
 	c.send("", "1", "phoenix", "heartbeat", `{"pad":"`+strings.Repeat("x", 900)+`"}`)
 	c.next() // under the limit: answered
 	c.send("", "2", "phoenix", "heartbeat", `{"pad":"`+strings.Repeat("x", 1100)+`"}`)
@@ -236,8 +238,8 @@ func TestFrameOverLimitCloses1009(t *testing.T) {
 func TestIdleTimeout(t *testing.T) {
 	// Generous margins: the machine may be busy with other test binaries.
 	e := newEnv(t, Config{IdleTimeout: 800 * time.Millisecond})
-	busy := e.dial(t, V2)
-	idle := e.dial(t, V2)
+	busy := e.dial(t, phoenix.V2)
+	idle := e.dial(t, phoenix.V2)
 	start := time.Now()
 	// The busy client heartbeats more often than the timeout and survives it.
 	for time.Since(start) < 1200*time.Millisecond {
@@ -257,7 +259,7 @@ func TestIdleTimeout(t *testing.T) {
 
 func TestPingDropsDeadLink(t *testing.T) {
 	e := newEnv(t, Config{PingInterval: 50 * time.Millisecond, WriteTimeout: 200 * time.Millisecond})
-	e.dial(t, V2) // never reads, so never answers pings
+	e.dial(t, phoenix.V2) // never reads, so never answers pings
 	waitFor(t, "the unanswered ping to drop the connection", func() bool {
 		st := e.s.Stats()
 		return st.DeadLinks == 1 && st.Connections == 0

@@ -49,7 +49,7 @@ func (s *Server) HandleMessage(_ context.Context, msg *replication.LogicalMessag
 	}
 	meta := append(make([]byte, 0, 48), `{"id":`...)
 	if m.ID != "" {
-		meta = appendJSONString(meta, m.ID)
+		meta = replication.AppendJSONString(meta, m.ID)
 	} else {
 		meta = append(msg.Cursor.AppendText(append(meta, '"')), '"')
 	}

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/walcast/walcast/phoenix"
+
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/walcast/walcast/auth"
@@ -20,7 +22,7 @@ import (
 func TestHandleMessage(t *testing.T) {
 	e := newEnv(t, Config{MaxPayloadBytes: 30})
 	v1, v2 := listeners(t, e, room, false)
-	priv := e.dial(t, V2)
+	priv := e.dial(t, phoenix.V2)
 	priv.joinRoom(room, "6", false, false, true)
 	cur := replication.Cursor{LSN: 0x16B3748, Ordinal: 2}
 	content := []byte(`{"topic":"room1","event":"evt","payload":{"a":1},"private":false}`)
@@ -31,8 +33,8 @@ func TestHandleMessage(t *testing.T) {
 	// Content aliases the stream's buffer: what was published must not.
 	copy(content, strings.Repeat("x", len(content)))
 	want := `{"type":"broadcast","event":"evt","payload":{"a":1},"meta":{"id":"` + cur.String() + `"}}`
-	expectFrames(t, "v1", v1.sync(), textBroadcast(V1, room, want))
-	expectFrames(t, "v2", v2.sync(), textBroadcast(V2, room, want))
+	expectFrames(t, "v1", v1.sync(), textBroadcast(phoenix.V1, room, want))
+	expectFrames(t, "v2", v2.sync(), textBroadcast(phoenix.V2, room, want))
 
 	for _, m := range []replication.LogicalMessage{
 		{Prefix: "someone.else", Content: []byte(`{"topic":"room1","event":"e","payload":{}}`)},
@@ -47,7 +49,7 @@ func TestHandleMessage(t *testing.T) {
 	m := replication.LogicalMessage{Prefix: DBBroadcastPrefix, Content: []byte(`{"topic":"room1","event":"p","payload":{},"private":true}`), Cursor: cur}
 	e.s.HandleMessage(context.Background(), &m)
 	expectFrames(t, "v2 after skipped messages", v2.sync())
-	expectFrames(t, "private", priv.sync(), textBroadcast(V2, room, `{"type":"broadcast","event":"p","payload":{},"meta":{"id":"`+cur.String()+`"}}`))
+	expectFrames(t, "private", priv.sync(), textBroadcast(phoenix.V2, room, `{"type":"broadcast","event":"p","payload":{},"meta":{"id":"`+cur.String()+`"}}`))
 }
 
 // TestDatabaseBroadcastEndToEnd: realtime.send and realtime.broadcast_changes
@@ -81,7 +83,7 @@ func TestDatabaseBroadcastEndToEnd(t *testing.T) {
 	runStream(t, url, pub, replication.WithMessages(d, s))
 
 	e := &testEnv{s: s, http: hs}
-	c := e.dial(t, V2)
+	c := e.dial(t, phoenix.V2)
 	// realtime.send and broadcast_changes reach private channels by default, as in Supabase.
 	c.joinRoom(room, "6", false, false, true)
 	exec := func(sql string) {

@@ -1,11 +1,8 @@
 // Package transport serves the Supabase Realtime protocol (Phoenix channels
 // over WebSocket) so that @supabase/realtime-js works unmodified.
 //
-// The codecs (phoenix*.go, join*.go) turn frames into Messages and back:
-// vsn 1.0.0 JSON objects, vsn 2.0.0 JSON arrays, and the 2.0.0 binary user
-// broadcast frames (kind 3 in, kind 4 out). They do no I/O, never panic on
-// malformed input, and encode straight into a caller's buffer so one encoded
-// frame can be queued to many sockets.
+// The codecs live in package phoenix; this package holds the server, its
+// connections and channels, and the REST broadcast API.
 //
 // # Server
 //

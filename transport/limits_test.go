@@ -3,6 +3,8 @@ package transport
 import (
 	"testing"
 	"time"
+
+	"github.com/walcast/walcast/phoenix"
 )
 
 func TestBucket(t *testing.T) {
@@ -46,7 +48,7 @@ func TestJoinRateLimit(t *testing.T) {
 			}
 			f := c.join("realtime:d", "2", `{}`)
 			jr := "2"
-			if vsn == V1 {
+			if vsn == phoenix.V1 {
 				jr = "null" // the V1 serializer has no join_ref
 			}
 			checkFrame(t, f, jr, "2", "realtime:d", "phx_reply",
@@ -63,7 +65,7 @@ func TestMessageRateLimit(t *testing.T) {
 		t.Run(vsn.String(), func(t *testing.T) {
 			// 2 per second averaged over 5 s: a burst of 10 passes.
 			e := newEnv(t, Config{MessagesPerSecond: 2})
-			c, r := e.dial(t, vsn), e.dial(t, V2)
+			c, r := e.dial(t, vsn), e.dial(t, phoenix.V2)
 			c.joinRoom(room, "6", false, false, false)
 			r.joinRoom(room, "6", false, false, false)
 			payload := `{"type":"broadcast","event":"e","payload":{}}`
@@ -71,7 +73,7 @@ func TestMessageRateLimit(t *testing.T) {
 				c.pushText("6", "7", room, payload)
 			}
 			jr := "6"
-			if vsn == V1 {
+			if vsn == phoenix.V1 {
 				jr = "null"
 			}
 			got := c.sync()
@@ -88,7 +90,7 @@ func TestMessageRateLimit(t *testing.T) {
 			}
 			want := make([]rawFrame, 10)
 			for i := range want {
-				want[i] = textBroadcast(V2, room, payload)
+				want[i] = textBroadcast(phoenix.V2, room, payload)
 			}
 			expectFrames(t, "receiver", r.sync(), want...)
 			if n := e.s.hub.Subscribers(roomKey(false, "room1")); n != 1 {

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/walcast/walcast/phoenix"
+
 	"github.com/coder/websocket"
 )
 
@@ -64,7 +66,7 @@ func TestParkedConnections(t *testing.T) {
 // after it.
 func TestSilentConnectionIsPinged(t *testing.T) {
 	e := newEnv(t, Config{PingInterval: 100 * time.Millisecond, IdleTimeout: time.Minute, WriteTimeout: time.Second})
-	c := e.dial(t, V2)
+	c := e.dial(t, phoenix.V2)
 	waitFor(t, "the new connection parked", func() bool { return parked(e.s) == 1 })
 	// coder/websocket answers pings inside a read.
 	frames := make(chan []byte, 1)

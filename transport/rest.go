@@ -11,6 +11,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/walcast/walcast/broadcast"
+	"github.com/walcast/walcast/phoenix"
 )
 
 // restHandler serves Supabase's REST broadcast endpoints: the batch
@@ -134,7 +135,7 @@ func (h *restHandler) serveSingle(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if isJSON && !validJSONValue(body) {
+	if isJSON && !phoenix.ValidJSONValue(body) {
 		writeJSON(w, http.StatusUnprocessableEntity, restNotJSON)
 		return
 	}

@@ -3,6 +3,9 @@ package transport
 import (
 	"encoding/json"
 	"net/http"
+
+	"github.com/walcast/walcast/phoenix"
+	"github.com/walcast/walcast/replication"
 )
 
 // batchMessage is one validated message of a batch broadcast.
@@ -34,7 +37,7 @@ func (h *restHandler) serveBatch(w http.ResponseWriter, r *http.Request) {
 	for _, m := range msgs {
 		var meta []byte
 		if m.id != "" {
-			meta = append(appendJSONString(append(make([]byte, 0, len(m.id)+10), `{"id":`...), m.id), '}')
+			meta = append(replication.AppendJSONString(append(make([]byte, 0, len(m.id)+10), `{"id":`...), m.id), '}')
 		}
 		h.s.publish(m.private, m.topic, encodeUserBroadcast(topicPrefix+m.topic, userBroadcast{
 			event: m.event, meta: meta, payload: m.payload, json: true,
@@ -51,7 +54,7 @@ func parseBatch(body []byte, maxPayload int) ([]batchMessage, []byte) {
 	}
 	var items []json.RawMessage
 	raw := top["messages"]
-	if len(raw) == 0 || isJSONNull(raw) {
+	if len(raw) == 0 || phoenix.IsJSONNull(raw) {
 		return nil, restError("messages", "can't be blank")
 	}
 	if json.Unmarshal(raw, &items) != nil {
@@ -85,7 +88,7 @@ func parseBatchMessage(item json.RawMessage, maxPayload int, m *batchMessage) ma
 	}
 	str := func(name string, required bool) string {
 		raw := f[name]
-		if len(raw) == 0 || isJSONNull(raw) {
+		if len(raw) == 0 || phoenix.IsJSONNull(raw) {
 			if required {
 				errs[name] = []string{"can't be blank"}
 			}
@@ -103,9 +106,9 @@ func parseBatchMessage(item json.RawMessage, maxPayload int, m *batchMessage) ma
 	m.event = str("event", true)
 	m.id = str("id", false)
 	switch p := f["payload"]; {
-	case len(p) == 0 || isJSONNull(p):
+	case len(p) == 0 || phoenix.IsJSONNull(p):
 		errs["payload"] = []string{"can't be blank"}
-	case firstJSONByte(p) != '{':
+	case phoenix.FirstJSONByte(p) != '{':
 		errs["payload"] = []string{"is invalid"}
 	case len(p) > maxPayload:
 		errs["payload"] = []string{"Payload size exceeds tenant limit"}
@@ -113,7 +116,7 @@ func parseBatchMessage(item json.RawMessage, maxPayload int, m *batchMessage) ma
 		m.payload = p
 	}
 	if raw := f["private"]; len(raw) > 0 {
-		switch string(trimJSONSpace(raw)) {
+		switch string(phoenix.TrimJSONSpace(raw)) {
 		case "true", `"true"`:
 			m.private = true
 		case "false", `"false"`, "null":

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/walcast/walcast/phoenix"
 )
 
 // post sends a POST (or another method) and returns the status and body.
@@ -39,7 +41,7 @@ func expectStatus(t testing.TB, what string, resp *http.Response, body string, s
 
 // listeners joins a vsn 1.0.0 and a vsn 2.0.0 socket to topic.
 func listeners(t *testing.T, e *testEnv, topic string, private bool) (v1, v2 *client) {
-	v1, v2 = e.dial(t, V1), e.dial(t, V2)
+	v1, v2 = e.dial(t, phoenix.V1), e.dial(t, phoenix.V2)
 	v1.joinRoom(topic, "6", false, false, private)
 	v2.joinRoom(topic, "6", false, false, private)
 	return v1, v2
@@ -53,20 +55,20 @@ func TestRESTSingleHTTPSendShape(t *testing.T) {
 	url := e.http.URL + "/realtime/v1/api/broadcast/room1/events/evt?apikey=" + token(t, time.Hour) + "&vsn=2.0.0"
 	resp, body := post(t, "POST", url, map[string]string{"Content-Type": "application/json"}, `{"a":1}`)
 	expectStatus(t, "httpSend", resp, body, http.StatusAccepted, "")
-	expectFrames(t, "v2", v2.sync(), binary(AppendBroadcastBinary(nil, room, "evt", nil, true, []byte(`{"a":1}`))))
-	expectFrames(t, "v1", v1.sync(), textBroadcast(V1, room, `{"type":"broadcast","event":"evt","payload":{"a":1}}`))
+	expectFrames(t, "v2", v2.sync(), binary(phoenix.AppendBroadcastBinary(nil, room, "evt", nil, true, []byte(`{"a":1}`))))
+	expectFrames(t, "v1", v1.sync(), textBroadcast(phoenix.V1, room, `{"type":"broadcast","event":"evt","payload":{"a":1}}`))
 
 	// Raw bytes: kind 4 with encoding 0, and nothing for vsn 1.0.0.
 	resp, body = post(t, "POST", url, map[string]string{"Content-Type": "application/octet-stream"}, "\x00\x01raw")
 	expectStatus(t, "bytes", resp, body, http.StatusAccepted, "")
-	expectFrames(t, "v2", v2.sync(), binary(AppendBroadcastBinary(nil, room, "evt", nil, false, []byte("\x00\x01raw"))))
+	expectFrames(t, "v2", v2.sync(), binary(phoenix.AppendBroadcastBinary(nil, room, "evt", nil, false, []byte("\x00\x01raw"))))
 	expectFrames(t, "v1", v1.sync())
 
 	// No content type means JSON; a JSON string is a payload too.
 	resp, body = post(t, "POST", url, nil, `"hi"`)
 	expectStatus(t, "no content type", resp, body, http.StatusAccepted, "")
-	expectFrames(t, "v2", v2.sync(), binary(AppendBroadcastBinary(nil, room, "evt", nil, true, []byte(`"hi"`))))
-	expectFrames(t, "v1", v1.sync(), textBroadcast(V1, room, `{"type":"broadcast","event":"evt","payload":"hi"}`))
+	expectFrames(t, "v2", v2.sync(), binary(phoenix.AppendBroadcastBinary(nil, room, "evt", nil, true, []byte(`"hi"`))))
+	expectFrames(t, "v1", v1.sync(), textBroadcast(phoenix.V1, room, `{"type":"broadcast","event":"evt","payload":"hi"}`))
 
 	resp, body = post(t, "POST", url, map[string]string{"Content-Type": "text/plain"}, `x`)
 	expectStatus(t, "text/plain", resp, body, http.StatusUnsupportedMediaType,
@@ -79,19 +81,19 @@ func TestRESTSingleHTTPSendShape(t *testing.T) {
 // private room.
 func TestRESTSingleTopicsAndPrivate(t *testing.T) {
 	e := newEnv(t, Config{})
-	pub := e.dial(t, V2)
+	pub := e.dial(t, phoenix.V2)
 	pub.joinRoom("realtime:a/b c", "6", false, false, false)
-	priv := e.dial(t, V2)
+	priv := e.dial(t, phoenix.V2)
 	priv.joinRoom("realtime:a/b c", "6", false, false, true)
 	base := e.http.URL + "/api/broadcast/a%2Fb%20c/events/"
 	hdr := map[string]string{"Authorization": "Bearer " + token(t, time.Hour)}
 	resp, body := post(t, "POST", base+"%C3%A9v?private=true", hdr, `{}`)
 	expectStatus(t, "private", resp, body, http.StatusAccepted, "")
-	expectFrames(t, "private", priv.sync(), binary(AppendBroadcastBinary(nil, "realtime:a/b c", "év", nil, true, []byte(`{}`))))
+	expectFrames(t, "private", priv.sync(), binary(phoenix.AppendBroadcastBinary(nil, "realtime:a/b c", "év", nil, true, []byte(`{}`))))
 	expectFrames(t, "public", pub.sync())
 	resp, body = post(t, "POST", base+"x", hdr, `{}`)
 	expectStatus(t, "public", resp, body, http.StatusAccepted, "")
-	expectFrames(t, "public", pub.sync(), binary(AppendBroadcastBinary(nil, "realtime:a/b c", "x", nil, true, []byte(`{}`))))
+	expectFrames(t, "public", pub.sync(), binary(phoenix.AppendBroadcastBinary(nil, "realtime:a/b c", "x", nil, true, []byte(`{}`))))
 	expectFrames(t, "private", priv.sync())
 }
 
@@ -99,7 +101,7 @@ func TestRESTSingleTopicsAndPrivate(t *testing.T) {
 func TestRESTBatch(t *testing.T) {
 	e := newEnv(t, Config{})
 	v1, v2 := listeners(t, e, room, false)
-	priv := e.dial(t, V2)
+	priv := e.dial(t, phoenix.V2)
 	priv.joinRoom(room, "6", false, false, true)
 	hdr := map[string]string{"apikey": token(t, time.Hour), "Content-Type": "application/json"}
 	resp, body := post(t, "POST", e.http.URL+"/realtime/v1/api/broadcast?apikey=ignored&vsn=2.0.0", hdr,
@@ -109,14 +111,14 @@ func TestRESTBatch(t *testing.T) {
 	expectStatus(t, "batch", resp, body, http.StatusAccepted, "")
 	m1 := `{"type":"broadcast","event":"e","payload":{"n":1}}`
 	m2 := `{"type":"broadcast","event":"e","payload":{"n":2},"meta":{"id":"9b1f"}}`
-	expectFrames(t, "v1", v1.sync(), textBroadcast(V1, room, m1), textBroadcast(V1, room, m2))
-	expectFrames(t, "v2", v2.sync(), textBroadcast(V2, room, m1), textBroadcast(V2, room, m2))
-	expectFrames(t, "private", priv.sync(), textBroadcast(V2, room, `{"type":"broadcast","event":"p","payload":{}}`))
+	expectFrames(t, "v1", v1.sync(), textBroadcast(phoenix.V1, room, m1), textBroadcast(phoenix.V1, room, m2))
+	expectFrames(t, "v2", v2.sync(), textBroadcast(phoenix.V2, room, m1), textBroadcast(phoenix.V2, room, m2))
+	expectFrames(t, "private", priv.sync(), textBroadcast(phoenix.V2, room, `{"type":"broadcast","event":"p","payload":{}}`))
 }
 
 func TestRESTBatchValidation(t *testing.T) {
 	e := newEnv(t, Config{MaxPayloadBytes: 20})
-	v2 := e.dial(t, V2)
+	v2 := e.dial(t, phoenix.V2)
 	v2.joinRoom(room, "6", false, false, false)
 	hdr := map[string]string{"apikey": token(t, time.Hour)}
 	for _, tc := range []struct{ body, want string }{

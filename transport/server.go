@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/walcast/walcast/phoenix"
+
 	"github.com/coder/websocket"
 	"github.com/go-chi/chi/v5"
 	"github.com/walcast/walcast/auth"
@@ -192,7 +194,7 @@ func (s *Server) serveHealth(w http.ResponseWriter, _ *http.Request) {
 // idle connection on the HTTP handler's goroutine costs more (its stack
 // keeps net/http's frames).
 func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
-	vsn, err := ParseVersion(r.URL.Query().Get("vsn"))
+	vsn, err := phoenix.ParseVersion(r.URL.Query().Get("vsn"))
 	if err != nil {
 		s.stats.rejected.Add(1)
 		writeError(w, http.StatusBadRequest, err.Error())

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/walcast/walcast/phoenix"
+
 	"github.com/coder/websocket"
 	"github.com/walcast/walcast/auth"
 	"github.com/walcast/walcast/internal/testlog"
@@ -81,15 +83,15 @@ func (e *testEnv) url(path, query string) string {
 type client struct {
 	t   testing.TB
 	ws  *websocket.Conn
-	vsn Version
+	vsn phoenix.Version
 }
 
-func (e *testEnv) dial(t testing.TB, vsn Version) *client {
+func (e *testEnv) dial(t testing.TB, vsn phoenix.Version) *client {
 	t.Helper()
 	return e.dialURL(t, vsn, e.url("/realtime/v1/websocket", "apikey="+token(t, time.Hour)+"&vsn="+vsn.String()))
 }
 
-func (e *testEnv) dialURL(t testing.TB, vsn Version, url string) *client {
+func (e *testEnv) dialURL(t testing.TB, vsn phoenix.Version, url string) *client {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -152,7 +154,7 @@ func (c *client) send(joinRef, ref, topic, event string, payload any) {
 	}
 	var b []byte
 	var err error
-	if c.vsn == V2 {
+	if c.vsn == phoenix.V2 {
 		b, err = json.Marshal([]any{jr, ref, topic, event, p})
 	} else {
 		b, err = json.Marshal(map[string]any{"join_ref": jr, "ref": ref, "topic": topic, "event": event, "payload": p})
@@ -184,7 +186,7 @@ func (c *client) read(timeout time.Duration) (frame, error) {
 		return frame{}, fmt.Errorf("unexpected binary frame %x", b)
 	}
 	f := frame{Raw: string(b)}
-	if c.vsn == V2 {
+	if c.vsn == phoenix.V2 {
 		var a []json.RawMessage
 		if err := json.Unmarshal(b, &a); err != nil || len(a) != 5 {
 			return f, fmt.Errorf("not a 5-element array (%v): %s", err, b)

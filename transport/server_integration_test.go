@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/walcast/walcast/phoenix"
+
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/walcast/walcast/auth"
 	"github.com/walcast/walcast/changes"
@@ -38,7 +40,7 @@ func TestPostgresChangesEndToEnd(t *testing.T) {
 		hs.Close()
 	})
 	e := &testEnv{s: s, http: hs}
-	c := e.dial(t, V2)
+	c := e.dial(t, phoenix.V2)
 
 	reply := c.join("realtime:todos", "6", `{"config":{"broadcast":{"self":false},"postgres_changes":[`+
 		`{"event":"INSERT","schema":"public","table":"todos","filter":"id=eq.1"},`+

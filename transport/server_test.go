@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/walcast/walcast/phoenix"
+
 	"github.com/coder/websocket"
 	"github.com/walcast/walcast/auth"
 )
@@ -19,13 +21,13 @@ func TestRoutes(t *testing.T) {
 	e := newEnv(t, Config{})
 	for _, path := range []string{"/realtime/v1/websocket", "/socket/websocket"} {
 		t.Run(path, func(t *testing.T) {
-			c := e.dialURL(t, V2, e.url(path, "apikey="+token(t, time.Hour)+"&vsn=2.0.0&log_level=info"))
+			c := e.dialURL(t, phoenix.V2, e.url(path, "apikey="+token(t, time.Hour)+"&vsn=2.0.0&log_level=info"))
 			c.send("", "1", "phoenix", "heartbeat", `{}`)
 			checkFrame(t, c.next(), "null", "1", "phoenix", "phx_reply", "")
 		})
 	}
 	t.Run("default vsn is 1.0.0", func(t *testing.T) {
-		c := e.dialURL(t, V1, e.url("/socket/websocket", "apikey="+token(t, time.Hour)))
+		c := e.dialURL(t, phoenix.V1, e.url("/socket/websocket", "apikey="+token(t, time.Hour)))
 		c.send("", "1", "phoenix", "heartbeat", `{}`)
 		if f := c.next(); !strings.HasPrefix(f.Raw, `{"topic":"phoenix"`) {
 			t.Fatalf("got %s, want a V1 object", f)
@@ -138,8 +140,8 @@ func TestPipelinedFirstFrame(t *testing.T) {
 
 func TestSlowConsumer(t *testing.T) {
 	e := newEnv(t, Config{QueueBytes: 256 << 10})
-	fast := e.dial(t, V2)
-	slow := e.dial(t, V2)
+	fast := e.dial(t, phoenix.V2)
+	slow := e.dial(t, phoenix.V2)
 	for _, c := range []*client{fast, slow} {
 		c.join("realtime:room", "1", oneBinding)
 		c.next() // system

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/walcast/walcast/phoenix"
 )
 
 var seqKey = []byte(`"i":`)
@@ -20,7 +21,7 @@ var seqKey = []byte(`"i":`)
 // kind 4), or -1.
 func seqOf(b []byte) int {
 	j := bytes.Index(b, seqKey)
-	if j < 0 || (b[0] != kindUserBroadcast && !bytes.Contains(b, []byte(`"broadcast"`))) {
+	if j < 0 || (b[0] != phoenix.KindUserBroadcast && !bytes.Contains(b, []byte(`"broadcast"`))) {
 		return -1
 	}
 	b = b[j+len(seqKey):]

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/walcast/walcast/phoenix"
+
 	"github.com/coder/websocket"
 )
 
@@ -43,9 +45,9 @@ func TestSlowConsumerInRoom(t *testing.T) {
 
 	clients := make([]*client, subscribers)
 	for i := range clients {
-		vsn := V1
+		vsn := phoenix.V1
 		if i%2 == 1 {
-			vsn = V2
+			vsn = phoenix.V2
 		}
 		clients[i] = e.dial(t, vsn)
 		if f := clients[i].join(topic, "1", join); f.Event != evReply || !strings.Contains(string(f.Payload), `"ok"`) {
@@ -54,7 +56,7 @@ func TestSlowConsumerInRoom(t *testing.T) {
 	}
 	stalled := clients[subscribers-1] // V2; from here on nobody reads it
 	stalledConn := newestConn(e.s)
-	pub := e.dial(t, V2)
+	pub := e.dial(t, phoenix.V2)
 	if f := pub.join(topic, "1", join); f.Event != evReply || !strings.Contains(string(f.Payload), `"ok"`) {
 		t.Fatalf("publisher join: %s", f)
 	}

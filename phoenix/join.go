@@ -1,4 +1,4 @@
-package transport
+package phoenix
 
 import (
 	"bytes"
@@ -83,8 +83,8 @@ func ParseJoin(payload json.RawMessage) (JoinConfig, error) {
 		cfg.Broadcast.Self = p.flag(b, "self", "config.broadcast.self")
 		cfg.Broadcast.Ack = p.flag(b, "ack", "config.broadcast.ack")
 		cfg.ReplicationReady = p.flag(b, "replication_ready", "config.broadcast.replication_ready")
-		if r, ok := b["replay"]; ok && !isJSONNull(r) {
-			if firstJSONByte(r) == '{' {
+		if r, ok := b["replay"]; ok && !IsJSONNull(r) {
+			if FirstJSONByte(r) == '{' {
 				cfg.Replay = r
 			} else {
 				p.invalid("config.broadcast.replay", "an object", r)
@@ -120,7 +120,7 @@ func (p joinParser) invalid(path, want string, got json.RawMessage) {
 
 // object decodes raw as an object; absent and null are silently absent.
 func (p joinParser) object(raw json.RawMessage, path string) (map[string]json.RawMessage, bool) {
-	if raw == nil || isJSONNull(raw) {
+	if raw == nil || IsJSONNull(raw) {
 		return nil, false
 	}
 	m, err := decodeObjectMembers(raw)
@@ -135,7 +135,7 @@ func (p joinParser) object(raw json.RawMessage, path string) (map[string]json.Ra
 // case (the Elixir server's FlexibleBoolean); anything else is false.
 func (p joinParser) flag(m map[string]json.RawMessage, key, path string) bool {
 	raw, ok := m[key]
-	if !ok || isJSONNull(raw) {
+	if !ok || IsJSONNull(raw) {
 		return false
 	}
 	var v any
@@ -158,7 +158,7 @@ func (p joinParser) flag(m map[string]json.RawMessage, key, path string) bool {
 // str reads a string member; absent and null are ("", false) silently.
 func (p joinParser) str(m map[string]json.RawMessage, key, path string) (string, bool) {
 	raw, ok := m[key]
-	if !ok || isJSONNull(raw) {
+	if !ok || IsJSONNull(raw) {
 		return "", false
 	}
 	var s string
@@ -172,7 +172,7 @@ func (p joinParser) str(m map[string]json.RawMessage, key, path string) (string,
 // presenceKey accepts what the Elixir server does: a string, a number or a
 // boolean (presence keys end up as JSON object keys, i.e. text, anyway).
 func (p joinParser) presenceKey(raw json.RawMessage) string {
-	if raw == nil || isJSONNull(raw) {
+	if raw == nil || IsJSONNull(raw) {
 		return ""
 	}
 	var v any
@@ -195,7 +195,7 @@ func (p joinParser) presenceKey(raw json.RawMessage) string {
 // integer, or a string holding one (Ecto casts those), capped at
 // MaxWaitTimeout. Anything else keeps the default.
 func (p joinParser) timeout(raw json.RawMessage) time.Duration {
-	if raw == nil || isJSONNull(raw) {
+	if raw == nil || IsJSONNull(raw) {
 		return DefaultWaitTimeout
 	}
 	text := string(bytes.TrimSpace(raw))
@@ -214,7 +214,7 @@ func (p joinParser) timeout(raw json.RawMessage) time.Duration {
 }
 
 func (p joinParser) bindings(raw json.RawMessage) ([]PostgresBinding, error) {
-	if raw == nil || isJSONNull(raw) {
+	if raw == nil || IsJSONNull(raw) {
 		return nil, nil
 	}
 	var list []json.RawMessage
@@ -224,7 +224,7 @@ func (p joinParser) bindings(raw json.RawMessage) ([]PostgresBinding, error) {
 	}
 	out := make([]PostgresBinding, 0, len(list))
 	for i, entry := range list {
-		if isJSONNull(entry) {
+		if IsJSONNull(entry) {
 			continue // the Elixir server drops null entries
 		}
 		path := "config.postgres_changes[" + strconv.Itoa(i) + "]"
@@ -244,11 +244,11 @@ func (p joinParser) bindings(raw json.RawMessage) ([]PostgresBinding, error) {
 
 // decodeObjectMembers decodes one JSON object into its members.
 func decodeObjectMembers(raw json.RawMessage) (map[string]json.RawMessage, error) {
-	if firstJSONByte(raw) != '{' {
+	if FirstJSONByte(raw) != '{' {
 		if len(bytes.TrimSpace(raw)) == 0 {
 			return nil, errors.New("empty, want a JSON object")
 		}
-		if !validJSONValue(raw) {
+		if !ValidJSONValue(raw) {
 			return nil, errors.New("not valid JSON")
 		}
 		return nil, fmt.Errorf("want a JSON object, got %s", jsonKindOf(bytes.TrimSpace(raw)))
@@ -270,7 +270,7 @@ func AppendBindingWithID(dst []byte, raw json.RawMessage, id uint64) []byte {
 	for end > 0 && isJSONSpace(raw[end-1]) {
 		end--
 	}
-	if end == 0 || raw[end-1] != '}' || firstJSONByte(raw) != '{' {
+	if end == 0 || raw[end-1] != '}' || FirstJSONByte(raw) != '{' {
 		dst = append(dst, `{"id":`...)
 		dst = strconv.AppendUint(dst, id, 10)
 		return append(dst, '}')

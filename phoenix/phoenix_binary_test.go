@@ -1,4 +1,4 @@
-package transport
+package phoenix
 
 import (
 	"bytes"
@@ -7,11 +7,26 @@ import (
 	"testing"
 )
 
-// pushFrame builds a kind-3 frame the way realtime-js does.
+// pushFrame builds a kind-3 frame byte by byte, any encoding byte
+// included, independently of AppendBroadcastPush.
 func pushFrame(joinRef, ref, topic, event, meta string, enc byte, payload []byte) []byte {
 	b := []byte{kindUserBroadcastPush, byte(len(joinRef)), byte(len(ref)), byte(len(topic)), byte(len(event)), byte(len(meta)), enc}
 	b = append(b, joinRef+ref+topic+event+meta...)
 	return append(b, payload...)
+}
+
+func TestAppendBroadcastPush(t *testing.T) {
+	for _, jsonPayload := range []bool{false, true} {
+		enc := byte(EncodingRaw)
+		if jsonPayload {
+			enc = EncodingJSON
+		}
+		want := pushFrame("1", "2", "realtime:r", "ev", `{"a":1}`, enc, []byte(`{"x":1}`))
+		got := AppendBroadcastPush(nil, "1", "2", "realtime:r", "ev", json.RawMessage(`{"a":1}`), jsonPayload, []byte(`{"x":1}`))
+		if !bytes.Equal(got, want) {
+			t.Errorf("AppendBroadcastPush(json=%v) = %q, want %q", jsonPayload, got, want)
+		}
+	}
 }
 
 func TestDecodeBinaryGolden(t *testing.T) {

@@ -1,4 +1,4 @@
-package transport
+package phoenix
 
 import (
 	"encoding/json"
@@ -13,17 +13,38 @@ const (
 	//   3 | len(join_ref) | len(ref) | len(topic) | len(user_event) | len(metadata) | encoding |
 	//   join_ref | ref | topic | user_event | metadata | payload…
 	kindUserBroadcastPush = 3
-	// kindUserBroadcast (server→client), the only binary kind realtime-js decodes:
+	// KindUserBroadcast (server→client), the only binary kind realtime-js decodes:
 	//   4 | len(topic) | len(user_event) | len(metadata) | encoding | topic | user_event | metadata | payload…
-	kindUserBroadcast = 4
+	KindUserBroadcast = 4
 
-	pushHeaderLen      = 7
-	broadcastHeaderLen = 5
+	pushHeaderLen = 7
+	// BroadcastHeaderLen is the fixed part of a kind-4 frame's header.
+	BroadcastHeaderLen = 5
 	maxHeaderString    = 255
 
-	encodingRaw  = 0
-	encodingJSON = 1
+	// EncodingRaw and EncodingJSON are a binary broadcast's payload
+	// encodings: raw bytes, or a JSON value.
+	EncodingRaw  = 0
+	EncodingJSON = 1
 )
+
+// AppendBroadcastPush appends a kind-3 frame, a client's binary broadcast
+// push, as realtime-js builds it. Each header string must fit in 255 bytes
+// (see BroadcastBinaryFits); clients and tests use it, the server only
+// decodes such frames.
+func AppendBroadcastPush(dst []byte, joinRef, ref, topic, userEvent string, metadata json.RawMessage, jsonPayload bool, payload []byte) []byte {
+	enc := byte(EncodingRaw)
+	if jsonPayload {
+		enc = EncodingJSON
+	}
+	dst = append(dst, kindUserBroadcastPush, byte(len(joinRef)), byte(len(ref)), byte(len(topic)), byte(len(userEvent)), byte(len(metadata)), enc)
+	dst = append(dst, joinRef...)
+	dst = append(dst, ref...)
+	dst = append(dst, topic...)
+	dst = append(dst, userEvent...)
+	dst = append(dst, metadata...)
+	return append(dst, payload...)
+}
 
 // DecodeBinary decodes a binary frame sent by a client. Only kind 3 (a user
 // broadcast push) exists; the result has Binary set, Event "broadcast", and
@@ -42,7 +63,7 @@ func DecodeBinary(data []byte) (Message, error) {
 		return Message{}, fmt.Errorf("decode binary frame: %d bytes, shorter than the %d-byte header", len(data), pushHeaderLen)
 	}
 	enc := data[6]
-	if enc != encodingRaw && enc != encodingJSON {
+	if enc != EncodingRaw && enc != EncodingJSON {
 		return Message{}, fmt.Errorf("decode binary frame: payload encoding %d, want 0 (binary) or 1 (JSON)", enc)
 	}
 	off := pushHeaderLen
@@ -63,7 +84,7 @@ func DecodeBinary(data []byte) (Message, error) {
 		Event:       "broadcast",
 		Binary:      true,
 		UserEvent:   string(fields[3]),
-		JSONPayload: enc == encodingJSON,
+		JSONPayload: enc == EncodingJSON,
 		Data:        data[off:],
 	}
 	if meta := fields[4]; len(meta) > 0 {
@@ -72,7 +93,7 @@ func DecodeBinary(data []byte) (Message, error) {
 		}
 		m.Metadata = meta
 	}
-	if m.JSONPayload && !validJSONValue(m.Data) {
+	if m.JSONPayload && !ValidJSONValue(m.Data) {
 		return Message{}, errors.New("decode binary frame: payload encoding is JSON but the payload is not valid JSON")
 	}
 	return m, nil
@@ -105,11 +126,11 @@ func AppendBroadcastBinary(dst []byte, topic, userEvent string, metadata []byte,
 	if !BroadcastBinaryFits(topic, userEvent, metadata) {
 		return dst
 	}
-	enc := byte(encodingRaw)
+	enc := byte(EncodingRaw)
 	if jsonPayload {
-		enc = encodingJSON
+		enc = EncodingJSON
 	}
-	dst = append(dst, kindUserBroadcast, byte(len(topic)), byte(len(userEvent)), byte(len(metadata)), enc)
+	dst = append(dst, KindUserBroadcast, byte(len(topic)), byte(len(userEvent)), byte(len(metadata)), enc)
 	dst = append(dst, topic...)
 	dst = append(dst, userEvent...)
 	dst = append(dst, metadata...)

@@ -1,4 +1,4 @@
-package transport
+package phoenix
 
 import (
 	"bytes"
@@ -78,11 +78,11 @@ func FuzzDecodeText(f *testing.F) {
 // decodeKind4 is the client's decoder (realtime-js _decodeUserBroadcast),
 // to check what AppendBroadcastBinary writes.
 func decodeKind4(b []byte) (topic, event string, meta []byte, jsonPayload bool, payload []byte, ok bool) {
-	if len(b) < broadcastHeaderLen || b[0] != kindUserBroadcast {
+	if len(b) < BroadcastHeaderLen || b[0] != KindUserBroadcast {
 		return
 	}
 	tl, el, ml := int(b[1]), int(b[2]), int(b[3])
-	off := broadcastHeaderLen
+	off := BroadcastHeaderLen
 	if len(b) < off+tl+el+ml {
 		return
 	}
@@ -92,7 +92,7 @@ func decodeKind4(b []byte) (topic, event string, meta []byte, jsonPayload bool, 
 	off += el
 	meta = b[off : off+ml]
 	off += ml
-	return topic, event, meta, b[4] == encodingJSON, b[off:], true
+	return topic, event, meta, b[4] == EncodingJSON, b[off:], true
 }
 
 // FuzzDecodeBinary: DecodeBinary never panics; what it accepts has valid
@@ -125,9 +125,9 @@ func FuzzDecodeBinary(f *testing.F) {
 		if !ok || topic != m.Topic || event != m.UserEvent || !bytes.Equal(meta, m.Metadata) || js != m.JSONPayload || !bytes.Equal(payload, m.Data) {
 			t.Fatalf("kind 4 %q does not carry %+v", out, m)
 		}
-		enc := byte(encodingRaw)
+		enc := byte(EncodingRaw)
 		if m.JSONPayload {
-			enc = encodingJSON
+			enc = EncodingJSON
 		}
 		again, err := DecodeBinary(pushFrame(m.JoinRef, m.Ref, m.Topic, m.UserEvent, string(m.Metadata), enc, m.Data))
 		if err != nil {

@@ -1,4 +1,4 @@
-package transport
+package phoenix
 
 import (
 	"encoding/json"
@@ -43,7 +43,7 @@ func BenchmarkAppendTextPostgresChanges(b *testing.B) {
 }
 
 func BenchmarkDecodeBinary(b *testing.B) {
-	data := pushFrame("6", "8", "realtime:room1", "cursor", "", encodingJSON, []byte(`{"x":912,"y":33,"user":"4b1f0a9e-7c1d-4a7e-9d0b-2f3e6c8a1b55"}`))
+	data := pushFrame("6", "8", "realtime:room1", "cursor", "", EncodingJSON, []byte(`{"x":912,"y":33,"user":"4b1f0a9e-7c1d-4a7e-9d0b-2f3e6c8a1b55"}`))
 	b.ReportAllocs()
 	b.SetBytes(int64(len(data)))
 	for b.Loop() {

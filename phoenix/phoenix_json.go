@@ -1,4 +1,4 @@
-package transport
+package phoenix
 
 import (
 	"encoding/json"
@@ -251,24 +251,24 @@ func validJSONObject(b []byte) bool {
 }
 
 // validJSONValue reports whether b is exactly one JSON value.
-func validJSONValue(b []byte) bool {
+func ValidJSONValue(b []byte) bool {
 	i := skipJSONSpace(b, 0)
 	end, err := scanJSONValue(b, i, 0)
 	return err == nil && skipJSONSpace(b, end) == len(b)
 }
 
-func firstJSONByte(raw []byte) byte {
+func FirstJSONByte(raw []byte) byte {
 	if i := skipJSONSpace(raw, 0); i < len(raw) {
 		return raw[i]
 	}
 	return 0
 }
 
-func isJSONNull(raw []byte) bool { return string(trimJSONSpace(raw)) == "null" }
+func IsJSONNull(raw []byte) bool { return string(TrimJSONSpace(raw)) == "null" }
 
 // jsonKindOf names the kind of the JSON value raw, for error messages.
 func jsonKindOf(raw []byte) string {
-	raw = trimJSONSpace(raw)
+	raw = TrimJSONSpace(raw)
 	if len(raw) == 0 {
 		return "nothing"
 	}
@@ -287,7 +287,7 @@ func jsonKindOf(raw []byte) string {
 	return "a number"
 }
 
-func trimJSONSpace(b []byte) []byte {
+func TrimJSONSpace(b []byte) []byte {
 	b = b[skipJSONSpace(b, 0):]
 	for len(b) > 0 && isJSONSpace(b[len(b)-1]) {
 		b = b[:len(b)-1]

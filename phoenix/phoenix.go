@@ -1,4 +1,4 @@
-package transport
+package phoenix
 
 import (
 	"encoding/json"
