@@ -7,6 +7,7 @@ import (
 	"hash/maphash"
 	"slices"
 	"sync"
+	"sync/atomic"
 )
 
 // shardCount spreads rooms over this many locks, so that a change in a big
@@ -16,9 +17,10 @@ const shardCount = 64
 // Memory is the single-node Store: every room lives in this process. The
 // zero value is not usable; call NewMemory.
 type Memory struct {
-	sink   Sink
-	seed   maphash.Seed
-	shards [shardCount]shard
+	members atomic.Uint64 // the last MemberID handed out
+	sink    Sink
+	seed    maphash.Seed
+	shards  [shardCount]shard
 }
 
 var _ Store = (*Memory)(nil)
@@ -48,6 +50,9 @@ func NewMemory(sink Sink) *Memory {
 	}
 	return m
 }
+
+// NewMember implements Store.
+func (m *Memory) NewMember() MemberID { return MemberID(m.members.Add(1)) }
 
 func (m *Memory) shard(room string) *shard {
 	return &m.shards[maphash.String(m.seed, room)%shardCount]

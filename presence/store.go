@@ -1,7 +1,7 @@
 package presence
 
 // MemberID identifies a tracker (for walcast's transport: one joined
-// channel). The caller allocates them, unique per Store.
+// channel). Store.NewMember allocates them, unique per Store.
 type MemberID uint64
 
 // Sink receives every change of every room of a Store: room, and the
@@ -34,6 +34,9 @@ type Sink func(room string, d Diff)
 // Optional capabilities (closing a store's background work, say) are to be
 // discovered by type assertion (io.Closer), not added to this interface.
 type Store interface {
+	// NewMember returns a MemberID that no other tracker of this Store
+	// has, for a tracker about to Track.
+	NewMember() MemberID
 	// Track sets member's meta in room under key. Tracking the same key and
 	// meta again changes nothing and reports false. Otherwise the meta gets
 	// a new phx_ref; if member already had one under the same key, this is

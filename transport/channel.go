@@ -59,6 +59,8 @@ type channel struct {
 	exp         time.Time // the token's expiry (zero: none); the claims are not kept
 	expiry      *time.Timer
 	pr          chanPresence // presence (channel_presence.go)
+
+	write writeAccess // what the token may send; its own lock, never with mu
 }
 
 func newChannel(c *conn, m phoenix.Message, sub string, cfg *phoenix.JoinConfig, token string, exp time.Time) *channel {
@@ -264,6 +266,14 @@ func (ch *channel) refreshToken(payload json.RawMessage) {
 		ch.close(systemPayload("system", "error", msg, ch.sub))
 		return
 	}
+	// The new claims may read less (or write more): ask again, as Supabase
+	// re-runs its policies on a new token.
+	access, err := ch.c.s.authorize(ChannelRequest{Topic: ch.sub, Private: ch.bc.private, Token: token, Claims: claims})
+	if err != nil {
+		ch.close(systemPayload("system", "error", err.Error(), ch.sub))
+		return
+	}
+	ch.write.set(access)
 	ch.mu.Lock()
 	defer ch.mu.Unlock()
 	if ch.state == closed {

@@ -111,19 +111,21 @@ func (ch *channel) handleBroadcast(m phoenix.Message) {
 		}
 		return
 	}
-	var msg *broadcast.Message
+	if err := ch.write.allowed(ExtBroadcast); err != nil {
+		// Supabase drops it without a reply, ack or not.
+		ch.c.debug("dropping unauthorized broadcast", "topic", ch.topic, "error", err)
+		return
+	}
+	e := broadcast.Envelope{Topic: ch.sub, Private: ch.bc.private, Sender: broadcast.Sender{Conn: ch.c.id}}
 	if m.Binary {
-		msg = encodeUserBroadcast(ch.topic, userBroadcast{
-			event: m.UserEvent, payload: m.Data, json: m.JSONPayload, binary: true,
-		})
+		e.Kind, e.Event, e.Payload, e.JSON, e.Binary = broadcast.KindUser, m.UserEvent, m.Data, m.JSONPayload, true
 	} else {
-		msg = encodeClientText(ch.topic, m.Payload)
+		e.Kind, e.Payload = broadcast.KindPush, m.Payload
 	}
-	var except broadcast.Subscriber
 	if !ch.bc.self {
-		except = ch
+		e.Except = ch
 	}
-	ch.c.s.hub.Publish(roomKey(ch.bc.private, ch.sub), msg, except)
+	ch.c.s.publish(&e)
 	if ch.bc.ack {
 		ch.c.reply(ch.joinRef, m.Ref, ch.topic, true, emptyResponse)
 	}

@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/walcast/walcast/phoenix"
@@ -51,11 +50,6 @@ var (
 // or "private:", so no sub-topic can make the two collide.
 func presenceTopic(room string) string { return "presence|" + room }
 
-// presenceMembers numbers the channels that enable presence: the store's
-// member ids. One counter for the process keeps them unique per store even
-// when a process runs several Servers on one store.
-var presenceMembers atomic.Uint64
-
 // chanPresence is a channel's presence state; ch.mu guards it.
 //
 // Lock order: ch.mu, then the store's room lock (held while a diff is
@@ -98,7 +92,7 @@ func (ch *channel) enablePresence() {
 		// the channel's life.
 		p.key = randomUUID()
 	}
-	p.member = presence.MemberID(presenceMembers.Add(1))
+	p.member = ch.c.s.presence.NewMember()
 	room := ch.presenceRoom()
 	ch.c.s.presence.Sync(room, func(state []byte) {
 		// AppendText copies state, which is only valid here.
@@ -140,6 +134,13 @@ func (ch *channel) handlePresence(m phoenix.Message) {
 	var event string
 	json.Unmarshal(body["event"], &event) // not a string: "", an unknown event
 	event = asciiLower(event)
+	if event == "track" {
+		if err := ch.write.allowed(ExtPresence); err != nil {
+			ch.c.debug("refusing unauthorized track", "topic", ch.topic, "error", err)
+			ch.c.reply(ch.joinRef, m.Ref, ch.topic, false, reasonPayload(err.Error()))
+			return
+		}
+	}
 	if why := ch.presencePush(m.Ref, event, body["payload"]); why != "" {
 		ch.close(systemPayload("system", "error", why, ch.sub))
 	}
@@ -220,21 +221,18 @@ func (ch *channel) allowPresenceCall(now time.Time) bool {
 	return true
 }
 
-// publishPresence is the presence store's Sink: it encodes a diff once per
-// serializer and publishes it to the room's presence topic, the tracker's
-// own channel included, as Supabase does. It runs with the room locked, so
-// diffs go out in the room's change order.
+// publishPresence is the presence store's Sink: it publishes a diff to the
+// room's presence topic, the tracker's own channel included, as Supabase
+// does. It runs with the room locked, so diffs go out in the room's change
+// order.
 func (s *Server) publishPresence(room string, d presence.Diff) {
-	topic := presenceTopic(room)
-	if s.hub.Subscribers(topic) == 0 {
+	if s.hub.Subscribers(presenceTopic(room)) == 0 {
 		return // say, the leave of the room's last channel
 	}
-	_, sub, _ := strings.Cut(room, ":") // room is roomKey(private, sub)
-	m := phoenix.Message{Topic: topicPrefix + sub, Event: evPresenceDiff, Payload: d.AppendJSON(nil)}
-	var msg broadcast.Message
-	msg.Frames[kindV1] = broadcast.Frame{Body: phoenix.AppendText(nil, phoenix.V1, m)}
-	msg.Frames[kindV2] = broadcast.Frame{Body: phoenix.AppendText(nil, phoenix.V2, m)}
-	s.hub.Publish(topic, &msg, nil)
+	kind, sub, _ := strings.Cut(room, ":") // room is roomKey(private, sub)
+	s.publish(&broadcast.Envelope{
+		Topic: sub, Private: kind == "private", Kind: broadcast.KindPresenceDiff, Payload: d.AppendJSON(nil),
+	})
 }
 
 // asciiLower lowercases ASCII letters only, as Supabase matches event

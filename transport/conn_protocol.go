@@ -157,7 +157,13 @@ func (c *conn) join(m phoenix.Message) {
 		c.joinError(m, err.Error()) // *auth.Error: "Code: message"
 		return
 	}
+	access, err := c.s.authorize(ChannelRequest{Topic: sub, Private: cfg.Private, Token: token, Claims: claims})
+	if err != nil {
+		c.joinError(m, err.Error())
+		return
+	}
 	ch := newChannel(c, m, sub, &cfg, token, claims.Exp)
+	ch.write.set(access)
 	if !c.addChannel(ch) {
 		return
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 
+	"github.com/walcast/walcast/broadcast"
 	"github.com/walcast/walcast/replication"
 )
 
@@ -54,8 +55,9 @@ func (s *Server) HandleMessage(_ context.Context, msg *replication.LogicalMessag
 		meta = append(msg.Cursor.AppendText(append(meta, '"')), '"')
 	}
 	meta = append(meta, '}')
-	s.publish(m.Private, m.Topic, encodeUserBroadcast(topicPrefix+m.Topic, userBroadcast{
-		event: m.Event, meta: meta, payload: m.Payload, json: true,
-	}))
+	s.publish(&broadcast.Envelope{
+		Topic: m.Topic, Private: m.Private, Kind: broadcast.KindUser,
+		Event: m.Event, Meta: meta, Payload: m.Payload, JSON: true,
+	})
 	return nil
 }

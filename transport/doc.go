@@ -50,10 +50,27 @@
 // "Too many messages per second" and phx_close), and RESTMessagesPerSecond
 // per client IP (429).
 //
+// # Seams
+//
+// What a deployment of several nodes, or an authorization policy, changes
+// plugs in through Config without touching the connection layer:
+//
+//   - Config.Relay wraps the node's own broadcast.Publisher (publish.go).
+//     Every broadcast goes out through it un-encoded, as a
+//     broadcast.Envelope: client pushes, REST and database broadcasts and
+//     presence diffs alike. A relay delivers locally first, carries the
+//     envelope to other nodes, and hands what other nodes send it to the
+//     local Publisher, which encodes once per serializer for its sockets.
+//   - Config.Presence builds the presence.Store from the sink its diffs go
+//     to; member ids come from the store.
+//   - Config.Authorizer (authorize.go) is asked at join and on each token
+//     refresh, and the access it returns before a channel's first
+//     broadcast and first track; REST publishes ask it the same way.
+//
 // # Presence
 //
-// Presence (channel_presence.go) is kept per room by a presence.Store (a
-// presence.Memory). A channel that joins with config.presence.enabled gets
+// Presence (channel_presence.go) is kept per room by a presence.Store (by
+// default a presence.Memory). A channel that joins with config.presence.enabled gets
 // presence_state at once (the room's members, {} when empty), and its
 // later diffs; a track on a channel joined without presence enables it the
 // same way first. A channel tracks one meta under config.presence.key, or a

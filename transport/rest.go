@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -10,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/walcast/walcast/auth"
 	"github.com/walcast/walcast/broadcast"
 	"github.com/walcast/walcast/phoenix"
 )
@@ -61,19 +63,39 @@ func servePreflight(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// restCaller is who sent a REST request: the verified token.
+type restCaller struct {
+	token  string
+	claims *auth.Claims
+}
+
+// mayWrite asks the Authorizer whether the caller may broadcast to topic,
+// as a channel's first broadcast would be asked.
+func (h *restHandler) mayWrite(who restCaller, topic string, private bool) error {
+	access, err := h.s.authorize(ChannelRequest{Topic: topic, Private: private, Token: who.token, Claims: who.claims})
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), authorizeTimeout)
+	defer cancel()
+	return access.Write(ctx, ExtBroadcast)
+}
+
 // begin does what both endpoints do first: CORS, authentication and the
 // bounded body. It reports false when it has answered the request.
-func (h *restHandler) begin(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+func (h *restHandler) begin(w http.ResponseWriter, r *http.Request) ([]byte, restCaller, bool) {
 	w.Header().Set("Access-Control-Allow-Origin", "*")
-	tok := restToken(r)
-	if tok == "" {
+	who := restCaller{token: restToken(r)}
+	if who.token == "" {
 		writeJSON(w, http.StatusUnauthorized, restUnauthorized)
-		return nil, false
+		return nil, who, false
 	}
-	if _, err := h.s.cfg.Verifier.Verify(tok); err != nil {
+	claims, err := h.s.cfg.Verifier.Verify(who.token)
+	if err != nil {
 		writeJSON(w, http.StatusUnauthorized, restUnauthorized)
-		return nil, false
+		return nil, who, false
 	}
+	who.claims = claims
 	// A batch may carry several payloads; the whole body is bounded like
 	// an inbound WebSocket message.
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, int64(h.s.cfg.MaxFrameBytes)))
@@ -82,9 +104,9 @@ func (h *restHandler) begin(w http.ResponseWriter, r *http.Request) ([]byte, boo
 			writeJSON(w, http.StatusRequestEntityTooLarge, restBodyTooLarge)
 		}
 		// Otherwise the client went away mid-body: no one to answer.
-		return nil, false
+		return nil, who, false
 	}
-	return body, true
+	return body, who, true
 }
 
 // restToken is the request's JWT: Authorization: Bearer first (Supabase's
@@ -119,7 +141,7 @@ func (h *restHandler) allow(w http.ResponseWriter, r *http.Request, n int) bool 
 // bytes (application/octet-stream). vsn 2.0.0 sockets get it as a kind-4
 // frame; vsn 1.0.0 ones as text, and raw bytes not at all (no text form).
 func (h *restHandler) serveSingle(w http.ResponseWriter, r *http.Request) {
-	body, ok := h.begin(w, r)
+	body, who, ok := h.begin(w, r)
 	if !ok {
 		return
 	}
@@ -148,9 +170,15 @@ func (h *restHandler) serveSingle(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	private := strings.EqualFold(r.URL.Query().Get("private"), "true")
-	h.s.publish(private, topic, encodeUserBroadcast(topicPrefix+topic, userBroadcast{
-		event: event, payload: body, json: isJSON, binary: true,
-	}))
+	if err := h.mayWrite(who, topic, private); err != nil {
+		h.s.log.Debug("refusing unauthorized REST broadcast", "topic", topic, "private", private, "error", err)
+		writeJSON(w, http.StatusForbidden, restUnauthorized)
+		return
+	}
+	h.s.publish(&broadcast.Envelope{
+		Topic: topic, Private: private, Kind: broadcast.KindUser,
+		Event: event, Payload: body, JSON: isJSON, Binary: true,
+	})
 	w.WriteHeader(http.StatusAccepted)
 }
 
@@ -166,12 +194,6 @@ func pathParam(r *http.Request, name string) string {
 		return u
 	}
 	return v
-}
-
-// publish sends msg to the room of sub; REST and database broadcasts have
-// no sending channel to leave out.
-func (s *Server) publish(private bool, sub string, msg *broadcast.Message) int {
-	return s.hub.Publish(roomKey(private, sub), msg, nil)
 }
 
 func writeJSON(w http.ResponseWriter, status int, body []byte) {

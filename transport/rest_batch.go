@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 
+	"github.com/walcast/walcast/broadcast"
 	"github.com/walcast/walcast/phoenix"
 	"github.com/walcast/walcast/replication"
 )
@@ -22,7 +23,7 @@ type batchMessage struct {
 // it all with 422 and per-message errors, in the shape of Phoenix's
 // changeset errors. Every message goes out as a text broadcast.
 func (h *restHandler) serveBatch(w http.ResponseWriter, r *http.Request) {
-	body, ok := h.begin(w, r)
+	body, who, ok := h.begin(w, r)
 	if !ok {
 		return
 	}
@@ -35,13 +36,19 @@ func (h *restHandler) serveBatch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	for _, m := range msgs {
+		if err := h.mayWrite(who, m.topic, m.private); err != nil {
+			// Supabase skips it and still answers 202.
+			h.s.log.Debug("skipping unauthorized REST broadcast", "topic", m.topic, "private", m.private, "error", err)
+			continue
+		}
 		var meta []byte
 		if m.id != "" {
 			meta = append(replication.AppendJSONString(append(make([]byte, 0, len(m.id)+10), `{"id":`...), m.id), '}')
 		}
-		h.s.publish(m.private, m.topic, encodeUserBroadcast(topicPrefix+m.topic, userBroadcast{
-			event: m.event, meta: meta, payload: m.payload, json: true,
-		}))
+		h.s.publish(&broadcast.Envelope{
+			Topic: m.topic, Private: m.private, Kind: broadcast.KindUser,
+			Event: m.event, Meta: meta, Payload: m.payload, JSON: true,
+		})
 	}
 	w.WriteHeader(http.StatusAccepted)
 }

@@ -33,13 +33,27 @@ const (
 
 // Config configures a Server. Zero values mean the documented default.
 type Config struct {
-	Verifier      *auth.Verifier      // required: checks apikeys and access tokens
-	Changes       *changes.Dispatcher // postgres_changes; nil refuses them with a system error
-	Hub           *broadcast.Hub      // broadcast and presence rooms (default: a new hub)
-	MaxFrameBytes int                 // largest inbound message (default 5 MB); past it the socket closes with 1009
-	MaxChannels   int                 // channels per connection (default 100)
-	QueueBytes    int                 // outbound bound per connection (default 1 MiB); past it close 4000
-	IdleTimeout   time.Duration       // close after this long without an inbound message (default 60 s)
+	Verifier *auth.Verifier      // required: checks apikeys and access tokens
+	Changes  *changes.Dispatcher // postgres_changes; nil refuses them with a system error
+	Hub      *broadcast.Hub      // broadcast and presence rooms (default: a new hub)
+	// Node names this node in the broadcasts it publishes (Envelope.Sender).
+	Node string
+	// Relay, when set, is given the node's own broadcast.Publisher (which
+	// encodes and delivers to this node's rooms) and returns the Publisher
+	// that every broadcast of this node goes through: client pushes, REST
+	// and database broadcasts and presence diffs. A relay to other nodes
+	// hands what it receives from them to that local Publisher.
+	Relay func(local broadcast.Publisher) broadcast.Publisher
+	// Presence returns the store of presence rooms, given the sink its
+	// diffs must go to (default: presence.NewMemory, one node).
+	Presence func(sink presence.Sink) presence.Store
+	// Authorizer decides what verified tokens may do on channels (nil:
+	// everything; see Authorizer).
+	Authorizer    Authorizer
+	MaxFrameBytes int           // largest inbound message (default 5 MB); past it the socket closes with 1009
+	MaxChannels   int           // channels per connection (default 100)
+	QueueBytes    int           // outbound bound per connection (default 1 MiB); past it close 4000
+	IdleTimeout   time.Duration // close after this long without an inbound message (default 60 s)
 	// PingInterval is how often the server pings to find dead links
 	// (default 30 s; negative disables). A ping without a pong within
 	// WriteTimeout drops the connection.
@@ -103,6 +117,9 @@ func (c *Config) setDefaults() {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+	if c.Authorizer == nil {
+		c.Authorizer = allowAll{}
+	}
 	c.setLimitDefaults()
 	c.setPresenceDefaults()
 }
@@ -124,9 +141,10 @@ type Server struct {
 	idle       atomic.Pointer[idlePoller] // started by the first parked connection
 	idleFailed bool                       // under mu: no poller (unavailable, or stopped)
 	log        *slog.Logger
-	changes    changeSource   // nil when Config.Changes is nil
-	hub        *broadcast.Hub // broadcast and presence rooms
-	presence   presence.Store // who is in each room; diffs go out through hub
+	changes    changeSource        // nil when Config.Changes is nil
+	hub        *broadcast.Hub      // broadcast and presence rooms
+	presence   presence.Store      // who is in each room; diffs go out through pub
+	pub        broadcast.Publisher // every broadcast's way out: Config.Relay, or localPublisher
 	router     chi.Router
 
 	mu       sync.Mutex
@@ -161,7 +179,15 @@ func NewServer(cfg Config) *Server {
 	if s.hub == nil {
 		s.hub = broadcast.NewHub()
 	}
-	s.presence = presence.NewMemory(s.publishPresence)
+	s.pub = localPublisher{s}
+	if cfg.Relay != nil {
+		s.pub = cfg.Relay(localPublisher{s})
+	}
+	if cfg.Presence != nil {
+		s.presence = cfg.Presence(s.publishPresence)
+	} else {
+		s.presence = presence.NewMemory(s.publishPresence)
+	}
 	s.flushers = newFlushPool(s.cfg.WriteCoalesce)
 	r := chi.NewRouter()
 	r.Get("/realtime/v1/websocket", s.serveWebSocket)
