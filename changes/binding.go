@@ -36,6 +36,7 @@ func parseBinding(b Binding) (spec, error) {
 	case b.Table != "":
 		s.schema = "public"
 	default:
+		//lint:ignore ST1005 Supabase's text, which clients match
 		return s, fmt.Errorf("No subscription params provided. Please provide at least a `schema` or `table` to subscribe to: %s", s.describe())
 	}
 	conds, err := filter.Parse(b.Filter)

@@ -63,6 +63,6 @@ func TestSubscribeWithoutDatabase(t *testing.T) {
 }
 
 // funcSink is not comparable: it cannot key a map.
-type funcSink struct{ f func() }
+type funcSink struct{ _ func() }
 
 func (funcSink) DeliverChange([]uint64, []byte) {}

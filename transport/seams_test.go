@@ -161,6 +161,7 @@ type policy struct {
 	asked            atomic.Int64 // Write calls
 }
 
+//lint:ignore ST1005 Supabase's text
 var errNoRead = errors.New("Unauthorized: You do not have permissions to read from this Channel topic: secret")
 
 func (p *policy) AuthorizeChannel(_ context.Context, req ChannelRequest) (ChannelAccess, error) {
