@@ -22,6 +22,12 @@
 // local mode only: config.json hands out the anon key and the database URL
 // to whoever can reach the port.
 //
+// TestBrowser drives the page in headless Chromium (Debian's chromium,
+// through github.com/chromedp/chromedp) against a real `walcast serve` in
+// local mode: two tabs, a row inserted with SQL, a filter, chat and
+// presence. It skips without Chromium or Postgres, and fails under CI.
+// WALCAST_DEMO_SCREENSHOTS=docs refreshes the screenshots in docs/.
+//
 // CreateTable creates public.demo_items (with a few rows) when it does not
 // exist; local mode calls it before the replication stream starts, so the
 // table is in the publication.
