@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	cdplog "github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/jackc/pgx/v5"
@@ -60,7 +61,10 @@ func TestBrowser(t *testing.T) {
 	defer closeBob()
 	open(t, bob, "bob", srv.url+"/?name=bob", console)
 	defer func() {
-		if t.Failed() {
+		if c := console.String(); strings.Contains(c, "exception:") || strings.Contains(c, "error:") {
+			t.Error("the page threw an exception or the browser logged an error")
+		}
+		if t.Failed() || testing.Verbose() {
 			t.Logf("browser console:\n%s", console)
 		}
 	}()
@@ -169,6 +173,8 @@ func open(t *testing.T, page context.Context, name, url string, console *console
 				args = append(args, string(a.Value)+a.Description)
 			}
 			console.add(name, string(ev.Type)+": "+strings.Join(args, " "))
+		case *cdplog.EventEntryAdded: // the browser's own: failed loads, CSP
+			console.add(name, string(ev.Entry.Level)+": "+ev.Entry.Text+" "+ev.Entry.URL)
 		case *runtime.EventExceptionThrown:
 			d := ev.ExceptionDetails
 			if d.Exception != nil {

@@ -78,6 +78,7 @@ func TestHandler(t *testing.T) {
 		{"GET", "/", 200, "text/html", `<script type="module" src="/demo/app.js">`},
 		{"GET", "/demo/app.js", 200, "text/javascript", "postgres_changes"},
 		{"GET", "/demo/app.css", 200, "text/css", "#messages"},
+		{"GET", "/demo/favicon.svg", 200, "image/svg+xml", "<svg"},
 		{"GET", "/demo/config.json", 200, "application/json", `{"anonKey":"the-anon-key","databaseUrl":"postgres://db","schema":"public","table":"demo_items"}`},
 		{"GET", "/demo/rows.json", 200, "application/json", `"name":"kiwi","qty":5`},
 		{"GET", "/demo/nope.js", 404, "", ""},

@@ -1,5 +1,6 @@
 // Builds the demo page into demo/static: app.js (the page and
-// @supabase/realtime-js, bundled and minified), app.css and index.html.
+// @supabase/realtime-js, bundled and minified), app.css, index.html and
+// favicon.svg.
 // Run it with `npm run build` from the repository root. The output depends
 // only on the sources and the esbuild version pinned in package-lock.json,
 // so a rebuild of unchanged sources gives the same bytes; the Go test
@@ -31,4 +32,4 @@ await build({
   outdir: out,
   logLevel: 'warning',
 })
-await copyFile(join(web, 'index.html'), join(out, 'index.html'))
+for (const file of ['index.html', 'favicon.svg']) await copyFile(join(web, file), join(out, file))
