@@ -43,9 +43,7 @@ func localSecret(dir string) (string, error) {
 
 // printLocalAccess logs what a developer needs to connect a client.
 func printLocalAccess(log *slog.Logger, cfg *serveConfig) {
-	anon, err := auth.Sign([]byte(cfg.jwtSecret), map[string]any{
-		"role": "anon", "iss": "walcast", "exp": time.Now().AddDate(10, 0, 0).Unix(),
-	})
+	anon, err := localAnonKey(cfg)
 	if err != nil {
 		log.Error("sign anon token", "error", err)
 		return
@@ -55,6 +53,14 @@ func printLocalAccess(log *slog.Logger, cfg *serveConfig) {
 		host = "localhost"
 	}
 	log.Info("connect a client", "realtime_url", fmt.Sprintf("ws://%s:%d/realtime/v1", host, cfg.port), "anon_key", anon)
+	log.Info("demo page", "url", fmt.Sprintf("http://%s:%d/", host, cfg.port))
+}
+
+// localAnonKey signs the local mode's anon key, valid for ten years.
+func localAnonKey(cfg *serveConfig) (string, error) {
+	return auth.Sign([]byte(cfg.jwtSecret), map[string]any{
+		"role": "anon", "iss": "walcast", "exp": time.Now().AddDate(10, 0, 0).Unix(),
+	})
 }
 
 var slotUnsafe = regexp.MustCompile(`[^a-z0-9_]+`)

@@ -109,6 +109,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		return fmt.Errorf("connect: %w", err)
 	}
 	defer pool.Close()
+	if local {
+		if err := setupDemo(ctx, cfg, pool); err != nil {
+			return err
+		}
+	}
 
 	dispatcher := changes.New(changes.Config{Pool: pool, Publication: cfg.stream.Publication, Logger: log})
 	// The server exists before the stream: it takes the broadcasts that
@@ -125,7 +130,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	httpServer := &http.Server{Handler: server.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	handler := server.Handler()
+	if local {
+		handler = withDemo(handler, cfg, pool)
+	}
+	httpServer := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 
 	streamCtx, stopStream := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
