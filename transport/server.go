@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/walcast/walcast/phoenix"
+	"github.com/walcast/walcast/replication"
 
 	"github.com/coder/websocket"
 	"github.com/go-chi/chi/v5"
@@ -125,12 +126,29 @@ func (c *Config) setDefaults() {
 }
 
 // changeSource is what a channel needs from the postgres_changes
-// dispatcher; *changes.Dispatcher satisfies it, and tests substitute a fake.
+// dispatcher; dispatcherSource adapts a *changes.Dispatcher, and tests
+// substitute a fake.
 type changeSource interface {
 	Subscribe(ctx context.Context, sink changes.Sink, bindings []changes.Binding) ([]uint64, error)
+	// SubscribeAfter subscribes a channel that saw every change up to
+	// after: its catch-up delivers the kept ones after it.
+	SubscribeAfter(ctx context.Context, sink changes.Sink, bindings []changes.Binding, after replication.Cursor) ([]uint64, catchUp, error)
 	Unsubscribe(sink changes.Sink)
 	Live() bool
 	WaitLive(ctx context.Context) error
+}
+
+// catchUp is a resumed subscription's replay (*changes.Resume).
+type catchUp interface {
+	Gap() *changes.Gap
+	Run(ctx context.Context, wait func(context.Context) error) error
+}
+
+// dispatcherSource is the changeSource of a real dispatcher.
+type dispatcherSource struct{ *changes.Dispatcher }
+
+func (d dispatcherSource) SubscribeAfter(ctx context.Context, sink changes.Sink, bindings []changes.Binding, after replication.Cursor) ([]uint64, catchUp, error) {
+	return d.Dispatcher.SubscribeAfter(ctx, sink, bindings, after)
 }
 
 // Server serves the Supabase Realtime WebSocket protocol. See the package
@@ -173,7 +191,7 @@ func NewServer(cfg Config) *Server {
 		conns: make(map[*conn]struct{}),
 	}
 	if cfg.Changes != nil {
-		s.changes = cfg.Changes
+		s.changes = dispatcherSource{cfg.Changes}
 	}
 	s.hub = cfg.Hub
 	if s.hub == nil {
