@@ -46,6 +46,12 @@ func (d *Dispatcher) SubscribeAfter(ctx context.Context, sink Sink, bindings []B
 	return ids, r, err
 }
 
+// Head returns the cursor of the newest change dispatched (or, before the
+// first, where the stream started): SubscribeAfter(Head()) misses nothing
+// committed after the call, which makes it the cursor to hand a client
+// that starts following now.
+func (d *Dispatcher) Head() replication.Cursor { return d.win.position() }
+
 // replayBatch is how many kept changes Run looks at between two waits.
 const replayBatch = 64
 

@@ -40,6 +40,7 @@ type window struct {
 	// change, and when nothing is known, floorKnown is false.
 	floor      replication.Cursor
 	floorKnown bool
+	newest     replication.Cursor // of the last change added, kept or not
 
 	// Kept changes are copied into slabs, carved in order and never
 	// reused: a slab is collected once the last change in it has left,
@@ -95,6 +96,7 @@ func (w *window) add(ch *replication.Change) uint64 {
 	defer w.mu.Unlock()
 	seq := w.nextSeq
 	w.nextSeq++
+	w.newest = ch.Cursor
 	if size > w.max.MaxBytes {
 		// Too big to keep (or retention off): whoever resumes before it
 		// must learn that it is lost.
@@ -156,6 +158,17 @@ func (w *window) expire(now time.Time) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.evictLocked(w.max.MaxBytes, now)
+}
+
+// position is the cursor a client that has seen everything so far would
+// resume after: the newest change's, or where the stream started.
+func (w *window) position() replication.Cursor {
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	if w.floor.Less(w.newest) {
+		return w.newest
+	}
+	return w.floor
 }
 
 // oldest returns the commit LSN of the oldest kept change.

@@ -148,3 +148,6 @@ func (f *fakeChanges) subscribers() int {
 	defer f.mu.Unlock()
 	return len(f.sinks)
 }
+
+// Head is where a feed without a cursor starts: the fake has no stream.
+func (f *fakeChanges) Head() replication.Cursor { return replication.Cursor{LSN: 0x10} }

@@ -134,6 +134,7 @@ type changeSource interface {
 	// after: its catch-up delivers the kept ones after it.
 	SubscribeAfter(ctx context.Context, sink changes.Sink, bindings []changes.Binding, after replication.Cursor) ([]uint64, catchUp, error)
 	Unsubscribe(sink changes.Sink)
+	Head() replication.Cursor
 	Live() bool
 	WaitLive(ctx context.Context) error
 }
@@ -167,6 +168,7 @@ type Server struct {
 
 	mu       sync.Mutex
 	draining bool
+	stopping chan struct{} // closed when draining begins: feeds (SSE, long-polls) end
 	conns    map[*conn]struct{}
 	// wg counts every connection from the moment its upgrade starts until
 	// its read loop has torn it down (which waits for its other goroutines).
@@ -175,6 +177,7 @@ type Server struct {
 	nextConnID  atomic.Uint64
 	nextLocalID atomic.Uint64 // binding ids when there is no dispatcher
 	stats       counters
+	payloads    payloadCache // feeds' last converted change
 	malformed   logLimiter
 }
 
@@ -186,9 +189,10 @@ func NewServer(cfg Config) *Server {
 	}
 	cfg.setDefaults()
 	s := &Server{
-		cfg:   cfg,
-		log:   cfg.Logger.With("component", "transport"),
-		conns: make(map[*conn]struct{}),
+		cfg:      cfg,
+		log:      cfg.Logger.With("component", "transport"),
+		conns:    make(map[*conn]struct{}),
+		stopping: make(chan struct{}),
 	}
 	if cfg.Changes != nil {
 		s.changes = dispatcherSource{cfg.Changes}
@@ -211,6 +215,8 @@ func NewServer(cfg Config) *Server {
 	r.Get("/realtime/v1/websocket", s.serveWebSocket)
 	r.Get("/socket/websocket", s.serveWebSocket)
 	r.Get("/healthz", s.serveHealth)
+	r.Get("/realtime/v1/sse", s.serveSSE)
+	r.Get("/realtime/v1/poll", s.servePoll)
 	s.mountREST(r)
 	s.router = r
 	return s
@@ -409,6 +415,9 @@ func (s *Server) Close() error {
 func (s *Server) stopAccepting() []*conn {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if !s.draining {
+		close(s.stopping)
+	}
 	s.draining = true
 	conns := make([]*conn, 0, len(s.conns))
 	for c := range s.conns {
