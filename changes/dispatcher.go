@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"reflect"
 	"strings"
 	"sync"
@@ -35,7 +36,13 @@ type Config struct {
 	Publication    string        // default "walcast", as replication.Config
 	Encode         replication.EncodeOptions
 	MaxRecordBytes int // default DefaultMaxRecordBytes; larger changes get the Error 413 treatment
-	Logger         *slog.Logger
+	// Retention bounds the window of recent changes kept for sinks that
+	// resume after a cursor (SubscribeAfter); nil means DefaultRetainBytes
+	// and DefaultRetainAge, a zero MaxBytes keeps nothing. The stream
+	// confirms to Postgres only what has left the window, so a restarted
+	// node reads the window again from its slot.
+	Retention *Retention
+	Logger    *slog.Logger
 }
 
 // Dispatcher routes the changes of a replication.Stream to the sinks whose
@@ -54,6 +61,8 @@ type Dispatcher struct {
 	lastSeq uint64
 
 	live liveState
+	win  *window
+	rels map[uint32]*replication.Relation // the last of each relation announced, to see DDL (replication goroutine only)
 
 	// Scratch of the replication goroutine, reused from change to change so
 	// that routing does not allocate.
@@ -69,6 +78,9 @@ type sinkEntry struct {
 	sink Sink
 	seq  uint64 // registration order: groups a change's matches by sink
 	ids  []uint64
+	// liveFrom is the first change (by window sequence number) delivered
+	// to the sink as it happens; earlier ones it gets from its Resume.
+	liveFrom atomic.Uint64
 }
 
 // New returns a Dispatcher; it touches the database only in Subscribe.
@@ -82,7 +94,13 @@ func New(cfg Config) *Dispatcher {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	ret := Retention{MaxBytes: DefaultRetainBytes, MaxAge: DefaultRetainAge}
+	if cfg.Retention != nil {
+		ret = *cfg.Retention
+	}
 	return &Dispatcher{
+		win:   newWindow(ret),
+		rels:  make(map[uint32]*replication.Relation),
 		cfg:   cfg,
 		log:   cfg.Logger.With("component", "changes"),
 		index: filter.NewIndex(),
@@ -103,8 +121,15 @@ func New(cfg Config) *Dispatcher {
 // same sink that runs meanwhile does not cover them, so a channel that
 // leaves during its join must Unsubscribe after Subscribe returned.
 func (d *Dispatcher) Subscribe(ctx context.Context, sink Sink, bindings []Binding) (ids []uint64, err error) {
+	ids, _, err = d.subscribe(ctx, sink, bindings, false)
+	return ids, err
+}
+
+// subscribe is Subscribe; with resuming, the registered bindings get no
+// change as it happens until a Resume switches them live.
+func (d *Dispatcher) subscribe(ctx context.Context, sink Sink, bindings []Binding, resuming bool) (ids []uint64, e *sinkEntry, err error) {
 	if len(bindings) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
 	ids = make([]uint64, len(bindings))
 	for i := range ids {
@@ -112,7 +137,7 @@ func (d *Dispatcher) Subscribe(ctx context.Context, sink Sink, bindings []Bindin
 	}
 	if sink == nil || !reflect.TypeOf(sink).Comparable() {
 		// Sinks key a map: a non-comparable one would panic there.
-		return ids, refuseAll(ids, errors.New("changes: sink must be a comparable value, such as a pointer"))
+		return ids, nil, refuseAll(ids, errors.New("changes: sink must be a comparable value, such as a pointer"))
 	}
 	errs := make([]error, len(bindings))
 	specs := make([]spec, len(bindings))
@@ -126,8 +151,8 @@ func (d *Dispatcher) Subscribe(ctx context.Context, sink Sink, bindings []Bindin
 	if valid > 0 {
 		rels = d.validate(ctx, specs, errs)
 	}
-	d.register(sink, ids, specs, errs, rels)
-	return ids, d.refused(ids, errs)
+	e = d.register(sink, ids, specs, errs, rels, resuming)
+	return ids, e, d.refused(ids, errs)
 }
 
 // validate checks the parsed bindings against the database, setting errs
@@ -163,7 +188,7 @@ func (d *Dispatcher) validate(ctx context.Context, specs []spec, errs []error) m
 // register adds the bindings without an error to the index, setting errs
 // for any the index refuses. Index and maps change under one lock, so an
 // Unsubscribe sees either all or none of a call's bindings.
-func (d *Dispatcher) register(sink Sink, ids []uint64, specs []spec, errs []error, rels map[[2]string]*replication.Relation) {
+func (d *Dispatcher) register(sink Sink, ids []uint64, specs []spec, errs []error, rels map[[2]string]*replication.Relation, resuming bool) *sinkEntry {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	e := d.sinks[sink]
@@ -186,11 +211,15 @@ func (d *Dispatcher) register(sink Sink, ids []uint64, specs []spec, errs []erro
 		if e == nil {
 			d.lastSeq++
 			e = &sinkEntry{sink: sink, seq: d.lastSeq}
+			if resuming {
+				e.liveFrom.Store(math.MaxUint64)
+			}
 			d.sinks[sink] = e
 		}
 		e.ids = append(e.ids, ids[i])
 		d.byID[ids[i]] = e
 	}
+	return e
 }
 
 // Unsubscribe drops every binding of sink. A change being dispatched while

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/walcast/walcast/replication"
 )
@@ -14,6 +15,8 @@ var (
 	_ replication.Handler         = (*Dispatcher)(nil)
 	_ replication.RelationHandler = (*Dispatcher)(nil)
 	_ replication.StateHandler    = (*Dispatcher)(nil)
+	_ replication.StartHandler    = (*Dispatcher)(nil)
+	_ replication.Retainer        = (*Dispatcher)(nil)
 )
 
 // target is one matched binding with its sink, for grouping by sink.
@@ -33,8 +36,41 @@ func compareTargets(a, b target) int {
 // HandleRelation binds the relation in the index, which compiles the
 // filters of the bindings that cover it.
 func (d *Dispatcher) HandleRelation(_ context.Context, rel *replication.Relation) error {
+	if old := d.rels[rel.ID]; old != nil && !sameRelation(old, rel) {
+		// Kept changes of the old shape can no longer be matched against
+		// filters compiled for the new one: the window starts again, and a
+		// resume from before the DDL is a gap.
+		d.win.reset()
+	}
+	d.rels[rel.ID] = rel
 	d.index.Bind(rel)
 	return nil
+}
+
+// sameRelation reports whether a and b describe the same table the same
+// way (a stream announces each relation again on every connection).
+func sameRelation(a, b *replication.Relation) bool {
+	if a.Schema != b.Schema || a.Table != b.Table || a.ReplicaIdentity != b.ReplicaIdentity || len(a.Columns) != len(b.Columns) {
+		return false
+	}
+	for i := range a.Columns {
+		x, y := &a.Columns[i], &b.Columns[i]
+		if x.Name != y.Name || x.TypeOID != y.TypeOID || x.Modifier != y.Modifier || x.Key != y.Key {
+			return false
+		}
+	}
+	return true
+}
+
+// HandleStart records where the stream resumes: changes before it are not
+// kept, so a resume before it is a gap.
+func (d *Dispatcher) HandleStart(_ context.Context, from replication.LSN) { d.win.start(from) }
+
+// RetainFrom tells the stream not to confirm past the oldest kept change,
+// after applying the window's age bound.
+func (d *Dispatcher) RetainFrom() (replication.LSN, bool) {
+	d.win.expire(time.Now())
+	return d.win.oldest()
 }
 
 // HandleChange delivers ch to every sink with a binding it satisfies: one
@@ -45,6 +81,7 @@ func (d *Dispatcher) HandleChange(_ context.Context, ch *replication.Change) err
 	if ch.Kind == replication.Truncate {
 		return nil
 	}
+	seq := d.win.add(ch)
 	d.matched = d.index.Match(ch, d.matched[:0])
 	if len(d.matched) == 0 {
 		return nil
@@ -52,8 +89,9 @@ func (d *Dispatcher) HandleChange(_ context.Context, ch *replication.Change) err
 	targets := d.targets[:0]
 	d.mu.RLock()
 	for _, id := range d.matched {
-		// An id unsubscribed since Match is simply gone.
-		if e := d.byID[id]; e != nil {
+		// An id unsubscribed since Match is simply gone; a resuming one
+		// gets this change from its Resume.
+		if e := d.byID[id]; e != nil && e.liveFrom.Load() <= seq {
 			targets = append(targets, target{seq: e.seq, id: id, entry: e})
 		}
 	}
@@ -86,7 +124,15 @@ func (d *Dispatcher) HandleChange(_ context.Context, ch *replication.Change) err
 // a reused scratch buffer first, so its growth is not paid per change and
 // the size limit is checked before anything is kept.
 func (d *Dispatcher) encode(ch *replication.Change) []byte {
-	buf := replication.AppendChange(d.buf[:0], ch, d.cfg.Encode)
+	var data []byte
+	data, d.buf = d.encodeWith(d.buf, ch)
+	return data
+}
+
+// encodeWith is encode with the scratch buffer buf, which it returns for
+// the next call.
+func (d *Dispatcher) encodeWith(buf []byte, ch *replication.Change) (data, scratch []byte) {
+	buf = replication.AppendChange(buf[:0], ch, d.cfg.Encode)
 	if len(buf) > d.cfg.MaxRecordBytes {
 		size := len(buf)
 		buf = replication.AppendChangeTooLarge(buf[:0], ch, d.cfg.Encode)
@@ -95,13 +141,12 @@ func (d *Dispatcher) encode(ch *replication.Change) []byte {
 				"schema", ch.Relation.Schema, "table", ch.Relation.Table, "cursor", ch.Cursor.String(), "bytes", size)
 		}
 	}
-	data := make([]byte, len(buf))
+	data = make([]byte, len(buf))
 	copy(data, buf)
 	if cap(buf) > 2*d.cfg.MaxRecordBytes {
 		buf = nil // a huge change should not pin its buffer for good
 	}
-	d.buf = buf
-	return data
+	return data, buf
 }
 
 // HandleCommit has nothing to do: changes are delivered as they come, and

@@ -114,7 +114,12 @@ func newFixture(t *testing.T, schema string, cfg Config) *fixture {
 
 func startStream(t *testing.T, url string, d *Dispatcher) (stop func()) {
 	t.Helper()
-	s, err := replication.NewStream(replication.Config{DatabaseURL: url, Publication: testPublication, Logger: testLogger(t)}, d)
+	return startStreamWith(t, replication.Config{DatabaseURL: url, Publication: testPublication, Logger: testLogger(t)}, d)
+}
+
+func startStreamWith(t *testing.T, cfg replication.Config, d *Dispatcher) (stop func()) {
+	t.Helper()
+	s, err := replication.NewStream(cfg, d)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +141,7 @@ func startStream(t *testing.T, url string, d *Dispatcher) (stop func()) {
 		})
 	}
 	t.Cleanup(stop)
-	pgtest.WaitForActiveSlot(t, url)
+	pgtest.WaitForActiveSlot(t, cfg.DatabaseURL)
 	return stop
 }
 

@@ -35,6 +35,11 @@ type JoinConfig struct {
 	ReplicationReady bool
 	// Replay is config.broadcast.replay as sent ({since, limit?}), or nil.
 	Replay json.RawMessage
+	// ResumeAfter is walcast's config.postgres_changes_resume.after: the
+	// cursor of the last change the client saw, "" when absent. The
+	// server then sends the matching changes after it before live ones
+	// (or a gap system message). Other servers ignore the key.
+	ResumeAfter string
 	// Invalid lists the values of the wrong type that were replaced by their
 	// defaults, e.g. "config.broadcast.ack: want a boolean, got \"yes\"". The
 	// Elixir server logs these and joins anyway; so should the caller.
@@ -99,6 +104,9 @@ func ParseJoin(payload json.RawMessage) (JoinConfig, error) {
 	if o, ok := p.object(config["postgres_changes_options"], "config.postgres_changes_options"); ok {
 		cfg.Wait = p.flag(o, "wait", "config.postgres_changes_options.wait")
 		cfg.WaitTimeout = p.timeout(o["timeout"])
+	}
+	if o, ok := p.object(config["postgres_changes_resume"], "config.postgres_changes_resume"); ok {
+		cfg.ResumeAfter, _ = p.str(o, "after", "config.postgres_changes_resume.after")
 	}
 	cfg.PostgresChanges, err = p.bindings(config["postgres_changes"])
 	if err != nil {

@@ -16,6 +16,8 @@ func WithMessages(h Handler, m MessageHandler) Handler {
 	w.relH, _ = h.(RelationHandler)
 	w.stateH, _ = h.(StateHandler)
 	w.msgH, _ = h.(MessageHandler)
+	w.startH, _ = h.(StartHandler)
+	w.keeper, _ = h.(Retainer)
 	if f, ok := h.(Flusher); ok {
 		return &withMessagesFlusher{withMessages: w, f: f}
 	}
@@ -28,6 +30,22 @@ type withMessages struct {
 	relH   RelationHandler
 	stateH StateHandler
 	msgH   MessageHandler
+	startH StartHandler
+	keeper Retainer
+}
+
+func (w *withMessages) HandleStart(ctx context.Context, from LSN) {
+	if w.startH != nil {
+		w.startH.HandleStart(ctx, from)
+	}
+}
+
+// RetainFrom forwards h's limit; without a Retainer h keeps nothing.
+func (w *withMessages) RetainFrom() (LSN, bool) {
+	if w.keeper == nil {
+		return 0, false
+	}
+	return w.keeper.RetainFrom()
 }
 
 func (w *withMessages) HandleChange(ctx context.Context, ch *Change) error {

@@ -289,6 +289,11 @@ func (l *loop) sendStatus(ctx context.Context, replyRequested bool) error {
 		return err
 	}
 	pos := l.s.ackable
+	if l.s.keeper != nil {
+		if kept, ok := l.s.keeper.RetainFrom(); ok && kept < pos {
+			pos = kept
+		}
+	}
 	err := pglogrepl.SendStandbyStatusUpdate(ctx, l.conn, pglogrepl.StandbyStatusUpdate{
 		WALWritePosition: pos, WALFlushPosition: pos, WALApplyPosition: pos, ReplyRequested: replyRequested,
 	})

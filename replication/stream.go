@@ -57,6 +57,25 @@ type StateHandler interface {
 	HandleStreaming(ctx context.Context, streaming bool)
 }
 
+// StartHandler is implemented by handlers that keep what they handled (a
+// retention window): before the first change of each connection it is told
+// the position the stream resumes after. Every transaction whose commit
+// record starts at or after it is handed over (those already handed to
+// this Stream excepted); earlier ones never are again.
+type StartHandler interface {
+	HandleStart(ctx context.Context, from LSN)
+}
+
+// Retainer is implemented by handlers that keep recent transactions to
+// hand them out again and need them back after a restart: the stream
+// confirms no position past the commit LSN of the oldest one they keep, so
+// that the slot sends them again to the next run. RetainFrom reports that
+// LSN, or false when nothing is kept. It is called from the stream's
+// goroutine, before each acknowledgement.
+type Retainer interface {
+	RetainFrom() (LSN, bool)
+}
+
 // ErrStop may be returned by a handler to stop the stream: Run then
 // acknowledges every transaction handled completely and returns nil.
 var ErrStop = errors.New("stop streaming")
@@ -133,6 +152,8 @@ type Stream struct {
 	relH    RelationHandler
 	msgH    MessageHandler
 	stateH  StateHandler
+	startH  StartHandler
+	keeper  Retainer
 	log     *slog.Logger
 
 	// last is the cursor of the last change handed to the handler, kept
@@ -155,6 +176,8 @@ func NewStream(cfg Config, h Handler) (*Stream, error) {
 	s.relH, _ = h.(RelationHandler)
 	s.msgH, _ = h.(MessageHandler)
 	s.stateH, _ = h.(StateHandler)
+	s.startH, _ = h.(StartHandler)
+	s.keeper, _ = h.(Retainer)
 	return s, nil
 }
 
@@ -252,6 +275,13 @@ func (s *Stream) session(ctx context.Context, attempt int) error {
 			s.log.Warn("reconnected with a new temporary slot: changes committed while disconnected were not seen; use a named slot to resume without a gap")
 		}
 	}
+	if s.startH != nil {
+		from, err := s.resumePoint(ctx, conn, rconn, slot)
+		if err != nil {
+			return err
+		}
+		s.startH.HandleStart(ctx, from)
+	}
 	args := []string{"proto_version '2'", "publication_names '" + s.cfg.Publication + "'", "messages 'true'"}
 	if err := pglogrepl.StartReplication(ctx, rconn, slot, s.last.LSN, pglogrepl.StartReplicationOptions{PluginArgs: args}); err != nil {
 		return fmt.Errorf("start replication on slot %s: %w", slot, err)
@@ -263,6 +293,32 @@ func (s *Stream) session(ctx context.Context, attempt int) error {
 	}
 	l := loop{s: s, conn: rconn, catalog: catalog, rels: make(map[uint32]*Relation)}
 	return l.run(ctx)
+}
+
+// resumePoint is where streaming from slot will resume: the slot's
+// confirmed position (a new temporary slot's is where it was created), or
+// what this Stream handled last when that is newer.
+func (s *Stream) resumePoint(ctx context.Context, conn *pgx.Conn, rconn *pgconn.PgConn, slot string) (LSN, error) {
+	var confirmed LSN
+	if s.cfg.Slot != "" {
+		var lsn string
+		err := conn.QueryRow(ctx, "SELECT coalesce(confirmed_flush_lsn, restart_lsn)::text FROM pg_replication_slots WHERE slot_name = $1", slot).Scan(&lsn)
+		if err != nil {
+			return 0, fmt.Errorf("read the position of slot %s: %w", slot, err)
+		}
+		if confirmed, err = pglogrepl.ParseLSN(lsn); err != nil {
+			return 0, fmt.Errorf("read the position of slot %s: %w", slot, err)
+		}
+	} else {
+		// A temporary slot starts where it was created: the server's
+		// current position is no later than that.
+		sys, err := pglogrepl.IdentifySystem(ctx, rconn)
+		if err != nil {
+			return 0, fmt.Errorf("identify system: %w", err)
+		}
+		confirmed = sys.XLogPos
+	}
+	return max(confirmed, s.last.LSN), nil
 }
 
 // connectReplication opens the replication connection with the session

@@ -42,6 +42,7 @@ type channel struct {
 	raws        []json.RawMessage // the client's binding objects, echoed in the reply
 	wait        bool
 	waitTimeout time.Duration
+	resumeAfter string             // config.postgres_changes_resume.after: the last cursor the client saw
 	bc          broadcastConfig    // config.broadcast and config.private of the join
 	prefix      []byte             // postgres_changes message up to the ids
 	tail        []byte             // ... and after the data
@@ -72,6 +73,7 @@ func newChannel(c *conn, m phoenix.Message, sub string, cfg *phoenix.JoinConfig,
 		ref:         m.Ref,
 		wait:        cfg.Wait,
 		waitTimeout: cfg.WaitTimeout,
+		resumeAfter: cfg.ResumeAfter,
 		bc:          newBroadcastConfig(cfg),
 		pr:          newChanPresence(cfg),
 		token:       token,

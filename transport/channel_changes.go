@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/walcast/walcast/phoenix"
+	"github.com/walcast/walcast/replication"
 
 	"github.com/walcast/walcast/broadcast"
 	"github.com/walcast/walcast/changes"
@@ -38,9 +39,21 @@ func (ch *channel) subscribe() {
 	src := ch.c.s.changes
 	var ids []uint64
 	var err error
-	if src == nil {
+	var cu catchUp
+	switch {
+	case src == nil:
 		err = errNoChanges
-	} else {
+	case ch.resumeAfter != "":
+		after, perr := replication.ParseCursor(ch.resumeAfter)
+		if perr != nil {
+			// A cursor we cannot read says nothing about what the client
+			// has: it must refetch, as after any gap.
+			cu = badCursor{&changes.Gap{}}
+			ids, err = src.Subscribe(ch.ctx, ch, ch.bindings)
+		} else {
+			ids, cu, err = src.SubscribeAfter(ch.ctx, ch, ch.bindings, after)
+		}
+	default:
 		ids, err = src.Subscribe(ch.ctx, ch, ch.bindings)
 	}
 	if len(ids) != len(ch.bindings) {
@@ -67,32 +80,102 @@ func (ch *channel) subscribe() {
 	ch.mu.Unlock()
 
 	if ch.wait {
-		ch.waitAndReply(src, err)
+		if ch.waitAndReply(src, err) {
+			ch.catchUp(cu)
+		}
 		return
 	}
 	switch {
 	case err != nil:
-		ch.replyJoined(systemPayload("postgres_changes", "error", err.Error(), ch.sub))
+		if ch.replyJoined(systemPayload("postgres_changes", "error", err.Error(), ch.sub)) {
+			ch.catchUp(cu) // for the bindings that were accepted
+		}
 	case src.Live():
-		ch.replyJoined(subscribedOK(ch.sub))
+		if ch.replyJoined(subscribedOK(ch.sub)) {
+			ch.catchUp(cu)
+		}
 	default:
 		if !ch.replyJoined(nil) || src.WaitLive(ch.ctx) != nil {
 			return
 		}
 		ch.mu.Lock()
-		if ch.state == joined {
+		joined := ch.state == joined
+		if joined {
 			ch.c.sendMessage(ch.system(subscribedOK(ch.sub)))
 		}
 		ch.mu.Unlock()
+		if joined {
+			ch.catchUp(cu)
+		}
 	}
 }
 
+// catchUp sends a resuming channel what it missed: the kept changes after
+// its cursor, then (the dispatcher switches it) live ones; or, when
+// changes after the cursor may be lost, a system message with status
+// "gap" that tells the client to refetch. It runs after the join reply,
+// on the subscribing goroutine, at the pace the socket takes the changes.
+func (ch *channel) catchUp(cu catchUp) {
+	if cu == nil {
+		return
+	}
+	gap := cu.Gap()
+	if gap == nil {
+		err := cu.Run(ch.ctx, ch.waitForRoom)
+		if !errors.As(err, &gap) {
+			return // done, or the channel stopped
+		}
+	}
+	ch.mu.Lock()
+	if ch.state == joined {
+		ch.c.sendMessage(ch.system(gapPayload(ch.sub, gap)))
+	}
+	ch.mu.Unlock()
+}
+
+// badCursor is the catch-up of a resume cursor that does not parse.
+type badCursor struct{ gap *changes.Gap }
+
+func (b badCursor) Gap() *changes.Gap                                    { return b.gap }
+func (badCursor) Run(context.Context, func(context.Context) error) error { return nil }
+
+// gapPayload is the system message of a resume that cannot be served:
+// status "gap", and the cursor after which a later resume can start.
+func gapPayload(sub string, g *changes.Gap) json.RawMessage {
+	b, _ := json.Marshal(struct {
+		Extension string `json:"extension"`
+		Status    string `json:"status"`
+		Message   string `json:"message"`
+		Channel   string `json:"channel"`
+		Cursor    string `json:"cursor,omitempty"`
+	}{"postgres_changes", "gap", g.Error(), sub, g.Oldest.String()})
+	return b
+}
+
+// replayPoll is how often a resuming connection's queue may be before the
+// replay looks again at a queue too full to add to.
+const replayPoll = 2 * time.Millisecond
+
+// waitForRoom returns once the connection's queue is at most a quarter
+// full, so that a replay never overflows it.
+func (ch *channel) waitForRoom(ctx context.Context) error {
+	for ch.c.q.Bytes() > ch.c.s.cfg.QueueBytes/4 {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(replayPoll):
+		}
+	}
+	return ctx.Err()
+}
+
 // waitAndReply implements postgres_changes_options.wait: the join succeeds
-// only once every binding is registered and the stream is live.
-func (ch *channel) waitAndReply(src changeSource, err error) {
+// only once every binding is registered and the stream is live. It
+// reports whether the channel joined.
+func (ch *channel) waitAndReply(src changeSource, err error) bool {
 	if err != nil {
 		ch.failJoin("RealtimeDisabledForConfiguration: " + err.Error())
-		return
+		return false
 	}
 	timeout := ch.waitTimeout
 	if timeout <= 0 {
@@ -105,9 +188,9 @@ func (ch *channel) waitAndReply(src changeSource, err error) {
 		if ch.ctx.Err() == nil {
 			ch.failJoin(fmt.Sprintf("PostgresChangesSubscribeTimeout: Timed out after %dms waiting for the postgres_changes subscription", timeout.Milliseconds()))
 		}
-		return
+		return false
 	}
-	ch.replyJoined(subscribedOK(ch.sub))
+	return ch.replyJoined(subscribedOK(ch.sub))
 }
 
 // changesStatus is the system payload that reports the subscription: an

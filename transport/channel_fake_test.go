@@ -5,6 +5,7 @@ import (
 	"sync"
 
 	"github.com/walcast/walcast/changes"
+	"github.com/walcast/walcast/replication"
 )
 
 // fakeChanges stands in for *changes.Dispatcher: it assigns ids, records
@@ -16,6 +17,43 @@ type fakeChanges struct {
 	subErr error
 	live   bool
 	liveCh chan struct{}
+	// replay, when set, is what a resumed subscription's catch-up
+	// delivers after the cursor it was given (nil: a gap).
+	replay  func(after replication.Cursor) []string
+	resumed []replication.Cursor // the cursors SubscribeAfter was given
+}
+
+// SubscribeAfter subscribes like Subscribe and returns a catch-up that
+// delivers f.replay(after) to the sink, one message per string, for
+// every binding.
+func (f *fakeChanges) SubscribeAfter(ctx context.Context, sink changes.Sink, bindings []changes.Binding, after replication.Cursor) ([]uint64, catchUp, error) {
+	ids, err := f.Subscribe(ctx, sink, bindings)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.resumed = append(f.resumed, after)
+	if f.replay == nil {
+		return ids, fakeCatchUp{gap: &changes.Gap{After: after}}, err
+	}
+	return ids, fakeCatchUp{sink: sink, ids: ids, data: f.replay(after)}, err
+}
+
+type fakeCatchUp struct {
+	gap  *changes.Gap
+	sink changes.Sink
+	ids  []uint64
+	data []string
+}
+
+func (c fakeCatchUp) Gap() *changes.Gap { return c.gap }
+
+func (c fakeCatchUp) Run(ctx context.Context, wait func(context.Context) error) error {
+	for _, d := range c.data {
+		if err := wait(ctx); err != nil {
+			return err
+		}
+		c.sink.DeliverChange(c.ids, []byte(d))
+	}
+	return nil
 }
 
 func newFakeChanges(live bool) *fakeChanges {
@@ -110,3 +148,6 @@ func (f *fakeChanges) subscribers() int {
 	defer f.mu.Unlock()
 	return len(f.sinks)
 }
+
+// Head is where a feed without a cursor starts: the fake has no stream.
+func (f *fakeChanges) Head() replication.Cursor { return replication.Cursor{LSN: 0x10} }

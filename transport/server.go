@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/walcast/walcast/phoenix"
+	"github.com/walcast/walcast/replication"
 
 	"github.com/coder/websocket"
 	"github.com/go-chi/chi/v5"
@@ -125,12 +126,30 @@ func (c *Config) setDefaults() {
 }
 
 // changeSource is what a channel needs from the postgres_changes
-// dispatcher; *changes.Dispatcher satisfies it, and tests substitute a fake.
+// dispatcher; dispatcherSource adapts a *changes.Dispatcher, and tests
+// substitute a fake.
 type changeSource interface {
 	Subscribe(ctx context.Context, sink changes.Sink, bindings []changes.Binding) ([]uint64, error)
+	// SubscribeAfter subscribes a channel that saw every change up to
+	// after: its catch-up delivers the kept ones after it.
+	SubscribeAfter(ctx context.Context, sink changes.Sink, bindings []changes.Binding, after replication.Cursor) ([]uint64, catchUp, error)
 	Unsubscribe(sink changes.Sink)
+	Head() replication.Cursor
 	Live() bool
 	WaitLive(ctx context.Context) error
+}
+
+// catchUp is a resumed subscription's replay (*changes.Resume).
+type catchUp interface {
+	Gap() *changes.Gap
+	Run(ctx context.Context, wait func(context.Context) error) error
+}
+
+// dispatcherSource is the changeSource of a real dispatcher.
+type dispatcherSource struct{ *changes.Dispatcher }
+
+func (d dispatcherSource) SubscribeAfter(ctx context.Context, sink changes.Sink, bindings []changes.Binding, after replication.Cursor) ([]uint64, catchUp, error) {
+	return d.Dispatcher.SubscribeAfter(ctx, sink, bindings, after)
 }
 
 // Server serves the Supabase Realtime WebSocket protocol. See the package
@@ -149,6 +168,7 @@ type Server struct {
 
 	mu       sync.Mutex
 	draining bool
+	stopping chan struct{} // closed when draining begins: feeds (SSE, long-polls) end
 	conns    map[*conn]struct{}
 	// wg counts every connection from the moment its upgrade starts until
 	// its read loop has torn it down (which waits for its other goroutines).
@@ -157,6 +177,7 @@ type Server struct {
 	nextConnID  atomic.Uint64
 	nextLocalID atomic.Uint64 // binding ids when there is no dispatcher
 	stats       counters
+	payloads    payloadCache // feeds' last converted change
 	malformed   logLimiter
 }
 
@@ -168,12 +189,13 @@ func NewServer(cfg Config) *Server {
 	}
 	cfg.setDefaults()
 	s := &Server{
-		cfg:   cfg,
-		log:   cfg.Logger.With("component", "transport"),
-		conns: make(map[*conn]struct{}),
+		cfg:      cfg,
+		log:      cfg.Logger.With("component", "transport"),
+		conns:    make(map[*conn]struct{}),
+		stopping: make(chan struct{}),
 	}
 	if cfg.Changes != nil {
-		s.changes = cfg.Changes
+		s.changes = dispatcherSource{cfg.Changes}
 	}
 	s.hub = cfg.Hub
 	if s.hub == nil {
@@ -193,6 +215,8 @@ func NewServer(cfg Config) *Server {
 	r.Get("/realtime/v1/websocket", s.serveWebSocket)
 	r.Get("/socket/websocket", s.serveWebSocket)
 	r.Get("/healthz", s.serveHealth)
+	r.Get("/realtime/v1/sse", s.serveSSE)
+	r.Get("/realtime/v1/poll", s.servePoll)
 	s.mountREST(r)
 	s.router = r
 	return s
@@ -391,6 +415,9 @@ func (s *Server) Close() error {
 func (s *Server) stopAccepting() []*conn {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if !s.draining {
+		close(s.stopping)
+	}
 	s.draining = true
 	conns := make([]*conn, 0, len(s.conns))
 	for c := range s.conns {

@@ -29,6 +29,7 @@ type serveConfig struct {
 	stream                          replication.Config
 	server                          transport.Config // limits; serve fills in the rest
 	gcPercent                       int
+	retention                       changes.Retention
 	log                             *slog.Logger
 }
 
@@ -49,6 +50,8 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (*s
 	maxChannels := f.int("max-channels", "WALCAST_MAX_CHANNELS", transport.DefaultMaxChannels, "channels per connection")
 	gcPercent := f.int("gc-percent", "WALCAST_GC_PERCENT", defaultGCPercent, "heap growth before a collection, as GOGC (which wins when set); see README")
 	coalesce := f.duration("write-coalesce", "WALCAST_WRITE_COALESCE", 0, "least time between two writes to one busy connection, batching what is queued meanwhile (0: none)")
+	retainBytes := f.int("retain-bytes", "WALCAST_RETAIN_BYTES", changes.DefaultRetainBytes, "bytes of recent changes kept for clients that resume after a cursor (0: none)")
+	retainAge := f.duration("retain-age", "WALCAST_RETAIN_AGE", changes.DefaultRetainAge, "how long recent changes are kept for clients that resume (0: no age bound)")
 	if err := f.parse(args); err != nil {
 		return nil, err
 	}
@@ -68,6 +71,10 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (*s
 	if *queueBytes < 1024 || *maxChannels < 1 || *coalesce < 0 {
 		return nil, usageErrorf("--queue-bytes must be at least 1024, --max-channels at least 1, --write-coalesce not negative")
 	}
+	if *retainBytes < 0 || *retainAge < 0 {
+		return nil, usageErrorf("--retain-bytes and --retain-age must not be negative")
+	}
+	cfg.retention = changes.Retention{MaxBytes: *retainBytes, MaxAge: *retainAge}
 	cfg.gcPercent = *gcPercent
 	cfg.server = transport.Config{QueueBytes: *queueBytes, MaxChannels: *maxChannels, WriteCoalesce: *coalesce}
 	if err := cfg.stream.Validate(); err != nil {
@@ -115,7 +122,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		}
 	}
 
-	dispatcher := changes.New(changes.Config{Pool: pool, Publication: cfg.stream.Publication, Logger: log})
+	dispatcher := changes.New(changes.Config{Pool: pool, Publication: cfg.stream.Publication, Retention: &cfg.retention, Logger: log})
 	// The server exists before the stream: it takes the broadcasts that
 	// realtime.send emits into the stream.
 	scfg := cfg.server
@@ -151,9 +158,14 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	case err = <-httpErr:
 		err = fmt.Errorf("http server: %w", err)
 	}
-	// Shutdown order: stop taking connections and close the sockets (clients
-	// reconnect elsewhere), then stop the stream, which acknowledges what was
-	// handed over, then the pool and the local cluster (deferred).
+	// Shutdown order: stop the stream first, so that nothing committed from
+	// now on is read (and acknowledged) while no client can receive it; it
+	// acknowledges only what left the retention window, which the next
+	// start reads again. Then stop taking connections and close the
+	// sockets (clients reconnect elsewhere and resume), then the pool and
+	// the local cluster (deferred).
+	stopStream()
+	wg.Wait()
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
 	defer cancel()
 	if serr := server.Shutdown(shutdownCtx); serr != nil {
@@ -162,8 +174,6 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	if herr := httpServer.Shutdown(shutdownCtx); herr != nil && !errors.Is(herr, http.ErrServerClosed) {
 		log.Error("stop http server", "error", herr)
 	}
-	stopStream()
-	wg.Wait()
 	log.Info("stopped")
 	return err
 }

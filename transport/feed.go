@@ -1,0 +1,237 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/walcast/walcast/auth"
+	"github.com/walcast/walcast/changes"
+	"github.com/walcast/walcast/replication"
+)
+
+// A feed is a one-way stream of postgres_changes over plain HTTP: SSE
+// (sse.go) or long-polling (poll.go). Both take the same request: the
+// apikey (query parameter, apikey / x-api-key header, or Authorization:
+// Bearer, since an EventSource cannot set headers), and one or more
+// subscriptions as query parameters:
+//
+//	schema, table, filter, event   one binding, as in a postgres_changes join
+//	sub=schema.table:event:filter  more of them, repeated (event and filter optional)
+//
+// Events carry their cursor, and a feed resumes after a cursor exactly as
+// a WebSocket join with config.postgres_changes_resume does.
+
+// maxFeedBindings bounds the subscriptions of one feed, like the channels
+// of one socket.
+func (s *Server) maxFeedBindings() int { return s.cfg.MaxChannels }
+
+// feedRequest is a parsed and authenticated feed request.
+type feedRequest struct {
+	claims   *auth.Claims
+	bindings []changes.Binding
+}
+
+// parseFeed authenticates r and reads its bindings. On failure it has
+// answered the request.
+func (s *Server) parseFeed(w http.ResponseWriter, r *http.Request) (*feedRequest, bool) {
+	w.Header().Set("Access-Control-Allow-Origin", "*")
+	tok := apiKey(r)
+	if tok == "" {
+		tok = restToken(r)
+	}
+	claims, err := s.cfg.Verifier.Verify(tok)
+	if err != nil {
+		s.refuse(w, r, err.Error())
+		return nil, false
+	}
+	q := r.URL.Query()
+	var bs []changes.Binding
+	if q.Has("schema") || q.Has("table") {
+		bs = append(bs, changes.Binding{Event: q.Get("event"), Schema: q.Get("schema"), Table: q.Get("table"), Filter: q.Get("filter")})
+	}
+	for _, sub := range q["sub"] {
+		b, err := parseFeedSub(sub)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, err.Error())
+			return nil, false
+		}
+		bs = append(bs, b)
+	}
+	switch {
+	case len(bs) == 0:
+		writeError(w, http.StatusBadRequest, "no subscription: give schema and/or table (with optional filter and event), or sub=schema.table:event:filter")
+		return nil, false
+	case len(bs) > s.maxFeedBindings():
+		writeError(w, http.StatusBadRequest, "too many subscriptions in one feed (the limit is --max-channels)")
+		return nil, false
+	}
+	if s.changes == nil {
+		writeError(w, http.StatusServiceUnavailable, errNoChanges.Error())
+		return nil, false
+	}
+	return &feedRequest{claims: claims, bindings: bs}, true
+}
+
+// parseFeedSub reads schema.table:event:filter; the filter may contain
+// colons.
+func parseFeedSub(s string) (changes.Binding, error) {
+	rel, rest, _ := strings.Cut(s, ":")
+	event, filter, _ := strings.Cut(rest, ":")
+	schema, table, ok := strings.Cut(rel, ".")
+	if !ok {
+		schema, table = "public", rel
+	}
+	if table == "" {
+		return changes.Binding{}, errors.New("sub=" + s + ": want schema.table:event:filter (event and filter optional)")
+	}
+	return changes.Binding{Event: event, Schema: schema, Table: table, Filter: filter}, nil
+}
+
+// enterFeed registers a feed with the server, which waits for it on
+// shutdown; it reports false once the server is stopping.
+func (s *Server) enterFeed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.draining {
+		return false
+	}
+	s.wg.Add(1)
+	return true
+}
+
+// feedSink is the changes.Sink of a feed: a queue of encoded events,
+// bounded in bytes, drained by the feed's handler. DeliverChange never
+// blocks; past the bound the feed is over (its client resumes from its
+// last cursor).
+type feedSink struct {
+	max   int
+	cache *payloadCache
+
+	mu       sync.Mutex
+	events   []feedEvent // in order
+	bytes    int
+	overflow bool
+	wake     chan struct{} // 1-buffered: something was queued
+}
+
+// feedEvent is one change as a feed sends it: its cursor, and the payload
+// a realtime-js postgres_changes callback receives.
+type feedEvent struct {
+	cursor  string
+	payload []byte
+	system  bool // a system message, not a change
+}
+
+// event is the SSE event name.
+func (e feedEvent) event() string {
+	if e.system {
+		return "system"
+	}
+	return evPostgresChange
+}
+
+// pushSystem queues a system message (a gap, say) after what is queued.
+func (f *feedSink) pushSystem(payload []byte) { f.push(feedEvent{payload: payload, system: true}) }
+
+func newFeedSink(max int, cache *payloadCache) *feedSink {
+	return &feedSink{max: max, cache: cache, wake: make(chan struct{}, 1)}
+}
+
+// DeliverChange queues the event of one change.
+func (f *feedSink) DeliverChange(_ []uint64, data []byte) {
+	ev, err := f.cache.event(data)
+	if err != nil {
+		return // not a change the dispatcher encodes; nothing to send
+	}
+	f.push(ev)
+}
+
+func (f *feedSink) push(ev feedEvent) {
+	f.mu.Lock()
+	if f.overflow {
+		f.mu.Unlock()
+		return
+	}
+	if f.bytes+len(ev.payload) > f.max {
+		f.overflow = true
+		f.events, f.bytes = nil, 0
+	} else {
+		f.events = append(f.events, ev)
+		f.bytes += len(ev.payload)
+	}
+	f.mu.Unlock()
+	select {
+	case f.wake <- struct{}{}:
+	default:
+	}
+}
+
+// take returns the queued events and whether the queue overflowed.
+func (f *feedSink) take() ([]feedEvent, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	evs := f.events
+	f.events, f.bytes = nil, 0
+	return evs, f.overflow
+}
+
+// queued is how many bytes wait, for pacing a replay.
+func (f *feedSink) queued() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.bytes
+}
+
+// waitForRoom lets a replay go on once the queue is a quarter full at most.
+func (f *feedSink) waitForRoom(ctx context.Context) error {
+	for f.queued() > f.max/4 {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(replayPoll):
+		}
+	}
+	return ctx.Err()
+}
+
+// subscribeFeed subscribes sink to req's bindings after the cursor the
+// client gave, or, without one, after the stream's head: either way the
+// catch-up it returns delivers what is committed until the subscription is
+// live, so nothing falls between the position the feed reports and its
+// first live change. It returns that position, and whether the client
+// must hear about a gap (only a client that gave a cursor can have one;
+// one that does not parse is one).
+func (s *Server) subscribeFeed(ctx context.Context, sink *feedSink, req *feedRequest, after string) (catchUp, string, error) {
+	from := s.changes.Head()
+	if after != "" {
+		c, perr := replication.ParseCursor(after)
+		if perr != nil {
+			_, cu, err := s.changes.SubscribeAfter(ctx, sink, req.bindings, from)
+			if cu != nil && cu.Gap() == nil {
+				cu = badCursorThen{cu}
+			}
+			return cu, from.String(), err
+		}
+		from = c
+	}
+	_, cu, err := s.changes.SubscribeAfter(ctx, sink, req.bindings, from)
+	if after == "" && cu != nil && cu.Gap() != nil {
+		cu = nil // nothing kept (retention off): live from now, nothing to report
+	}
+	return cu, from.String(), err
+}
+
+// badCursorThen reports a gap for a cursor that does not parse, after
+// catching up from the head.
+type badCursorThen struct{ catchUp }
+
+func (b badCursorThen) Run(ctx context.Context, wait func(context.Context) error) error {
+	if err := b.catchUp.Run(ctx, wait); err != nil {
+		return err
+	}
+	return &changes.Gap{}
+}

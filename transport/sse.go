@@ -1,0 +1,142 @@
+package transport
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// SSE: GET /realtime/v1/sse streams postgres_changes as Server-Sent Events
+// (see feed.go for the request). Each change is an event
+//
+//	id: <cursor>
+//	event: postgres_changes
+//	data: {"schema":…,"table":…,"commit_timestamp":…,"eventType":…,"new":…,"old":…,"errors":…}
+//
+// whose data is what a realtime-js callback receives. A browser's
+// EventSource reconnects by itself with Last-Event-ID, the last cursor it
+// got, and the stream resumes after it with nothing lost or repeated while
+// the cursor is inside the retention window; outside it, the stream starts
+// with a "system" event of status "gap" (refetch, then carry on). The
+// first event, "system" with status "ok" (Subscribed to PostgreSQL), is
+// sent once every change committed after it will be delivered, and carries
+// the stream's position as its id, so that even a reconnect before the
+// first change resumes without a gap. A comment every SSEHeartbeat keeps
+// proxies from closing an idle stream. A client that falls further behind
+// than QueueBytes is disconnected; its EventSource reconnects and resumes.
+
+// SSEHeartbeat is how often an idle SSE stream gets a comment line.
+const SSEHeartbeat = 15 * time.Second
+
+func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request) {
+	req, ok := s.parseFeed(w, r)
+	if !ok {
+		return
+	}
+	if !s.enterFeed() {
+		writeError(w, http.StatusServiceUnavailable, "server is shutting down")
+		return
+	}
+	defer s.wg.Done()
+	ctx, cancel := context.WithCancel(r.Context())
+	var helpers sync.WaitGroup // the shutdown watch and the catch-up
+	defer func() {
+		cancel()
+		helpers.Wait()
+	}()
+	helpers.Go(func() { // the server's shutdown ends the feed
+		select {
+		case <-s.stopping:
+			cancel()
+		case <-ctx.Done():
+		}
+	})
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache, no-store, no-transform")
+	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
+	w.WriteHeader(http.StatusOK)
+	rc := http.NewResponseController(w)
+	out := bufio.NewWriterSize(w, 4096)
+	send := func() bool {
+		rc.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
+		return out.Flush() == nil && rc.Flush() == nil
+	}
+	out.WriteString("retry: 1000\n\n")
+	if !send() || s.changes.WaitLive(ctx) != nil {
+		return
+	}
+
+	after := r.Header.Get("Last-Event-ID")
+	if after == "" {
+		after = r.URL.Query().Get("last_event_id")
+	}
+	sink := newFeedSink(s.cfg.QueueBytes, &s.payloads)
+	cu, from, err := s.subscribeFeed(ctx, sink, req, after)
+	defer s.changes.Unsubscribe(sink)
+	if err != nil {
+		writeSSE(out, "", "system", systemPayload("postgres_changes", "error", err.Error(), "sse"))
+	}
+	writeSSE(out, from, "system", subscribedOK("sse"))
+	if !send() {
+		return
+	}
+	if cu != nil {
+		helpers.Go(func() { s.runFeedCatchUp(ctx, sink, cu) })
+	}
+
+	beat := time.NewTicker(SSEHeartbeat)
+	defer beat.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-beat.C:
+			out.WriteString(": ping\n\n")
+		case <-sink.wake:
+			evs, overflow := sink.take()
+			for _, ev := range evs {
+				writeSSE(out, ev.cursor, ev.event(), ev.payload)
+			}
+			if overflow {
+				// The client resumes from its last event when it reconnects.
+				s.stats.slowConsumers.Add(1)
+				send()
+				return
+			}
+		}
+		if !send() {
+			return
+		}
+	}
+}
+
+// runFeedCatchUp runs a feed's catch-up and queues a gap message when the
+// cursor cannot be served.
+func (s *Server) runFeedCatchUp(ctx context.Context, sink *feedSink, cu catchUp) {
+	gap := cu.Gap()
+	if gap == nil {
+		if err := cu.Run(ctx, sink.waitForRoom); !errors.As(err, &gap) {
+			return
+		}
+	}
+	sink.pushSystem(gapPayload("sse", gap))
+}
+
+// writeSSE writes one event; data is JSON, so it is one line.
+func writeSSE(w *bufio.Writer, id, event string, data json.RawMessage) {
+	if id != "" {
+		w.WriteString("id: ")
+		w.WriteString(id)
+		w.WriteByte('\n')
+	}
+	w.WriteString("event: ")
+	w.WriteString(event)
+	w.WriteString("\ndata: ")
+	w.Write(data)
+	w.WriteString("\n\n")
+}
