@@ -18,6 +18,7 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 	"github.com/jackc/pgx/v5"
+	"github.com/walcast/walcast/internal/chromium"
 	"github.com/walcast/walcast/internal/localpg"
 	"github.com/walcast/walcast/internal/pgtest"
 )
@@ -32,7 +33,7 @@ import (
 // Screenshots go to $WALCAST_DEMO_SCREENSHOTS (relative to the repository
 // root; docs/ holds the committed ones) or to a temporary directory.
 func TestBrowser(t *testing.T) {
-	chromium := requireChromium(t)
+	chromium.Path(t)
 	if _, err := localpg.FindBinDir(); err != nil {
 		missing(t, "Postgres server binaries for local mode: "+err.Error())
 	}
@@ -41,17 +42,7 @@ func TestBrowser(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx,
-		chromedp.ExecPath(chromium),
-		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("no-default-browser-check", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1200, 820),
-	)
+	alloc, cancelAlloc := chromium.Allocator(ctx, t, chromedp.WindowSize(1200, 820))
 	defer cancelAlloc()
 	alice, closeAlice := chromedp.NewContext(alloc)
 	defer closeAlice()
@@ -244,18 +235,6 @@ func (c *consoleLog) String() string {
 
 // requireChromium returns the browser to drive: $WALCAST_CHROMIUM, else
 // Debian's chromium. Missing, the test skips, or fails under CI.
-func requireChromium(t *testing.T) string {
-	t.Helper()
-	path := os.Getenv("WALCAST_CHROMIUM")
-	if path == "" {
-		path = "/usr/bin/chromium"
-	}
-	if _, err := exec.LookPath(path); err != nil {
-		missing(t, "Chromium (apt-get install chromium, or set WALCAST_CHROMIUM): "+err.Error())
-	}
-	return path
-}
-
 // ---- walcast serve in local mode
 
 type localServe struct {

@@ -21,6 +21,7 @@ import (
 // feedEnv is a server on a real pipeline with a table items(id, room).
 type feedEnv struct {
 	pool *pgxpool.Pool
+	hs   *httptest.Server
 	url  string // the server's base URL
 	key  string
 }
@@ -46,7 +47,7 @@ func newFeedEnv(t *testing.T) *feedEnv {
 		s.Close()
 		hs.Close()
 	})
-	return &feedEnv{pool: pool, url: hs.URL, key: token(t, time.Hour)}
+	return &feedEnv{pool: pool, hs: hs, url: hs.URL, key: token(t, time.Hour)}
 }
 
 func (e *feedEnv) insert(t *testing.T, from, to int) {
