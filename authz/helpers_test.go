@@ -3,6 +3,7 @@ package authz
 import (
 	"context"
 	"os"
+	"strconv"
 	"testing"
 	"time"
 
@@ -64,3 +65,9 @@ const createRole = `DO $$ BEGIN
     CREATE ROLE walcast_test_nogrant NOLOGIN;
   END IF;
 END $$`
+
+// testingSeed is $WALCAST_AUTHZ_SEED, to replay a randomized test.
+func testingSeed() uint64 {
+	s, _ := strconv.ParseUint(os.Getenv("WALCAST_AUTHZ_SEED"), 10, 64)
+	return s
+}
