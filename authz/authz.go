@@ -17,6 +17,7 @@ import (
 type Checker interface {
 	TableAccess(ctx context.Context, role string, tables []Table) ([]TableAccess, error)
 	VisibleKeys(ctx context.Context, id Identity, table Table, keys [][]string) ([]bool, error)
+	VisibleKeysGroups(ctx context.Context, ids []Identity, table Table, keys [][]string) ([][]bool, []error)
 	ChannelRead(ctx context.Context, id Identity, ch Channel) (ChannelAccess, error)
 	ChannelWrite(ctx context.Context, id Identity, ch Channel) (ChannelAccess, error)
 }
@@ -36,7 +37,10 @@ type Config struct {
 	// MaxKeys is the most keys one VisibleKeys query carries; more are
 	// split (default 1000).
 	MaxKeys int
-	Logger  *slog.Logger
+	// GroupsPerRoundTrip is how many claims groups VisibleKeysGroups checks
+	// in one transaction and round trip (default 25).
+	GroupsPerRoundTrip int
+	Logger             *slog.Logger
 }
 
 // Authorizer is the Postgres-backed Checker. It is safe for concurrent use.
@@ -62,6 +66,9 @@ func New(cfg Config) *Authorizer {
 	}
 	if cfg.MaxKeys <= 0 {
 		cfg.MaxKeys = 1000
+	}
+	if cfg.GroupsPerRoundTrip <= 0 {
+		cfg.GroupsPerRoundTrip = 25
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()

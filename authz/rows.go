@@ -49,17 +49,9 @@ func (a *Authorizer) VisibleKeys(ctx context.Context, id Identity, table Table, 
 }
 
 func (a *Authorizer) visibleChunk(ctx context.Context, id Identity, table Table, info *tableInfo, keys [][]string, visible []bool) error {
-	// One text array per key column.
-	cols := make([]any, len(info.pk))
-	for j := range cols {
-		col := make([]string, len(keys))
-		for i, k := range keys {
-			if len(k) != len(info.pk) {
-				return fmt.Errorf("authz: key %d of %s has %d values, want %d (%v)", i, table, len(k), len(info.pk), info.pk)
-			}
-			col[i] = k[j]
-		}
-		cols[j] = col
+	cols, err := keyColumns(table, info, keys)
+	if err != nil {
+		return err
 	}
 	conn, err := a.cfg.Pool.Acquire(ctx)
 	if err != nil {
@@ -87,4 +79,21 @@ func (a *Authorizer) visibleChunk(ctx context.Context, id Identity, table Table,
 		}
 	}
 	return nil
+}
+
+// keyColumns turns keys (one slice of values per row) into one text array
+// per key column, the query's parameters.
+func keyColumns(table Table, info *tableInfo, keys [][]string) ([]any, error) {
+	cols := make([]any, len(info.pk))
+	for j := range cols {
+		col := make([]string, len(keys))
+		for i, k := range keys {
+			if len(k) != len(info.pk) {
+				return nil, fmt.Errorf("authz: key %d of %s has %d values, want %d (%v)", i, table, len(k), len(info.pk), info.pk)
+			}
+			col[i] = k[j]
+		}
+		cols[j] = col
+	}
+	return cols, nil
 }

@@ -2,6 +2,7 @@ package authz
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -40,6 +41,14 @@ const (
 	user2 = "22222222-2222-4222-8222-222222222222"
 )
 
+type visibleCase struct {
+	name  string
+	id    Identity
+	table string
+	keys  [][]string
+	want  []bool
+}
+
 func TestVisibleKeys(t *testing.T) {
 	a, pool := newDB(t, policySchema...)
 	ctx := context.Background()
@@ -60,13 +69,7 @@ func TestVisibleKeys(t *testing.T) {
 	claimsKeys := [][]string{{"1"}, {"2"}, {"3"}, {"4"}, {"99"}}
 	uidKeys := [][]string{{"aaaaaaaa-0000-4000-8000-000000000001"}, {"aaaaaaaa-0000-4000-8000-000000000002"}}
 	docKeys := [][]string{{"1", "a"}, {"2", "a"}, {"1", `it's "quoted"`}, {"3", "a"}}
-	tests := []struct {
-		name  string
-		id    Identity
-		table string
-		keys  [][]string
-		want  []bool
-	}{
+	tests := []visibleCase{
 		{"claims: own and team", u1, "claims_notes", claimsKeys, []bool{true, true, false, false, false}},
 		{"claims: own only", u2, "claims_notes", claimsKeys, []bool{false, true, true, true, false}},
 		{"claims: anon sees team 0", anon, "claims_notes", claimsKeys, []bool{false, false, true, false, false}},
@@ -76,9 +79,10 @@ func TestVisibleKeys(t *testing.T) {
 		{"membership: u1, composite and quoted keys", u1, "docs", docKeys, []bool{true, false, true, false}},
 		{"membership: u2", u2, "docs", docKeys, []bool{false, true, false, false}},
 		{"service role has BYPASSRLS", service, "docs", docKeys, []bool{true, true, true, false}},
-		{"duplicate keys", u1, "claims_notes", [][]string{{"1"}, {"1"}, {"4"}}, []bool{true, true, false}},
 	}
-	for _, tc := range tests {
+	// Not in the grouped comparison below: other keys.
+	dup := visibleCase{"duplicate keys", u1, "claims_notes", [][]string{{"1"}, {"1"}, {"4"}}, []bool{true, true, false}}
+	for _, tc := range append(tests, dup) {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := a.VisibleKeys(ctx, tc.id, Table{"public", tc.table}, tc.keys)
 			if err != nil {
@@ -88,6 +92,25 @@ func TestVisibleKeys(t *testing.T) {
 				t.Errorf("VisibleKeys = %v, want %v", got, tc.want)
 			}
 		})
+	}
+	// All groups at once answer the same, also split into round trips of
+	// two groups and chunks of two keys.
+	for _, c := range []*Authorizer{a, New(Config{Pool: pool, GroupsPerRoundTrip: 2, MaxKeys: 2})} {
+		for _, table := range []string{"claims_notes", "uid_notes", "docs"} {
+			var ids []Identity
+			var want [][]bool
+			for _, tc := range tests {
+				if tc.table == table {
+					ids, want = append(ids, tc.id), append(want, tc.want)
+				}
+			}
+			got, errs := c.VisibleKeysGroups(ctx, ids, Table{"public", table}, tests[slices.IndexFunc(tests, func(tc visibleCase) bool { return tc.table == table })].keys)
+			for g := range ids {
+				if errs[g] != nil || !slices.Equal(got[g], want[g]) {
+					t.Errorf("VisibleKeysGroups %s group %d = %v, %v; want %v", table, g, got[g], errs[g], want[g])
+				}
+			}
+		}
 	}
 	// Batches larger than MaxKeys are split, and answer the same.
 	small := New(Config{Pool: pool, MaxKeys: 2})
@@ -145,5 +168,32 @@ func TestVisibleKeysErrors(t *testing.T) {
 		if role != self || claims != "" {
 			t.Fatalf("after failed checks a pool connection runs as %q with claims %q", role, claims)
 		}
+	}
+}
+
+// TestVisibleKeysGroupsIsolatesErrors: a group whose policy fails gets its
+// error; the groups checked in the same round trip get their answers.
+func TestVisibleKeysGroupsIsolatesErrors(t *testing.T) {
+	a, pool := newDB(t, policySchema...)
+	ctx := context.Background()
+	if _, err := pool.Exec(ctx, `INSERT INTO uid_notes VALUES ('aaaaaaaa-0000-4000-8000-000000000001', '`+user1+`', 'u1')`); err != nil {
+		t.Fatal(err)
+	}
+	ids := []Identity{
+		identity(t, "authenticated", map[string]any{"sub": user1}),
+		identity(t, "authenticated", map[string]any{"sub": "not-a-uuid"}),
+		identity(t, "no_such_role", nil),
+		identity(t, "authenticated", map[string]any{"sub": user2}),
+	}
+	got, errs := a.VisibleKeysGroups(ctx, ids, Table{"public", "uid_notes"}, [][]string{{"aaaaaaaa-0000-4000-8000-000000000001"}})
+	want := [][]bool{{true}, {false}, {false}, {false}}
+	for g := range ids {
+		if !slices.Equal(got[g], want[g]) || (errs[g] != nil) != (g == 1 || g == 2) {
+			t.Errorf("group %d: %v, %v; want %v and an error only for groups 1 and 2", g, got[g], errs[g], want[g])
+		}
+	}
+	_, errs = a.VisibleKeysGroups(ctx, ids[:1], Table{"public", "missing"}, [][]string{{"1"}})
+	if !errors.Is(errs[0], ErrUnknownTable) {
+		t.Errorf("unknown table: %v", errs[0])
 	}
 }

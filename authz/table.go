@@ -163,21 +163,27 @@ func (a *Authorizer) remember(t Table, pk, types []string) {
 // visibleQuery returns the ordinals (1-based) of the keys, given as one
 // text array per key column ($1, $2, ...), whose row the current role sees:
 //
-//	SELECT k.i FROM ROWS FROM (unnest($1::text[]), unnest($2::text[])) WITH ORDINALITY AS k(c1, c2, i)
-//	WHERE EXISTS (SELECT 1 FROM "s"."t" AS t WHERE t."a" = k.c1::integer AND t."b" = k.c2::text)
+//	SELECT k.i FROM ROWS FROM (unnest($1::text[]::integer[]), unnest($2::text[]::text[])) WITH ORDINALITY AS k(c1, c2, i)
+//	CROSS JOIN LATERAL (SELECT FROM "s"."t" AS t WHERE t."a" = k.c1 AND t."b" = k.c2 LIMIT 1) AS r
 //
 // Keys arrive as text (the replication stream's text format) and are cast
-// to each column's type, so the primary key index is used.
+// to each column's type. The LATERAL lookup makes every key one primary
+// key index probe, whatever the policy: left to itself the planner may
+// scan the rows the policy allows (all of a user's rows) and hash them,
+// which costs with the table's size instead of the batch's. The arrays are
+// cast before the join, not each value inside it: a cast there is not
+// leakproof, so row security would keep it above its own filter and off
+// the index.
 func visibleQuery(t Table, pk, types []string) string {
 	var args, cols, conds []string
 	for j, col := range pk {
-		args = append(args, fmt.Sprintf("pg_catalog.unnest($%d::text[])", j+1))
+		args = append(args, fmt.Sprintf("pg_catalog.unnest($%d::text[]::%s[])", j+1, types[j]))
 		cols = append(cols, fmt.Sprintf("c%d", j+1))
-		conds = append(conds, fmt.Sprintf("t.%s = k.c%d::%s", pgx.Identifier{col}.Sanitize(), j+1, types[j]))
+		conds = append(conds, fmt.Sprintf("t.%s = k.c%d", pgx.Identifier{col}.Sanitize(), j+1))
 	}
 	return "SELECT k.i FROM ROWS FROM (" + strings.Join(args, ", ") + ") WITH ORDINALITY AS k(" +
-		strings.Join(cols, ", ") + ", i) WHERE EXISTS (SELECT 1 FROM " +
-		pgx.Identifier{t.Schema, t.Name}.Sanitize() + " AS t WHERE " + strings.Join(conds, " AND ") + ")"
+		strings.Join(cols, ", ") + ", i) CROSS JOIN LATERAL (SELECT FROM " +
+		pgx.Identifier{t.Schema, t.Name}.Sanitize() + " AS t WHERE " + strings.Join(conds, " AND ") + " LIMIT 1) AS r"
 }
 
 // info returns the catalog facts of t, reading them when unknown.
