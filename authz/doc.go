@@ -8,7 +8,10 @@
 //     the service role, a superuser, a BYPASSRLS role or the table's owner).
 //   - VisibleKeys, per batch of changes: which of the changed rows, named by
 //     primary key, the role sees with the token's claims. One query answers
-//     a whole batch for one (role, claims) group and one table.
+//     a whole batch for one (role, claims) group and one table, each key an
+//     index probe of the primary key. VisibleKeysGroups asks it for every
+//     group subscribed to the table, several groups per transaction and
+//     round trip.
 //   - ChannelRead and ChannelWrite, for private channels: do the policies on
 //     realtime.messages let the token read (at join) and write (at the first
 //     send or track) the topic.
