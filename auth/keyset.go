@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -80,8 +81,17 @@ func NewKeySet(ctx context.Context, cfg KeySetConfig) (*KeySet, error) {
 		log = slog.Default()
 	}
 	noError := true
+	client := &http.Client{Transport: limitBody{http.DefaultTransport}}
+	if cfg.Client != nil {
+		c := *cfg.Client
+		if c.Transport == nil {
+			c.Transport = http.DefaultTransport
+		}
+		c.Transport = limitBody{c.Transport}
+		client = &c
+	}
 	kf, err := keyfunc.NewDefaultOverrideCtx(ctx, []string{cfg.URL}, keyfunc.Override{
-		Client:                    cfg.Client,
+		Client:                    client,
 		Given:                     given,
 		HTTPTimeout:               orDefault(cfg.HTTPTimeout, 10*time.Second),
 		NoErrorReturnFirstHTTPReq: &noError,
@@ -160,3 +170,35 @@ func keyFits(alg string, key any) bool {
 }
 
 var ecBits = map[string]int{"ES256": 256, "ES384": 384, "ES512": 521}
+
+// maxJWKSBytes bounds a fetched JWKS; real ones are a few KB.
+const maxJWKSBytes = 1 << 20
+
+// limitBody cuts responses at maxJWKSBytes, so a broken or hostile
+// endpoint cannot make walcast read without end.
+type limitBody struct{ next http.RoundTripper }
+
+func (l limitBody) RoundTrip(r *http.Request) (*http.Response, error) {
+	resp, err := l.next.RoundTrip(r)
+	if err == nil {
+		resp.Body = &limitedBody{ReadCloser: resp.Body, left: maxJWKSBytes}
+	}
+	return resp, err
+}
+
+type limitedBody struct {
+	io.ReadCloser
+	left int64
+}
+
+func (b *limitedBody) Read(p []byte) (int, error) {
+	if b.left <= 0 {
+		return 0, fmt.Errorf("JWKS response over %d bytes", maxJWKSBytes)
+	}
+	if int64(len(p)) > b.left {
+		p = p[:b.left]
+	}
+	n, err := b.ReadCloser.Read(p)
+	b.left -= int64(n)
+	return n, err
+}

@@ -332,3 +332,20 @@ func TestKeySetStartsWithoutEndpoint(t *testing.T) {
 		t.Fatalf("Verify with the endpoint down = %v, want a JwtSignerError", err)
 	}
 }
+
+// TestKeySetBoundsResponse: a JWKS response over 1 MiB is refused, not
+// read to its end; its keys stay unknown.
+func TestKeySetBoundsResponse(t *testing.T) {
+	set := jwksJSON(t, []string{"rsa1"}, nil)
+	huge := append([]byte(`{"padding":"`+strings.Repeat("x", 2<<20)+`",`), set[1:]...)
+	srv := newJWKSServer(t, huge)
+	v := urlVerifier(t, srv.URL, time.Millisecond)
+	if _, err := v.Verify(signWith(t, "rsa1", rsClaims, false)); err == nil || !strings.Contains(err.Error(), "JwtSignerError") {
+		t.Fatalf("Verify with an oversized JWKS = %v, want a JwtSignerError", err)
+	}
+	srv.serve(set)
+	time.Sleep(5 * time.Millisecond)
+	if _, err := v.Verify(signWith(t, "rsa1", rsClaims, false)); err != nil {
+		t.Fatalf("Verify once the JWKS is back to size: %v", err)
+	}
+}
