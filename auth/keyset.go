@@ -149,6 +149,30 @@ func (ks *KeySet) keyFor(alg, kid string) (any, *Error) {
 	return key, nil
 }
 
+// octKey returns the oct (HMAC) key named kid among the keys already
+// loaded, or nil. Unlike keyFor it never fetches: Supabase Auth's HS
+// tokens all carry a kid that the JWKS does not list, and each of them
+// must not cost a refresh.
+func (ks *KeySet) octKey(alg, kid string) any {
+	all, err := ks.kf.Storage().KeyReadAll(context.Background())
+	if err != nil {
+		return nil
+	}
+	for _, jwk := range all {
+		m := jwk.Marshal()
+		if m.KID != kid || m.KTY != jwkset.KtyOct {
+			continue
+		}
+		if a := m.ALG.String(); a != "" && a != alg {
+			return nil
+		}
+		if k := jwk.Key(); keyFits(alg, k) {
+			return k
+		}
+	}
+	return nil
+}
+
 // keyFits reports whether key is of the type alg verifies with, so that a
 // token cannot pick, say, an RSA key's bytes as an HMAC secret.
 func keyFits(alg string, key any) bool {

@@ -349,3 +349,21 @@ func TestKeySetBoundsResponse(t *testing.T) {
 		t.Fatalf("Verify once the JWKS is back to size: %v", err)
 	}
 }
+
+// TestVerifyHSKidDoesNotFetch: HS tokens whose kid the JWKS lacks (all of
+// Supabase Auth's) are checked with the secret without fetching the JWKS.
+func TestVerifyHSKidDoesNotFetch(t *testing.T) {
+	srv := newJWKSServer(t, jwksJSON(t, []string{"rsa1"}, nil))
+	v := urlVerifier(t, srv.URL, time.Millisecond)
+	start := srv.requests.Load()
+	for i := range 20 {
+		tok := rawToken(testSecret, "HS256", `{"alg":"HS256","typ":"JWT","kid":"k`+string(rune('a'+i))+`"}`, rsClaims)
+		if _, err := v.Verify(tok); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(2 * time.Millisecond) // past UnknownKIDInterval
+	}
+	if got := srv.requests.Load() - start; got != 0 {
+		t.Errorf("20 HS tokens with kids fetched the JWKS %d times, want 0", got)
+	}
+}

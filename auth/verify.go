@@ -137,7 +137,7 @@ func (v *Verifier) key(header map[string]any) (any, *Error) {
 		// As Supabase: an oct key of the JWKS named by kid, else the secret
 		// (Supabase Auth's HS tokens carry a kid that names no public key).
 		if hasKid && v.keys != nil {
-			if k, err := v.keys.keyFor(alg, kid); err == nil {
+			if k := v.keys.octKey(alg, kid); k != nil {
 				return k, nil
 			}
 		}
