@@ -43,6 +43,18 @@ func errMissingClaims() *Error { return &Error{CodeInvalidToken, MsgMissingClaim
 func errInvalidExp() *Error    { return &Error{CodeInvalidToken, MsgInvalidExp} }
 func errSigner() *Error        { return &Error{CodeSignerFailure, MsgSignerFailure} }
 
+// errSignerKid is Supabase's text for a kid no configured key answers to
+// (Elixir's inspect of the kid, which quotes it).
+func errSignerKid(kid string) *Error {
+	return &Error{CodeSignerFailure, "Failed to generate JWT signer for key ID (kid) " + strconv.Quote(kid) +
+		", check your JWT secret or JWKS configuration"}
+}
+
+// errClaim is a configured claim check (iss, aud) that failed.
+func errClaim(name string) *Error {
+	return &Error{CodeInvalidToken, "Token claim `" + name + "` is invalid"}
+}
+
 func errExpired(secondsAgo int64) *Error {
 	return &Error{CodeInvalidToken, msgExpiredPrefix + strconv.FormatInt(secondsAgo, 10) + msgExpiredSuffix}
 }

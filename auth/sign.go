@@ -1,20 +1,16 @@
 package auth
 
 import (
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
-)
 
-// hs256Header is the header every Sign token has, pre-encoded.
-var hs256Header = base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"HS256","typ":"JWT"}`))
+	"github.com/golang-jwt/jwt/v5"
+)
 
 // Sign returns an HS256 token with claims, for tests and for printing a
 // ready anon token in local mode. It does not add exp or role: the caller
-// decides what the token says.
+// decides what the token says. The header is {"alg":"HS256","typ":"JWT"}
+// and the claims are encoded with sorted keys, so a token is deterministic.
 func Sign(secret []byte, claims map[string]any) (string, error) {
 	if len(secret) == 0 {
 		return "", errors.New("sign token: empty secret")
@@ -22,12 +18,9 @@ func Sign(secret []byte, claims map[string]any) (string, error) {
 	if claims == nil {
 		claims = map[string]any{} // "null" would not be a valid claims set
 	}
-	body, err := json.Marshal(claims)
+	tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims(claims)).SignedString(secret)
 	if err != nil {
 		return "", fmt.Errorf("sign token: %w", err)
 	}
-	unsigned := hs256Header + "." + base64.RawURLEncoding.EncodeToString(body)
-	mac := hmac.New(sha256.New, secret)
-	mac.Write([]byte(unsigned))
-	return unsigned + "." + base64.RawURLEncoding.EncodeToString(mac.Sum(nil)), nil
+	return tok, nil
 }

@@ -2,17 +2,15 @@ package auth
 
 import (
 	"bytes"
-	"crypto/hmac"
-	"crypto/sha256"
-	"crypto/sha512"
 	"encoding/base64"
 	"encoding/json"
-	"hash"
 	"math"
 	"net/url"
 	"strings"
 	"time"
 	"unicode"
+
+	"github.com/golang-jwt/jwt/v5"
 )
 
 // Claims are the verified claims of a token.
@@ -23,11 +21,14 @@ type Claims struct {
 	Raw  map[string]any // every claim (numbers as json.Number), for RLS later
 }
 
-// Verifier checks tokens signed with one shared secret. It is safe for
-// concurrent use.
+// Verifier checks tokens signed with the shared secret or with a key of its
+// KeySet. It is safe for concurrent use.
 type Verifier struct {
-	secret []byte
-	now    func() time.Time
+	secret   []byte
+	keys     *KeySet
+	issuer   string
+	audience string
+	now      func() time.Time
 }
 
 // Option configures a Verifier.
@@ -37,9 +38,21 @@ type Option func(*Verifier)
 // so tests can check expiry without sleeping.
 func WithClock(now func() time.Time) Option { return func(v *Verifier) { v.now = now } }
 
+// WithKeySet accepts RS256/384/512, ES256/384/512 and EdDSA tokens signed
+// by a key of ks, and HS tokens whose kid names an oct key of ks.
+func WithKeySet(ks *KeySet) Option { return func(v *Verifier) { v.keys = ks } }
+
+// WithIssuer requires the `iss` claim to equal iss ("" checks nothing).
+func WithIssuer(iss string) Option { return func(v *Verifier) { v.issuer = iss } }
+
+// WithAudience requires `aud` (a string or an array of strings) to name
+// aud ("" checks nothing).
+func WithAudience(aud string) Option { return func(v *Verifier) { v.audience = aud } }
+
 // NewVerifier returns a Verifier for HS256/HS384/HS512 tokens signed with
-// secret. With an empty secret every token is refused (JwtSignerError): an
-// empty HMAC key would let anyone sign.
+// secret, and for the tokens of the KeySet given WithKeySet. With an empty
+// secret an HS token is refused (JwtSignerError) unless its kid names an
+// oct key of the KeySet: an empty HMAC key would let anyone sign.
 func NewVerifier(secret []byte, opts ...Option) *Verifier {
 	v := &Verifier{secret: bytes.Clone(secret), now: time.Now}
 	for _, o := range opts {
@@ -52,17 +65,27 @@ func NewVerifier(secret []byte, opts ...Option) *Verifier {
 // second, and time.Unix would overflow long before math.MaxInt64.
 const maxSafeSeconds = 1 << 53
 
+// algorithms are the accepted `alg` values.
+var algorithms = map[string]bool{
+	"HS256": true, "HS384": true, "HS512": true,
+	"RS256": true, "RS384": true, "RS512": true,
+	"ES256": true, "ES384": true, "ES512": true,
+	"EdDSA": true,
+}
+
 // Verify checks token and returns its claims. Every failure is an *Error:
 //
 //	MalformedJWT      "The token provided is not a valid JWT"
-//	JwtSignerError    "Failed to generate JWT signer, ..." (alg other than HS256/384/512, or typ other than JWT)
+//	JwtSignerError    "Failed to generate JWT signer, ..." (an alg no configured key verifies, or typ other than JWT)
+//	                  "Failed to generate JWT signer for key ID (kid) \"k\", ..." (a kid no key answers to)
 //	JwtSignatureError "Failed to validate JWT signature"
 //	InvalidJWTToken   "Token has expired N seconds ago" / "Fields `role` and `exp` are required in JWT" /
-//	                  "Token expiration time is invalid"
+//	                  "Token expiration time is invalid" / "Token claim `iss` is invalid" (or `aud`)
 //
 // The checks run in the Elixir server's order, so a token with two problems
-// gets the same message: shape and claims JSON, header and alg, signature,
-// then exp (only if present), then the required claims.
+// gets the same message: shape and claims JSON, header and alg, key,
+// signature, then exp (only if present), then the required claims; iss and
+// aud last.
 func (v *Verifier) Verify(token string) (*Claims, error) {
 	token, ok := cleanToken(token)
 	if !ok {
@@ -81,22 +104,52 @@ func (v *Verifier) Verify(token string) (*Claims, error) {
 	if !ok {
 		return nil, errMalformed()
 	}
-	newHash := v.signer(header)
-	if newHash == nil {
-		return nil, errSigner()
+	key, kerr := v.key(header)
+	if kerr != nil {
+		return nil, kerr
 	}
-	got, err := decodeSegment(sig)
-	if err != nil {
-		return nil, errSignature()
-	}
-	mac := hmac.New(newHash, v.secret)
-	mac.Write([]byte(token[:len(head)+1+len(body)]))
-	// hmac.Equal is constant-time for equal lengths, so the comparison
-	// leaks nothing about how much of a forged signature was right.
-	if !hmac.Equal(mac.Sum(nil), got) {
+	alg := header["alg"].(string) // key checked it
+	parser := jwt.NewParser(jwt.WithValidMethods([]string{alg}), jwt.WithPaddingAllowed(),
+		jwt.WithJSONNumber(), jwt.WithoutClaimsValidation())
+	if _, err := parser.Parse(token, func(*jwt.Token) (any, error) { return key, nil }); err != nil {
+		// The shape was checked above, so what the library still refuses
+		// is the signature (bad base64 included).
 		return nil, errSignature()
 	}
 	return v.checkClaims(raw)
+}
+
+// key picks the key for the header's alg and kid, or says why there is
+// none ("none" and unknown algs included).
+func (v *Verifier) key(header map[string]any) (any, *Error) {
+	if typ, ok := header["typ"]; ok && typ != "JWT" {
+		return nil, errSigner()
+	}
+	alg, _ := header["alg"].(string)
+	if !algorithms[alg] {
+		return nil, errSigner()
+	}
+	kid, hasKid := header["kid"].(string)
+	if _, present := header["kid"]; present && !hasKid {
+		return nil, errSigner()
+	}
+	if strings.HasPrefix(alg, "HS") {
+		// As Supabase: an oct key of the JWKS named by kid, else the secret
+		// (Supabase Auth's HS tokens carry a kid that names no public key).
+		if hasKid && v.keys != nil {
+			if k := v.keys.octKey(alg, kid); k != nil {
+				return k, nil
+			}
+		}
+		if len(v.secret) == 0 {
+			return nil, errSigner()
+		}
+		return v.secret, nil
+	}
+	if v.keys == nil {
+		return nil, errSigner()
+	}
+	return v.keys.keyFor(alg, kid)
 }
 
 func (v *Verifier) checkClaims(raw map[string]any) (*Claims, error) {
@@ -124,27 +177,31 @@ func (v *Verifier) checkClaims(raw map[string]any) (*Claims, error) {
 	}
 	c.Role = role
 	c.Sub, _ = raw["sub"].(string)
+	if v.issuer != "" {
+		if iss, _ := raw["iss"].(string); iss != v.issuer {
+			return nil, errClaim("iss")
+		}
+	}
+	if v.audience != "" && !hasAudience(raw["aud"], v.audience) {
+		return nil, errClaim("aud")
+	}
 	return c, nil
 }
 
-// signer picks the hash for the header's alg, or nil when the token cannot
-// be checked with a shared secret ("none" included).
-func (v *Verifier) signer(header map[string]any) func() hash.Hash {
-	if len(v.secret) == 0 {
-		return nil
+// hasAudience reports whether aud (RFC 7519: a string or an array of
+// strings) names want.
+func hasAudience(aud any, want string) bool {
+	switch a := aud.(type) {
+	case string:
+		return a == want
+	case []any:
+		for _, x := range a {
+			if s, ok := x.(string); ok && s == want {
+				return true
+			}
+		}
 	}
-	if typ, ok := header["typ"]; ok && typ != "JWT" {
-		return nil
-	}
-	switch header["alg"] {
-	case "HS256":
-		return sha256.New
-	case "HS384":
-		return sha512.New384
-	case "HS512":
-		return sha512.New
-	}
-	return nil
+	return false
 }
 
 // seconds reads a NumericDate, rounding a decimal one to whole seconds.

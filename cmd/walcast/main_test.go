@@ -70,6 +70,11 @@ func TestUsage(t *testing.T) {
 		{[]string{"serve", "--log-level", "loud"}, 2, "log level"},
 		{[]string{"serve", "--slot", "Bad-Name"}, 2, "slot name"},
 		{[]string{"serve", "--database-url", "postgres://x"}, 2, "--jwt-secret"},
+		{[]string{"serve", "--database-url", "postgres://x"}, 2, "--jwks-url"},
+		{[]string{"serve", "--jwks", "{"}, 2, "--jwks: JWKS: want a JSON object"},
+		{[]string{"serve", "--jwks", `{"keys":[]}`}, 2, `--jwks: JWKS: the set has no "keys"`},
+		{[]string{"serve", "--jwks", "@/nonexistent/jwks.json"}, 2, "--jwks: open /nonexistent/jwks.json"},
+		{[]string{"serve", "--jwks-url", "ftp://x"}, 2, "--jwks-url \"ftp://x\": want an http(s) URL"},
 		{[]string{"serve", "--port", "70000"}, 2, "--port"},
 	}
 	for _, tc := range tests {

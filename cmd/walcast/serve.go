@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/walcast/walcast/auth"
 	"github.com/walcast/walcast/changes"
 	"github.com/walcast/walcast/internal/localpg"
 	"github.com/walcast/walcast/replication"
@@ -25,6 +24,7 @@ import (
 // serveConfig is what `walcast serve` runs with.
 type serveConfig struct {
 	dbURL, dataDir, host, jwtSecret string
+	keys                            keyConfig
 	localPort, port                 int
 	stream                          replication.Config
 	server                          transport.Config // limits; serve fills in the rest
@@ -41,6 +41,7 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (*s
 	host := f.string("host", "WALCAST_HOST", "", "interface to listen on (default: all)")
 	port := f.int("port", "WALCAST_PORT", 4000, "HTTP and WebSocket port (0 picks a free one)")
 	secret := f.string("jwt-secret", "JWT_SECRET", "", "HS256 secret that signs apikey and access tokens (local mode: generated)")
+	keys := keyFlags(f)
 	pub := f.string("publication", "WALCAST_PUBLICATION", "walcast", "publication to stream (created when missing)")
 	tables := f.list("tables", "WALCAST_TABLES", "tables to publish: schema.table, schema.* (default: all tables)")
 	slot := f.string("slot", "WALCAST_SLOT", defaultSlot(), "permanent replication slot of this node")
@@ -83,8 +84,11 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (*s
 	if cfg.port < 0 || cfg.port > 65535 {
 		return nil, usageErrorf("--port %d: want 1-65535 (0 picks a free port)", cfg.port)
 	}
-	if cfg.dbURL != "" && cfg.jwtSecret == "" {
-		return nil, usageErrorf("serve: set --jwt-secret (or $JWT_SECRET) to the secret that signs your tokens")
+	if cfg.keys, err = keys.config(); err != nil {
+		return nil, err
+	}
+	if cfg.dbURL != "" && cfg.jwtSecret == "" && !cfg.keys.hasKeys() {
+		return nil, usageErrorf("serve: set --jwt-secret (or $JWT_SECRET) to the secret that signs your tokens, or --jwks-url / --jwks to their public keys")
 	}
 	return cfg, nil
 }
@@ -126,7 +130,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	// The server exists before the stream: it takes the broadcasts that
 	// realtime.send emits into the stream.
 	scfg := cfg.server
-	scfg.Verifier, scfg.Changes, scfg.Logger = auth.NewVerifier([]byte(cfg.jwtSecret)), dispatcher, log
+	verifier, err := newVerifier(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	scfg.Verifier, scfg.Changes, scfg.Logger = verifier, dispatcher, log
 	server := transport.NewServer(scfg)
 	cfg.stream.DatabaseURL = cfg.dbURL
 	stream, err := replication.NewStream(cfg.stream, replication.WithMessages(dispatcher, server))
