@@ -18,6 +18,7 @@ type Resume struct {
 	e    *sinkEntry // nil when no binding was registered
 	next uint64     // window sequence number of the next change to replay
 	gap  *Gap
+	all  []uint64 // Run's scratch: every id a replayed change matched
 }
 
 // Gap reports that changes after the cursor may have been lost (it was
@@ -108,11 +109,10 @@ func (r *Resume) Run(ctx context.Context, wait func(context.Context) error) erro
 // match appends the ids of the subscription's bindings that ch satisfies,
 // in binding order.
 func (r *Resume) match(ch *replication.Change, dst []uint64) []uint64 {
-	all := r.d.index.Match(ch, nil)
+	r.all = r.d.index.Match(ch, r.all[:0])
 	r.d.mu.RLock()
-	mine := r.e.ids
-	for _, id := range mine {
-		if slices.Contains(all, id) {
+	for _, id := range r.e.ids {
+		if slices.Contains(r.all, id) {
 			dst = append(dst, id)
 		}
 	}
