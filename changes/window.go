@@ -185,7 +185,7 @@ func (w *window) oldest() (replication.LSN, bool) {
 // changes after it may be lost.
 type Gap struct {
 	After  replication.Cursor // the cursor asked for
-	Oldest replication.Cursor // the newest cursor the window may miss; resuming after it works
+	Oldest replication.Cursor // the oldest cursor a resume can start after (the newest one the window may miss)
 }
 
 func (g *Gap) Error() string {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/walcast/walcast/phoenix"
+	"github.com/walcast/walcast/replication"
 
 	"github.com/walcast/walcast/auth"
 	"github.com/walcast/walcast/changes"
@@ -127,7 +128,15 @@ func (ch *channel) replyJoined(sys json.RawMessage) bool {
 		}
 		resp = phoenix.AppendBindingWithID(resp, raw, ch.ids[i])
 	}
-	resp = append(resp, "]}"...)
+	resp = append(resp, ']')
+	if ch.resumeAfter != "" && ch.c.s.changes != nil {
+		// Acknowledges the extension, so that a client knows this server
+		// resumes (others leave the key out, and the client must refetch).
+		resp = append(resp, `,"postgres_changes_resume":{"after":`...)
+		resp = replication.AppendJSONString(resp, ch.resumeAfter)
+		resp = append(resp, '}')
+	}
+	resp = append(resp, '}')
 	ch.raws = nil
 	ch.c.reply(ch.joinRef, ch.ref, ch.topic, true, resp)
 	ch.joinRooms()

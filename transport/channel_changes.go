@@ -140,15 +140,17 @@ func (b badCursor) Gap() *changes.Gap                                    { retur
 func (badCursor) Run(context.Context, func(context.Context) error) error { return nil }
 
 // gapPayload is the system message of a resume that cannot be served:
-// status "gap", and the cursor after which a later resume can start.
+// status "gap", the cursor asked for (after) and the oldest cursor a later
+// resume can start after (oldest).
 func gapPayload(sub string, g *changes.Gap) json.RawMessage {
 	b, _ := json.Marshal(struct {
 		Extension string `json:"extension"`
 		Status    string `json:"status"`
 		Message   string `json:"message"`
 		Channel   string `json:"channel"`
-		Cursor    string `json:"cursor,omitempty"`
-	}{"postgres_changes", "gap", g.Error(), sub, g.Oldest.String()})
+		After     string `json:"after"`
+		Oldest    string `json:"oldest"`
+	}{"postgres_changes", "gap", g.Error(), sub, g.After.String(), g.Oldest.String()})
 	return b
 }
 

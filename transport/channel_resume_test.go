@@ -23,7 +23,7 @@ func TestResumeAfterCursor(t *testing.T) {
 	c := e.dial(t, phoenix.V2)
 	const cursor = "00000000016B3A28-00000002"
 	checkFrame(t, c.join("realtime:room", "1", resumeJoin(cursor)), "1", "1", "realtime:room", "phx_reply",
-		`{"status":"ok","response":{"postgres_changes":[{"event":"*","schema":"public","table":"todos","id":101}]}}`)
+		`{"status":"ok","response":{"postgres_changes":[{"event":"*","schema":"public","table":"todos","id":101}],"postgres_changes_resume":{"after":"`+cursor+`"}}}`)
 	checkFrame(t, c.next(), "1", "null", "realtime:room", "system", subscribedMsg)
 	checkFrame(t, c.next(), "null", "null", "realtime:room", "postgres_changes", `{"ids":[101],"data":{"n":1,"after":"`+cursor+`"}}`)
 	checkFrame(t, c.next(), "null", "null", "realtime:room", "postgres_changes", `{"ids":[101],"data":{"n":2}}`)
