@@ -1,0 +1,569 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"sync"
+
+	"github.com/walcast/walcast/phoenix"
+)
+
+// ChannelConfig is the config of a channel's phx_join.
+type ChannelConfig struct {
+	Broadcast BroadcastConfig
+	Presence  PresenceConfig
+	// Private joins the private room of the topic (authorized by the
+	// server's policies); public and private rooms of one name differ.
+	Private bool
+	// ResumeAfter is a postgres_changes cursor the app kept from an
+	// earlier run (Change.Cursor, or Channel.Cursor): changes at or before
+	// it are skipped, and the first join already asks the server to
+	// resume after it. See "Resume and gaps" in the package documentation.
+	ResumeAfter string
+}
+
+// BroadcastConfig is config.broadcast.
+type BroadcastConfig struct {
+	// Self delivers this channel's own broadcasts to it too.
+	Self bool `json:"self"`
+	// Ack makes Send wait for the server's reply.
+	Ack bool `json:"ack"`
+}
+
+// PresenceConfig is config.presence.
+type PresenceConfig struct {
+	// Key is the presence key this channel tracks under; empty lets the
+	// server pick a random one.
+	Key string `json:"key"`
+	// Enabled asks for presence state and diffs. It is turned on by itself
+	// when presence callbacks are registered before Subscribe.
+	Enabled bool `json:"enabled"`
+}
+
+type chanState int
+
+const (
+	stateIdle    chanState = iota // not subscribed yet
+	stateJoining                  // subscribed, waiting for a (re)join
+	stateJoined
+	stateClosed
+)
+
+// Channel is one topic of a Client: postgres_changes, broadcast and
+// presence. Register callbacks, then Subscribe. Its methods are safe for
+// concurrent use; its callbacks run one at a time on the client's delivery
+// goroutine (see "Callbacks" in the package documentation).
+type Channel struct {
+	c           *Client
+	topic, name string
+	cfg         ChannelConfig
+
+	mu       sync.Mutex
+	state    chanState
+	sess     *session // the connection of the current join
+	joinRef  string
+	joinedC  chan struct{} // closed when the channel joins
+	leftC    chan struct{} // closed when it stops being joined
+	bindings []*binding
+	bcast    []broadcastHandler
+	onSystem []func(System)
+	onStatus []func(Status, error)
+	onGap    []func(Gap)
+	pres     presence
+	cursor   string          // of the last change queued for the callbacks
+	tracked  json.RawMessage // the meta to track again after a rejoin
+	resumeOK bool            // the last join reply acknowledged the resume extension
+	lastErr  string          // message of the last system error
+
+	ctx       context.Context // the channel goroutine's lifetime
+	cancel    context.CancelFunc
+	done      chan struct{} // closed when the channel is closed
+	closeOnce sync.Once
+	ready     chan error  // the first subscription's outcome
+	pgReady   chan error  // "Subscribed to PostgreSQL" or its error, per join
+	serverEnd chan string // phx_close or phx_error from the server
+}
+
+func newChannel(c *Client, topic, name string, cfg ChannelConfig) *Channel {
+	return &Channel{
+		c: c, topic: topic, name: name, cfg: cfg,
+		cursor:    cfg.ResumeAfter,
+		joinedC:   make(chan struct{}),
+		leftC:     make(chan struct{}),
+		done:      make(chan struct{}),
+		ready:     make(chan error, 1),
+		pgReady:   make(chan error, 1),
+		serverEnd: make(chan string, 1),
+	}
+}
+
+// Topic is the channel's topic, "realtime:" + name.
+func (ch *Channel) Topic() string { return ch.topic }
+
+// Cursor returns the cursor of the last postgres_changes event handed to
+// the callbacks' queue (ChannelConfig.ResumeAfter before any), which a
+// rejoin resumes after. An app that keeps it across restarts passes it as
+// ResumeAfter.
+func (ch *Channel) Cursor() string {
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	return ch.cursor
+}
+
+// OnSystem registers fn for every system message of the channel.
+func (ch *Channel) OnSystem(fn func(System)) {
+	ch.mu.Lock()
+	ch.onSystem = append(ch.onSystem, fn)
+	ch.mu.Unlock()
+}
+
+// OnStatus registers fn for the channel's status changes; err says why
+// for StatusChannelError, StatusTimedOut and a server's StatusClosed.
+func (ch *Channel) OnStatus(fn func(Status, error)) {
+	ch.mu.Lock()
+	ch.onStatus = append(ch.onStatus, fn)
+	ch.mu.Unlock()
+}
+
+// OnGap registers fn for gaps in postgres_changes: after a rejoin, changes
+// since the channel's cursor may be missing and the app should refetch.
+func (ch *Channel) OnGap(fn func(Gap)) {
+	ch.mu.Lock()
+	ch.onGap = append(ch.onGap, fn)
+	ch.mu.Unlock()
+}
+
+// Subscribe joins the channel and returns once it is joined and, when it
+// has postgres_changes callbacks, the server said "Subscribed to
+// PostgreSQL" (changes committed from then on are delivered). After that
+// the channel rejoins by itself after every reconnect or channel error,
+// until Unsubscribe, Client.Close or a phx_close from the server.
+//
+// A refused join (or postgres_changes subscription) is returned as a
+// *ReplyError and closes the channel; a join that times out is retried
+// until ctx is done. When Subscribe returns an error the channel is
+// closed: get a new one with Client.Channel.
+func (ch *Channel) Subscribe(ctx context.Context) error {
+	ch.mu.Lock()
+	switch ch.state {
+	case stateClosed:
+		ch.mu.Unlock()
+		return ErrChannelClosed
+	case stateJoining, stateJoined:
+		ch.mu.Unlock()
+		return errors.New("realtime channel: Subscribe called twice")
+	}
+	ch.state = stateJoining
+	ch.ctx, ch.cancel = context.WithCancel(ch.c.ctx)
+	ch.mu.Unlock()
+
+	c := ch.c
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		ch.finish()
+		return ErrClosed
+	}
+	c.wg.Go(ch.run)
+	c.mu.Unlock()
+
+	select {
+	case err := <-ch.ready:
+		if err != nil {
+			<-ch.done
+		}
+		return err
+	case <-ctx.Done():
+		ch.cancel()
+		<-ch.done
+		return ctx.Err()
+	}
+}
+
+// Unsubscribe leaves the channel (phx_leave, waiting up to
+// Options.Timeout for the reply) and closes it. It returns once the
+// channel is closed or ctx is done.
+func (ch *Channel) Unsubscribe(ctx context.Context) error {
+	ch.mu.Lock()
+	st, cancel := ch.state, ch.cancel
+	ch.mu.Unlock()
+	switch st {
+	case stateIdle:
+		ch.finish()
+		return nil
+	case stateClosed:
+		return nil
+	}
+	cancel()
+	select {
+	case <-ch.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// finish closes the channel for good.
+func (ch *Channel) finish() {
+	ch.mu.Lock()
+	if ch.state == stateJoined {
+		close(ch.leftC)
+	}
+	ch.state = stateClosed
+	ch.mu.Unlock()
+	ch.c.removeChannel(ch)
+	ch.closeOnce.Do(func() { close(ch.done) })
+}
+
+// joinEnd is why a joined channel stopped being joined.
+type joinEnd int
+
+const (
+	endDisconnected joinEnd = iota
+	endServerError          // phx_error: rejoin
+	endServerClose          // phx_close: closed for good
+	endUnsubscribed
+)
+
+// run is the channel's goroutine: it joins on every connection and
+// rejoins after errors, with backoff, until the channel closes.
+func (ch *Channel) run() {
+	defer ch.finish()
+	first := true
+	attempt := 0
+	for {
+		s, err := ch.c.waitSession(ch.ctx)
+		if err != nil {
+			ch.status(StatusClosed, nil)
+			return
+		}
+		err = ch.join(s, first)
+		if err == nil {
+			attempt = 0
+			if first {
+				first = false
+				ch.ready <- nil
+			} else {
+				ch.retrack(s)
+			}
+			ch.status(StatusSubscribed, nil)
+			switch ch.waitEnd(s) {
+			case endUnsubscribed:
+				ch.leave(s)
+				ch.status(StatusClosed, nil)
+				return
+			case endServerClose:
+				ch.status(StatusClosed, ch.closeReason())
+				return
+			case endServerError:
+				ch.status(StatusChannelError, errors.New("realtime channel: the server reported a channel error"))
+				if !sleep(ch.ctx, ch.c.opts.Backoff.Delay(attempt)) {
+					ch.status(StatusClosed, nil)
+					return
+				}
+				attempt++
+			case endDisconnected:
+				ch.status(StatusChannelError, ErrDisconnected)
+			}
+			continue
+		}
+		var refused *ReplyError
+		switch {
+		case ch.ctx.Err() != nil:
+			ch.leave(s)
+			ch.status(StatusClosed, nil)
+			return
+		case errors.Is(err, ErrDisconnected):
+			ch.status(StatusChannelError, err)
+			continue
+		case first && errors.As(err, &refused), errors.Is(err, errBindingsMismatch):
+			ch.leave(s)
+			if first {
+				ch.ready <- err
+			}
+			ch.status(StatusClosed, err)
+			return
+		case errors.Is(err, errServerClosed):
+			if first {
+				ch.ready <- err
+			}
+			ch.status(StatusClosed, err)
+			return
+		case errors.Is(err, ErrTimeout):
+			ch.leave(s)
+			ch.status(StatusTimedOut, err)
+		default:
+			ch.status(StatusChannelError, err)
+		}
+		if !sleep(ch.ctx, ch.c.opts.Backoff.Delay(attempt)) {
+			ch.status(StatusClosed, nil)
+			return
+		}
+		attempt++
+	}
+}
+
+var (
+	errBindingsMismatch = errors.New("realtime channel: mismatch between server and client bindings for postgres changes")
+	errServerClosed     = errors.New("realtime channel: closed by the server")
+)
+
+// closeReason is the error of a phx_close: the last system error, if any.
+func (ch *Channel) closeReason() error {
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	if ch.lastErr != "" {
+		return &ReplyError{Op: "channel", Topic: ch.topic, Reason: ch.lastErr}
+	}
+	return errServerClosed
+}
+
+// join sends phx_join on s and waits for the reply and, with
+// postgres_changes, for "Subscribed to PostgreSQL".
+func (ch *Channel) join(s *session, first bool) error {
+	c := ch.c
+	token := c.accessToken(ch.ctx)
+	ref := c.nextRef()
+	ch.mu.Lock()
+	if ch.state == stateClosed {
+		ch.mu.Unlock()
+		return errServerClosed
+	}
+	ch.joinRef = ref
+	ch.resumeOK = false
+	drain(ch.pgReady)
+	drainString(ch.serverEnd)
+	payload, resume := ch.joinPayload(token)
+	hasPG := len(ch.bindings) > 0
+	ch.mu.Unlock()
+
+	m := phoenix.Message{JoinRef: ref, Ref: ref, Topic: ch.topic, Event: "phx_join", Payload: payload}
+	if _, err := c.request(ch.ctx, s, m, ch.joinReplyHook(s, ref)); err != nil {
+		return err
+	}
+	if resume != "" {
+		ch.mu.Lock()
+		ok := ch.resumeOK
+		ch.mu.Unlock()
+		if !ok {
+			ch.gap(Gap{After: resume, Unsupported: true,
+				Message: "the server did not acknowledge " + ResumeConfigKey + "; postgres_changes since the cursor may be lost"}, true)
+		}
+	}
+	if !hasPG {
+		return nil
+	}
+	select {
+	case err := <-ch.pgReady:
+		if err != nil && first {
+			return err
+		}
+		if err != nil {
+			ch.status(StatusChannelError, err)
+		}
+		return nil
+	case ev := <-ch.serverEnd:
+		if ev == "phx_close" {
+			return ch.closeReason()
+		}
+		return errors.New("realtime channel: the server reported a channel error")
+	case <-s.ctx.Done():
+		return ErrDisconnected
+	case <-ch.ctx.Done():
+		return ch.ctx.Err()
+	}
+}
+
+// joinReplyHook applies a join reply on the reader goroutine: the binding
+// ids must be in place before the next frame, which may be a change.
+func (ch *Channel) joinReplyHook(s *session, ref string) func(reply) reply {
+	return func(r reply) reply {
+		if r.Status != "ok" {
+			r.err = &ReplyError{Op: "join", Topic: ch.topic, Reason: r.reason()}
+			return r
+		}
+		var resp struct {
+			PostgresChanges []struct {
+				Event, Schema, Table, Filter string
+				ID                           json.Number
+			} `json:"postgres_changes"`
+			Resume *ResumeConfig `json:"postgres_changes_resume"`
+		}
+		if len(r.Response) > 0 {
+			if err := json.Unmarshal(r.Response, &resp); err != nil {
+				r.err = &ReplyError{Op: "join", Topic: ch.topic, Reason: "malformed join reply: " + err.Error()}
+				return r
+			}
+		}
+		ch.mu.Lock()
+		defer ch.mu.Unlock()
+		if ch.joinRef != ref || ch.state == stateClosed {
+			r.err = ErrDisconnected // a join given up on: the channel rejoins
+			return r
+		}
+		if len(resp.PostgresChanges) != len(ch.bindings) {
+			r.err = errBindingsMismatch
+			return r
+		}
+		for i, b := range ch.bindings {
+			got := resp.PostgresChanges[i]
+			if got.Event != b.filter.event() || got.Schema != b.filter.schema() || got.Table != b.filter.Table || got.Filter != b.filter.Filter {
+				r.err = errBindingsMismatch
+				return r
+			}
+		}
+		for i, b := range ch.bindings {
+			b.id = resp.PostgresChanges[i].ID.String()
+		}
+		ch.resumeOK = resp.Resume != nil
+		ch.sess = s
+		if ch.state != stateJoined {
+			ch.state = stateJoined
+			close(ch.joinedC)
+			ch.leftC = make(chan struct{})
+		}
+		return r
+	}
+}
+
+// waitEnd waits until the joined channel stops being joined, and marks it
+// so.
+func (ch *Channel) waitEnd(s *session) joinEnd {
+	var end joinEnd
+	select {
+	case <-s.ctx.Done():
+		end = endDisconnected
+	case <-ch.ctx.Done():
+		end = endUnsubscribed
+	case ev := <-ch.serverEnd:
+		end = endServerError
+		if ev == "phx_close" {
+			end = endServerClose
+		}
+	}
+	ch.mu.Lock()
+	if ch.state == stateJoined {
+		ch.state = stateJoining
+		close(ch.leftC)
+		ch.joinedC = make(chan struct{})
+	}
+	ch.mu.Unlock()
+	return end
+}
+
+// leave sends phx_leave for the current join and waits a little for the
+// reply, unless the client is closing.
+func (ch *Channel) leave(s *session) {
+	c := ch.c
+	if c.ctx.Err() != nil || s.ctx.Err() != nil {
+		return
+	}
+	ch.mu.Lock()
+	joinRef := ch.joinRef
+	ch.mu.Unlock()
+	ctx, cancel := context.WithTimeout(c.ctx, c.opts.Timeout)
+	defer cancel()
+	_, _ = c.request(ctx, s, phoenix.Message{JoinRef: joinRef, Ref: c.nextRef(), Topic: ch.topic, Event: "phx_leave"}, nil)
+}
+
+// joinedSession returns the connection of the current join, if joined.
+func (ch *Channel) joinedSession() (*session, string, bool) {
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	if ch.state != stateJoined || ch.sess == nil || ch.sess.ctx.Err() != nil {
+		return nil, "", false
+	}
+	return ch.sess, ch.joinRef, true
+}
+
+// waitJoined waits until the channel is joined on a live connection.
+func (ch *Channel) waitJoined(ctx context.Context) (*session, string, error) {
+	for {
+		ch.mu.Lock()
+		switch ch.state {
+		case stateIdle:
+			ch.mu.Unlock()
+			return nil, "", ErrNotSubscribed
+		case stateClosed:
+			ch.mu.Unlock()
+			return nil, "", ErrChannelClosed
+		}
+		wait := ch.joinedC
+		if ch.state == stateJoined {
+			if s := ch.sess; s.ctx.Err() == nil {
+				ref := ch.joinRef
+				ch.mu.Unlock()
+				return s, ref, nil
+			}
+			wait = ch.leftC // the connection died; the goroutine notices soon
+		}
+		ch.mu.Unlock()
+		select {
+		case <-wait:
+		case <-ch.done:
+		case <-ctx.Done():
+			return nil, "", ctx.Err()
+		}
+	}
+}
+
+// status queues the status callbacks.
+func (ch *Channel) status(st Status, err error) {
+	ch.mu.Lock()
+	fns := ch.onStatus
+	ch.mu.Unlock()
+	if len(fns) == 0 {
+		return
+	}
+	ch.queue(func() {
+		for _, fn := range fns {
+			fn(st, err)
+		}
+	})
+}
+
+// gap queues the gap callbacks. On the reader goroutine (block false) it
+// reports false when the queue is full; elsewhere it waits for room.
+func (ch *Channel) gap(g Gap, block bool) bool {
+	ch.mu.Lock()
+	fns := ch.onGap
+	ch.mu.Unlock()
+	if len(fns) == 0 {
+		ch.c.log.Warn("realtime: postgres_changes gap and no OnGap callback", "topic", ch.topic, "after", g.After, "message", g.Message)
+		return true
+	}
+	f := func() {
+		for _, fn := range fns {
+			fn(g)
+		}
+	}
+	if !block {
+		return ch.c.enqueue(f)
+	}
+	ch.queue(f)
+	return true
+}
+
+// queue hands f to the callbacks from a goroutine other than the reader,
+// waiting for room in the queue (or the client's end).
+func (ch *Channel) queue(f func()) {
+	select {
+	case ch.c.events <- f:
+	case <-ch.c.ctx.Done():
+	}
+}
+
+func drain(c chan error) {
+	select {
+	case <-c:
+	default:
+	}
+}
+
+func drainString(c chan string) {
+	select {
+	case <-c:
+	default:
+	}
+}
