@@ -75,6 +75,7 @@ func testLogger(t testing.TB) *slog.Logger { return testlog.New(t, slog.LevelDeb
 type env struct {
 	t      *testing.T
 	pool   *pgxpool.Pool // nil without Postgres
+	dbURL  string
 	d      *changes.Dispatcher
 	http   *httptest.Server
 	apikey string
@@ -100,7 +101,7 @@ func newEnv(t *testing.T, withPG bool) *env {
 		if _, err := pool.Exec(ctx, `CREATE TABLE todos (id int PRIMARY KEY, title text, owner text)`); err != nil {
 			t.Fatal(err)
 		}
-		e.pool = pool
+		e.pool, e.dbURL = pool, url
 		const pub = "walcast_client_test"
 		e.d = changes.New(changes.Config{Pool: pool, Publication: pub, Logger: testLogger(t)})
 		stream, err := replication.NewStream(replication.Config{DatabaseURL: url, Publication: pub, AddTables: true, Logger: testLogger(t)}, e.d)
