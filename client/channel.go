@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"sync"
 
 	"github.com/walcast/walcast/phoenix"
@@ -277,14 +278,14 @@ func (ch *Channel) run() {
 		case errors.Is(err, ErrDisconnected):
 			ch.status(StatusChannelError, err)
 			continue
-		case first && errors.As(err, &refused), errors.Is(err, errBindingsMismatch):
-			ch.leave(s)
+		case errors.Is(err, errServerClosed):
 			if first {
 				ch.ready <- err
 			}
 			ch.status(StatusClosed, err)
 			return
-		case errors.Is(err, errServerClosed):
+		case first && errors.As(err, &refused), errors.Is(err, errBindingsMismatch):
+			ch.leave(s)
 			if first {
 				ch.ready <- err
 			}
@@ -309,12 +310,13 @@ var (
 	errServerClosed     = errors.New("realtime channel: closed by the server")
 )
 
-// closeReason is the error of a phx_close: the last system error, if any.
+// closeReason is the error of a phx_close, with the last system error (an
+// expired token, a rate limit) when there was one.
 func (ch *Channel) closeReason() error {
 	ch.mu.Lock()
 	defer ch.mu.Unlock()
 	if ch.lastErr != "" {
-		return &ReplyError{Op: "channel", Topic: ch.topic, Reason: ch.lastErr}
+		return fmt.Errorf("%w: %s", errServerClosed, ch.lastErr)
 	}
 	return errServerClosed
 }

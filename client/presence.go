@@ -99,10 +99,14 @@ func (ch *Channel) Track(ctx context.Context, meta any) error {
 	if phoenix.FirstJSONByte(b) != '{' {
 		return fmt.Errorf("realtime track: meta must encode to a JSON object, got %.20s", b)
 	}
+	s, joinRef, err := ch.waitJoined(ctx)
+	if err != nil {
+		return err
+	}
 	ch.mu.Lock()
 	ch.tracked = b
 	ch.mu.Unlock()
-	return ch.presencePush(ctx, "track", b)
+	return ch.presenceRequest(ctx, s, joinRef, "track", b)
 }
 
 // Untrack removes this channel's presence.
@@ -110,15 +114,11 @@ func (ch *Channel) Untrack(ctx context.Context) error {
 	ch.mu.Lock()
 	ch.tracked = nil
 	ch.mu.Unlock()
-	return ch.presencePush(ctx, "untrack", nil)
-}
-
-func (ch *Channel) presencePush(ctx context.Context, event string, meta json.RawMessage) error {
 	s, joinRef, err := ch.waitJoined(ctx)
 	if err != nil {
 		return err
 	}
-	return ch.presenceRequest(ctx, s, joinRef, event, meta)
+	return ch.presenceRequest(ctx, s, joinRef, "untrack", nil)
 }
 
 func (ch *Channel) presenceRequest(ctx context.Context, s *session, joinRef, event string, meta json.RawMessage) error {

@@ -108,3 +108,33 @@ func containsJSON(meta json.RawMessage, name string) bool {
 	var m struct{ Name string }
 	return json.Unmarshal(meta, &m) == nil && m.Name == name
 }
+
+// TestPresenceAfterReconnect: the server forgets a connection's presence
+// when it drops; the client tracks it again after the rejoin.
+func TestPresenceAfterReconnect(t *testing.T) {
+	e := newEnv(t, false)
+	p := newProxy(t, e.http.URL)
+	a := e.dial(p.http.URL, Options{})
+	b := e.dial("", Options{})
+	chA := a.Channel("lobby", ChannelConfig{Presence: PresenceConfig{Key: "alice"}})
+	chB := b.Channel("lobby", ChannelConfig{Presence: PresenceConfig{Key: "bob"}})
+	events := make(chan string, 32)
+	chB.OnPresenceJoin(func(key string, _, _ []Presence) { events <- "join " + key })
+	chB.OnPresenceLeave(func(key string, _, _ []Presence) { events <- "leave " + key })
+	subscribe(t, chA)
+	subscribe(t, chB)
+	if err := chA.Track(testCtx(t), map[string]string{"name": "Alice"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"join alice", "leave alice", "join alice"} {
+		if got := recv(t, events, want); got != want {
+			t.Fatalf("got %q, want %q", got, want)
+		}
+		if want == "join alice" && len(p.joins("realtime:lobby")) == 1 {
+			p.cut()
+		}
+	}
+	if s := chB.PresenceState(); len(s["alice"]) != 1 {
+		t.Errorf("b's state after a's rejoin: %+v", s)
+	}
+}
