@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/walcast/walcast/phoenix"
 )
@@ -290,7 +291,7 @@ func (c *Client) request(ctx context.Context, s *session, m phoenix.Message, hoo
 }
 
 func (c *Client) await(ctx context.Context, s *session, ch chan reply) (reply, error) {
-	t := newTimer(c.opts.Timeout)
+	t := time.NewTimer(c.opts.Timeout)
 	defer t.Stop()
 	select {
 	case r := <-ch:

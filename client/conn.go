@@ -20,8 +20,6 @@ var (
 	errQueueFull        = errors.New("callback queue full: callbacks are slower than the messages arrive")
 )
 
-func newTimer(d time.Duration) *time.Timer { return time.NewTimer(d) }
-
 // session is one WebSocket connection. Its ctx ends when the connection
 // does; writes are serialized by writeMu (one writer per socket).
 type session struct {

@@ -118,3 +118,20 @@ func TestSlowCallbacks(t *testing.T) {
 	}
 	awaitRoom(t, sch, ch) // delivers again
 }
+
+// TestConnectionOutlivesTimeout: Options.Timeout bounds the handshake, not
+// the connection.
+func TestConnectionOutlivesTimeout(t *testing.T) {
+	e := newEnv(t, false)
+	p := newProxy(t, e.http.URL)
+	c := e.dial(p.http.URL, Options{Timeout: 100 * time.Millisecond})
+	ch := c.Channel("room", ChannelConfig{Broadcast: BroadcastConfig{Ack: true}})
+	subscribe(t, ch)
+	time.Sleep(500 * time.Millisecond)
+	if err := ch.Send(testCtx(t), "x", 1); err != nil {
+		t.Fatal(err)
+	}
+	if n := p.dialCount(); n != 1 {
+		t.Errorf("%d connections, want 1", n)
+	}
+}
