@@ -72,6 +72,8 @@ type Channel struct {
 	cursor   string          // of the last change queued for the callbacks
 	tracked  json.RawMessage // the meta to track again after a rejoin
 	resumeOK bool            // the last join reply acknowledged the resume extension
+	live     bool            // the current join is complete ("Subscribed to PostgreSQL")
+	heldGaps []Gap           // gaps of the current join, reported once it is live
 	lastErr  string          // message of the last system error
 
 	ctx       context.Context // the channel goroutine's lifetime
@@ -229,10 +231,22 @@ func (ch *Channel) status(st Status, err error) {
 	})
 }
 
-// gap queues the gap callbacks. On the reader goroutine (block false) it
-// reports false when the queue is full; elsewhere it waits for room.
+// maxHeldGaps bounds the gaps held for a join that is not complete yet.
+const maxHeldGaps = 16
+
+// gap reports g to the OnGap callbacks once the current join is complete
+// (after "Subscribed to PostgreSQL"), so that what the app refetches then
+// is followed by the live changes. On the reader goroutine (block false)
+// it reports false when the callback queue is full.
 func (ch *Channel) gap(g Gap, block bool) bool {
 	ch.mu.Lock()
+	if !ch.live {
+		if len(ch.heldGaps) < maxHeldGaps {
+			ch.heldGaps = append(ch.heldGaps, g)
+		}
+		ch.mu.Unlock()
+		return true
+	}
 	fns := ch.onGap
 	ch.mu.Unlock()
 	if len(fns) == 0 {
@@ -249,6 +263,18 @@ func (ch *Channel) gap(g Gap, block bool) bool {
 	}
 	ch.queue(f)
 	return true
+}
+
+// goLive marks the current join complete and reports the gaps held for it.
+func (ch *Channel) goLive() {
+	ch.mu.Lock()
+	ch.live = true
+	held := ch.heldGaps
+	ch.heldGaps = nil
+	ch.mu.Unlock()
+	for _, g := range held {
+		ch.gap(g, true)
+	}
 }
 
 // queue hands f to the callbacks from a goroutine other than the reader,

@@ -34,6 +34,7 @@ func (ch *Channel) run() {
 		err = ch.join(s, first)
 		if err == nil {
 			attempt = 0
+			ch.goLive()
 			if first {
 				first = false
 				ch.ready <- nil
@@ -127,6 +128,8 @@ func (ch *Channel) join(s *session, first bool) error {
 	}
 	ch.joinRef = ref
 	ch.resumeOK = false
+	ch.live = false
+	ch.heldGaps = nil
 	drain(ch.pgReady)
 	drainString(ch.serverEnd)
 	payload, resume := ch.joinPayload(token)
@@ -245,6 +248,7 @@ func (ch *Channel) waitEnd(s *session) joinEnd {
 // for the next join).
 func (ch *Channel) setLeft() {
 	ch.mu.Lock()
+	ch.live = false
 	if ch.state == stateJoined {
 		ch.state = stateJoining
 		close(ch.leftC)

@@ -2,6 +2,7 @@ package client
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -35,7 +36,9 @@ func TestReconnectAfterServerRestart(t *testing.T) {
 	changes := make(chan Change, 16)
 	gaps := make(chan Gap, 4)
 	ch.OnPostgresChanges(PostgresChangesFilter{Event: "INSERT", Table: "todos"}, func(chg Change) { changes <- chg })
-	ch.OnGap(func(g Gap) { gaps <- g })
+	seq := make(chan string, 64) // gaps and statuses, in callback order
+	ch.OnGap(func(g Gap) { gaps <- g; seq <- "gap" })
+	ch.OnStatus(func(st Status, _ error) { seq <- string(st) })
 	st := statuses(ch)
 	subscribe(t, ch)
 	waitStatus(t, st, StatusSubscribed)
@@ -59,6 +62,17 @@ func TestReconnectAfterServerRestart(t *testing.T) {
 	g := recv(t, gaps, "the gap")
 	if !g.Unsupported || g.After != before.Cursor {
 		t.Errorf("gap = %+v, want Unsupported after %s", g, before.Cursor)
+	}
+	// The gap comes once the rejoin is complete, right before SUBSCRIBED.
+	var order []string
+	for subscribed := 0; subscribed < 2; {
+		order = append(order, recv(t, seq, "callbacks"))
+		if order[len(order)-1] == string(StatusSubscribed) {
+			subscribed++
+		}
+	}
+	if want := []string{"SUBSCRIBED", "CHANNEL_ERROR", "gap", "SUBSCRIBED"}; !slices.Equal(order, want) {
+		t.Errorf("callbacks %v, want %v", order, want)
 	}
 
 	e.exec(`INSERT INTO todos VALUES (2, 'after', 'a')`)

@@ -21,7 +21,7 @@ func fuzzClient() (*Client, *Channel) {
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	ch := newChannel(c, "realtime:f", "f", ChannelConfig{})
-	ch.state, ch.joinRef = stateJoined, "1"
+	ch.state, ch.joinRef, ch.live = stateJoined, "1", true
 	ch.cursor = "0000000001A2B3C8-00000005" // changes at or before it are duplicates
 	ch.bindings = []*binding{{filter: PostgresChangesFilter{Table: "t"}, fn: func(Change) {}, id: "7"}}
 	ch.OnBroadcast("*", func(Broadcast) {})
