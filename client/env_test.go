@@ -146,9 +146,9 @@ func (e *env) startServer() {
 	e.h.Store(&h)
 }
 
-// restart shuts the server down (every socket gets close 1012, as on a
-// deploy) and puts a new one behind the same address.
-func (e *env) restart() {
+// stop shuts the server down (every socket gets close 1012, as on a
+// deploy); until start, connections are refused with 503.
+func (e *env) stop() {
 	e.mu.Lock()
 	old := e.server
 	e.mu.Unlock()
@@ -157,6 +157,15 @@ func (e *env) restart() {
 	if err := old.Shutdown(ctx); err != nil {
 		e.t.Fatal(err)
 	}
+	var h http.Handler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, "restarting", http.StatusServiceUnavailable)
+	})
+	e.h.Store(&h)
+}
+
+// restart stops the server and puts a new one behind the same address.
+func (e *env) restart() {
+	e.stop()
 	e.startServer()
 }
 
