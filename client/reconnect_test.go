@@ -222,3 +222,36 @@ func TestResumeExtension(t *testing.T) {
 type countSink struct{ n atomic.Int32 }
 
 func (s *countSink) DeliverChange([]uint64, []byte) { s.n.Add(1) }
+
+// TestResumeAfterStoredCursor: a channel created with a cursor the app
+// kept (here one older than anything the server holds) asks to resume
+// after it on its first join, and reports the gap once subscribed: from a
+// server that resumes, its gap message (with the oldest cursor it holds);
+// from one that does not, a gap marked Unsupported.
+func TestResumeAfterStoredCursor(t *testing.T) {
+	e := newEnv(t, true)
+	p := newProxy(t, e.http.URL)
+	c := e.dial(p.http.URL, Options{})
+	const stored = "0000000000000001-00000001"
+	ch := c.Channel("todos", ChannelConfig{ResumeAfter: stored})
+	rows := make(chan Change, 4)
+	gaps := make(chan Gap, 4)
+	ch.OnPostgresChanges(PostgresChangesFilter{Table: "todos"}, func(chg Change) { rows <- chg })
+	ch.OnGap(func(g Gap) { gaps <- g })
+	subscribe(t, ch)
+	if got := resumeOf(t, p.joins("realtime:todos")[0]); got != stored {
+		t.Errorf("first join resumes after %q, want %q", got, stored)
+	}
+	g := recv(t, gaps, "the gap")
+	if g.After != stored || g.Message == "" || (!g.Unsupported && g.Oldest == "") {
+		t.Errorf("gap = %+v, want one after %s with a message (and the oldest cursor from a server that resumes)", g, stored)
+	}
+	t.Logf("gap: %+v", g)
+	if got := ch.Cursor(); got != stored {
+		t.Errorf("Cursor() before any change = %q, want the stored %q", got, stored)
+	}
+	e.exec(`INSERT INTO todos VALUES (1, 'one', 'a')`)
+	if chg := recv(t, rows, "a live change"); !cursorAfter(stored, chg.Cursor) {
+		t.Errorf("live change cursor %s", chg.Cursor)
+	}
+}
