@@ -93,11 +93,11 @@
 // The client turns a gap into an OnGap callback (Gap), the app's signal to
 // refetch. It calls it once the rejoin is complete (after "Subscribed to
 // PostgreSQL", before the SUBSCRIBED status), so that what the app
-// refetches then is followed by every later change. So that a lost change is never silent, it also reports a Gap
-// with Unsupported set when it asked to resume and the join reply did not
-// echo the extension: a server without resume (Supabase Realtime, or a
-// walcast without a retention window) lost whatever was committed while
-// the channel was away.
+// refetches then is followed by every later change. So that a lost change
+// is never silent, it also reports a Gap with Unsupported set when it asked
+// to resume and the join reply did not echo the extension: a server
+// without it (Supabase Realtime, a walcast older than the extension) lost
+// whatever was committed while the channel was away.
 //
 // # Callbacks
 //

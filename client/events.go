@@ -41,9 +41,9 @@ type Gap struct {
 	// Oldest is the oldest cursor the server still holds, when it said.
 	Oldest string
 	// Unsupported is set when the server did not acknowledge the resume
-	// extension at all (Supabase Realtime, or a walcast without a
-	// retention window): every change between the disconnect and the
-	// rejoin may be lost.
+	// extension at all (Supabase Realtime, a walcast older than the
+	// extension): every change between the disconnect and the rejoin may
+	// be lost.
 	Unsupported bool
 	// Message is the server's text, or the client's when Unsupported.
 	Message string
