@@ -15,6 +15,10 @@
 // script traced and the server's log (always, with
 // WALCAST_CONFORMANCE_TRACE=1 and -v).
 //
+// TestGoClient puts the Go client (package client) in a room with
+// realtime-js (goclient.mjs): each checks the other's presence and
+// broadcasts, the Go side in the steps it answers.
+//
 // The scripts need node and the packages of the repository's
 // package-lock.json:
 //
