@@ -56,9 +56,19 @@ type target struct {
 func NewHub() *Hub { return &Hub{topics: make(map[string]map[Subscriber]target)} }
 
 // Subscribe adds s to topic; subscribing twice is a no-op.
-func (h *Hub) Subscribe(topic string, s Subscriber) {
+func (h *Hub) Subscribe(topic string, s Subscriber) { h.SubscribeThen(topic, s, nil) }
+
+// SubscribeThen adds s to topic and calls then (when not nil) before any
+// publish can reach s: every message published to topic reaches s after
+// what then queued, or, published before, not at all. A channel queues its
+// join reply there, so that a client that has the reply is in the room.
+// then must not call into the hub.
+func (h *Hub) SubscribeThen(topic string, s Subscriber, then func()) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if then != nil {
+		then()
+	}
 	subs := h.topics[topic]
 	if subs == nil {
 		subs = make(map[Subscriber]target)

@@ -118,3 +118,38 @@ func BenchmarkHubPublish(b *testing.B) {
 		})
 	}
 }
+
+// What SubscribeThen's callback queues comes before every message the
+// subscriber receives, and a message published after SubscribeThen
+// returned is received: a join reply and the room's traffic are ordered.
+func TestHubSubscribeThen(t *testing.T) {
+	h := NewHub()
+	msg := func(s string) *Message { return &Message{Frames: [Kinds]Frame{{Body: []byte(s)}, {Body: []byte(s)}}} }
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() { // a publisher racing the subscription
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				h.Publish("room", msg("race"), nil)
+			}
+		}
+	}()
+	for range 200 {
+		r := &recorder{}
+		h.SubscribeThen("room", r, func() { r.Deliver(Frame{Body: []byte("reply")}) })
+		h.Publish("room", msg("after"), nil)
+		r.mu.Lock()
+		got := r.got
+		r.mu.Unlock()
+		if len(got) < 2 || got[0] != "reply" || got[len(got)-1] != "after" {
+			t.Fatalf("subscriber got %q, want the reply first and the later publish last", got)
+		}
+		h.Unsubscribe("room", r)
+	}
+	close(stop)
+	<-done
+}

@@ -138,8 +138,7 @@ func (ch *channel) replyJoined(sys json.RawMessage) bool {
 	}
 	resp = append(resp, '}')
 	ch.raws = nil
-	ch.c.reply(ch.joinRef, ch.ref, ch.topic, true, resp)
-	ch.joinRooms()
+	ch.joinRooms(func() { ch.c.reply(ch.joinRef, ch.ref, ch.topic, true, resp) })
 	if sys != nil {
 		ch.c.sendMessage(ch.system(sys))
 	}

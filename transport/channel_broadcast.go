@@ -39,13 +39,14 @@ func newBroadcastConfig(cfg *phoenix.JoinConfig) broadcastConfig {
 }
 
 // joinRooms enters the channel's room (broadcast and presence traffic
-// alike). It runs with ch.mu held, right after the join reply was queued,
-// so nothing of the room reaches the client before the reply. It must not
-// block: Subscribe waits only for publishes in flight, which never take
-// ch.mu.
-func (ch *channel) joinRooms() {
+// alike) and queues the join reply in the same step (reply runs under the
+// hub's lock): nothing of the room reaches the client before the reply,
+// and nothing published after the client has the reply misses it. It runs
+// with ch.mu held and must not block: the hub's lock waits only for
+// publishes in flight, which never take ch.mu.
+func (ch *channel) joinRooms(reply func()) {
 	ch.roomsJoined = true
-	ch.c.s.hub.Subscribe(roomKey(ch.bc.private, ch.sub), ch)
+	ch.c.s.hub.SubscribeThen(roomKey(ch.bc.private, ch.sub), ch, reply)
 	ch.joinPresence()
 }
 
