@@ -55,6 +55,8 @@ type Dispatcher struct {
 
 	live liveState
 
+	deliveries, oversized atomic.Uint64 // Stats
+
 	// Scratch of the replication goroutine, reused from change to change so
 	// that routing does not allocate.
 	matched []uint64
