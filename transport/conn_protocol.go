@@ -49,6 +49,7 @@ func (c *conn) handleFrame(typ websocket.MessageType, data []byte) {
 		c.s.malformedFrame(c, err)
 		return
 	}
+	c.s.countInbound(m.Event, len(data))
 	c.handle(m)
 }
 
@@ -159,10 +160,12 @@ func (c *conn) join(m Message) {
 	if !c.addChannel(ch) {
 		return
 	}
+	c.s.stats.joinsOK.Add(1)
 	ch.start()
 }
 
 func (c *conn) joinError(m Message, reason string) {
+	c.s.joinRefused(c, m.Topic, reason)
 	c.reply(m.JoinRef, m.Ref, m.Topic, false, reasonPayload(reason))
 }
 

@@ -138,6 +138,8 @@ type Server struct {
 	nextLocalID atomic.Uint64 // binding ids when there is no dispatcher
 	stats       counters
 	malformed   logLimiter
+	refusals    logLimiter // refused handshakes (conn_stats.go)
+	joinRefusal logLimiter // refused joins
 }
 
 // NewServer returns a Server; it serves nothing until Handler is mounted.
@@ -195,6 +197,7 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	vsn, err := ParseVersion(r.URL.Query().Get("vsn"))
 	if err != nil {
 		s.stats.rejected.Add(1)
+		s.handshakeRefused(r, http.StatusBadRequest, err.Error())
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
@@ -272,6 +275,7 @@ func apiKey(r *http.Request) string {
 // Supabase's {"error": msg}, after AuthFailureDelay.
 func (s *Server) refuse(w http.ResponseWriter, r *http.Request, msg string) {
 	s.stats.rejected.Add(1)
+	s.handshakeRefused(r, http.StatusUnauthorized, msg)
 	if d := s.cfg.AuthFailureDelay; d > 0 {
 		t := time.NewTimer(d)
 		select {
