@@ -42,7 +42,7 @@ func localSecret(dir string) (string, error) {
 }
 
 // printLocalAccess logs what a developer needs to connect a client.
-func printLocalAccess(log *slog.Logger, cfg *serveConfig) {
+func printLocalAccess(log *slog.Logger, cfg *serveConfig, port int) {
 	anon, err := auth.Sign([]byte(cfg.jwtSecret), map[string]any{
 		"role": "anon", "iss": "walcast", "exp": time.Now().AddDate(10, 0, 0).Unix(),
 	})
@@ -54,7 +54,8 @@ func printLocalAccess(log *slog.Logger, cfg *serveConfig) {
 	if host == "" || host == "0.0.0.0" || host == "::" {
 		host = "localhost"
 	}
-	log.Info("connect a client", "realtime_url", fmt.Sprintf("ws://%s:%d/realtime/v1", host, cfg.port), "anon_key", anon)
+	log.Info("connect a client", "realtime_url", fmt.Sprintf("ws://%s:%d/realtime/v1", host, port), "anon_key", anon,
+		"more_keys", "walcast token --role anon --exp 24h --data-dir "+cfg.dataDir)
 }
 
 var slotUnsafe = regexp.MustCompile(`[^a-z0-9_]+`)
