@@ -1,9 +1,12 @@
 package main
 
 import (
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -105,4 +108,35 @@ func TestToken(t *testing.T) {
 			t.Errorf("exit %d, stdout %q, stderr %q; want 2 saying where a secret comes from", code, out, stderr)
 		}
 	})
+}
+
+// TestHealthCommand: the container healthcheck's exit code follows the
+// endpoint's status.
+func TestHealthCommand(t *testing.T) {
+	var status atomic.Int32 // the server's goroutines read it
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(int(status.Load()))
+		w.Write([]byte(`{"status":"x"}`))
+	}))
+	defer srv.Close()
+	tests := []struct {
+		name   string
+		status int
+		url    string
+		want   int
+	}{
+		{"ready", http.StatusOK, srv.URL + "/readyz", 0},
+		{"not ready", http.StatusServiceUnavailable, srv.URL + "/readyz", 1},
+		{"nothing listening", http.StatusOK, "http://" + freeClosedPort(t) + "/healthz", 1},
+		{"bad url", http.StatusOK, "::", 2},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			status.Store(int32(tc.status))
+			code, _, stderr := runCmd(t, 10*time.Second, nil, "health", "--url", tc.url)
+			if code != tc.want {
+				t.Errorf("exit %d (stderr %q), want %d", code, stderr, tc.want)
+			}
+		})
+	}
 }
