@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
@@ -34,6 +35,11 @@ func TestSecondInstanceRefused(t *testing.T) {
 	dir := pgtest.TempDir(t)
 	first := startServe(t, dir, "--local-pg-port", "0", "--slot", "first_instance")
 	waitStatus(t, first.url("/readyz"), http.StatusOK, time.Minute)
+	// --port 0: the log names the port the server got, also in the URL
+	// it prints for clients.
+	if u, _ := first.logged("connect a client")["realtime_url"].(string); first.port == 0 || !strings.Contains(u, fmt.Sprintf(":%d/", first.port)) {
+		t.Errorf("port %d, client URL %q", first.port, u)
+	}
 
 	cmd := exec.Command(binary, "serve", "--port", "0", "--local-pg-port", "0", "--slot", "second_instance")
 	cmd.Dir = dir
