@@ -140,6 +140,7 @@ type Server struct {
 	malformed   logLimiter
 	refusals    logLimiter // refused handshakes (conn_stats.go)
 	joinRefusal logLimiter // refused joins
+	slowLog     logLimiter // slow-consumer closes
 }
 
 // NewServer returns a Server; it serves nothing until Handler is mounted.
