@@ -55,15 +55,20 @@ func (s *Server) countInbound(event string, n int) {
 // Stats returns a snapshot of the counters.
 func (s *Server) Stats() Stats {
 	s.mu.Lock()
-	n := len(s.conns)
-	var channels, queued int
+	conns := make([]*conn, 0, len(s.conns))
 	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	// Summed outside s.mu, so that a scrape does not hold up upgrades.
+	n := len(conns)
+	var channels, queued int
+	for _, c := range conns {
 		c.mu.Lock()
 		channels += len(c.channels)
 		c.mu.Unlock()
 		queued += c.q.Bytes()
 	}
-	s.mu.Unlock()
 	in := make(map[string]uint64, len(inboundEvents)+1)
 	for i := range s.stats.messagesIn {
 		name := "other"
