@@ -64,6 +64,8 @@ type Dispatcher struct {
 	win  *window
 	rels map[uint32]*replication.Relation // the last of each relation announced, to see DDL (replication goroutine only)
 
+	deliveries, oversized atomic.Uint64 // Stats
+
 	// Scratch of the replication goroutine, reused from change to change so
 	// that routing does not allocate.
 	matched []uint64

@@ -104,6 +104,7 @@ func (d *Dispatcher) HandleChange(_ context.Context, ch *replication.Change) err
 	// mostly in registration order, which pdqsort handles in linear time.
 	slices.SortFunc(targets, compareTargets)
 	data := d.encode(ch)
+	deliveries := 0
 	// No lock is held here: a sink may call back into the dispatcher.
 	for i := 0; i < len(targets); {
 		e := targets[i].entry
@@ -113,7 +114,9 @@ func (d *Dispatcher) HandleChange(_ context.Context, ch *replication.Change) err
 		}
 		d.ids = ids
 		e.sink.DeliverChange(ids, data)
+		deliveries++
 	}
+	d.deliveries.Add(uint64(deliveries))
 	clear(targets) // do not keep unsubscribed sinks reachable
 	d.targets = targets[:0]
 	return nil
@@ -135,6 +138,7 @@ func (d *Dispatcher) encodeWith(buf []byte, ch *replication.Change) (data, scrat
 	buf = replication.AppendChange(buf[:0], ch, d.cfg.Encode)
 	if len(buf) > d.cfg.MaxRecordBytes {
 		size := len(buf)
+		d.oversized.Add(1)
 		buf = replication.AppendChangeTooLarge(buf[:0], ch, d.cfg.Encode)
 		if d.log.Enabled(context.Background(), slog.LevelDebug) {
 			d.log.Debug("change over the record size limit sent without its large values",

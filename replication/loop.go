@@ -148,6 +148,7 @@ func (l *loop) dispatch(ctx context.Context) error {
 			if err := l.s.h.HandleCommit(ctx, l.tx); err != nil {
 				return &handlerError{err}
 			}
+			l.s.committed(l.tx)
 		}
 		l.handled = d.endLSN
 		l.s.ackable = max(l.s.ackable, l.flushedOrHandledIfNoFlusher())
@@ -222,6 +223,7 @@ func (l *loop) deliver(ctx context.Context, rel *Relation, kind Kind) error {
 	}
 	l.s.last = cur
 	l.tx.Changes++
+	l.s.stats.changes.Add(1)
 	return nil
 }
 

@@ -113,6 +113,10 @@ type Config struct {
 	// walsender of ours still holding the slot is recognised by it.
 	ApplicationName string
 	Logger          *slog.Logger
+	// OnCommit, when set, is called on the stream's goroutine after the
+	// handler took a transaction with changes, with how long after its
+	// commit that was (for a latency histogram). It must not block.
+	OnCommit func(c Commit, sinceCommit time.Duration)
 }
 
 // Validate checks the names in c (not the database URL) and fills in defaults.
@@ -161,6 +165,8 @@ type Stream struct {
 	last Cursor
 	// ackable is the newest position whose transactions were all handled.
 	ackable LSN
+
+	stats streamStats
 }
 
 // NewStream validates cfg and returns a Stream; nothing is connected until Run.
@@ -215,6 +221,7 @@ func (s *Stream) Run(ctx context.Context) error {
 			backoff = s.cfg.MinBackoff // the last connection was healthy
 		}
 		delay := backoff/2 + mrand.N(backoff/2+1)
+		s.stats.reconnect.Add(1)
 		s.log.Warn("replication connection lost; reconnecting", "error", err, "retry_in", delay.Round(time.Millisecond), "attempt", attempt)
 		select {
 		case <-ctx.Done():
@@ -287,6 +294,8 @@ func (s *Stream) session(ctx context.Context, attempt int) error {
 		return fmt.Errorf("start replication on slot %s: %w", slot, err)
 	}
 	s.log.Info("streaming", "slot", slot, "publication", s.cfg.Publication, "after", s.last.String())
+	s.stats.streaming.Store(true)
+	defer s.stats.streaming.Store(false)
 	if s.stateH != nil {
 		s.stateH.HandleStreaming(ctx, true)
 		defer s.stateH.HandleStreaming(context.WithoutCancel(ctx), false)

@@ -206,7 +206,10 @@ func (c *conn) sendMessage(m phoenix.Message) bool {
 func (c *conn) overflow() {
 	if c.closeWith(StatusSlowConsumer, "slow consumer") {
 		c.s.stats.slowConsumers.Add(1)
-		c.s.log.Warn("closing slow consumer", "conn", c.id, "queue_bytes", c.s.cfg.QueueBytes)
+		// Rate-limited: a network hiccup can make thousands slow at once.
+		if suppressed, ok := c.s.slowLog.allow(time.Now()); ok {
+			c.s.log.Warn("closing slow consumer", "conn", c.id, "queue_bytes", c.s.cfg.QueueBytes, "suppressed", suppressed)
+		}
 	}
 }
 

@@ -51,6 +51,7 @@ func (c *conn) handleFrame(typ websocket.MessageType, data []byte) {
 		c.s.malformedFrame(c, err)
 		return
 	}
+	c.s.countInbound(m.Event, len(data))
 	c.handle(m)
 }
 
@@ -167,10 +168,12 @@ func (c *conn) join(m phoenix.Message) {
 	if !c.addChannel(ch) {
 		return
 	}
+	c.s.stats.joinsOK.Add(1)
 	ch.start()
 }
 
 func (c *conn) joinError(m phoenix.Message, reason string) {
+	c.s.joinRefused(c, m.Topic, reason)
 	c.reply(m.JoinRef, m.Ref, m.Topic, false, reasonPayload(reason))
 }
 

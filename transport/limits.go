@@ -84,7 +84,11 @@ func (c *conn) allowJoin() bool {
 // MessagesPerSecond, averaged over rateWindow seconds.
 func (c *conn) allowMessage() bool {
 	r := float64(c.s.cfg.MessagesPerSecond)
-	return c.lim.messages.take(time.Now(), r, r*rateWindow, 1)
+	if !c.lim.messages.take(time.Now(), r, r*rateWindow, 1) {
+		c.s.stats.rateLimited.Add(1)
+		return false
+	}
+	return true
 }
 
 // keyedLimiter is a token bucket per key (a client IP), for the REST

@@ -128,6 +128,7 @@ func (h *restHandler) allow(w http.ResponseWriter, r *http.Request, n int) bool 
 	if h.limit.take(clientIP(r), n) {
 		return true
 	}
+	h.s.stats.rateLimited.Add(1)
 	body := restTooManyRequests
 	if h.limit.rate > 0 && float64(n) > h.limit.burst {
 		body = restBatchTooLarge // would never fit

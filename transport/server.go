@@ -179,6 +179,9 @@ type Server struct {
 	stats       counters
 	payloads    payloadCache // feeds' last converted change
 	malformed   logLimiter
+	refusals    logLimiter // refused handshakes (conn_stats.go)
+	joinRefusal logLimiter // refused joins
+	slowLog     logLimiter // slow-consumer closes
 }
 
 // NewServer returns a Server; it serves nothing until Handler is mounted.
@@ -247,6 +250,7 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	vsn, err := phoenix.ParseVersion(r.URL.Query().Get("vsn"))
 	if err != nil {
 		s.stats.rejected.Add(1)
+		s.handshakeRefused(r, http.StatusBadRequest, err.Error())
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
@@ -324,6 +328,7 @@ func apiKey(r *http.Request) string {
 // Supabase's {"error": msg}, after AuthFailureDelay.
 func (s *Server) refuse(w http.ResponseWriter, r *http.Request, msg string) {
 	s.stats.rejected.Add(1)
+	s.handshakeRefused(r, http.StatusUnauthorized, msg)
 	if d := s.cfg.AuthFailureDelay; d > 0 {
 		t := time.NewTimer(d)
 		select {

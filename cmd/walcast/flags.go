@@ -19,7 +19,7 @@ func (e usageError) Unwrap() error { return e.err }
 
 func isUsageError(err error) bool {
 	var ue usageError
-	return errors.As(err, &ue) || errors.Is(err, flag.ErrHelp)
+	return errors.As(err, &ue)
 }
 
 func usageErrorf(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
@@ -96,6 +96,9 @@ func (f *flags) list(name, env, help string) *list {
 
 func (f *flags) parse(args []string) error {
 	if err := f.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err // -h: the usage was printed; exit 0
+		}
 		return usageError{err}
 	}
 	if len(f.errs) > 0 {
@@ -105,6 +108,27 @@ func (f *flags) parse(args []string) error {
 		return usageErrorf("%s: unexpected argument %q", f.Name(), f.Arg(0))
 	}
 	return nil
+}
+
+// logFlags adds --log-level and --log-format, which every command takes,
+// and returns what makes the logger once the flags are parsed.
+func (f *flags) logFlags(defLevel string) func(io.Writer) (*slog.Logger, error) {
+	level := f.string("log-level", "WALCAST_LOG_LEVEL", defLevel, "debug, info, warn or error (logs go to stderr)")
+	format := f.string("log-format", "WALCAST_LOG_FORMAT", "text", "text or json")
+	return func(w io.Writer) (*slog.Logger, error) { return newLogger(w, *level, *format) }
+}
+
+// checkDatabaseURL catches what the driver would report obscurely: a URL
+// with a misspelt scheme reads to it as a malformed key=value string.
+func checkDatabaseURL(flagName, raw string) error {
+	scheme, _, ok := strings.Cut(raw, "://")
+	if !ok || scheme == "postgres" || scheme == "postgresql" {
+		return nil
+	}
+	if strings.ContainsAny(scheme, " =") {
+		return nil // a key=value string whose value holds "://"
+	}
+	return usageErrorf("%s: scheme %q is not postgres:// or postgresql://", flagName, scheme+"://")
 }
 
 func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {

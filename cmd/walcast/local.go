@@ -42,7 +42,7 @@ func localSecret(dir string) (string, error) {
 }
 
 // printLocalAccess logs what a developer needs to connect a client.
-func printLocalAccess(log *slog.Logger, cfg *serveConfig) {
+func printLocalAccess(log *slog.Logger, cfg *serveConfig, port int) {
 	anon, err := localAnonKey(cfg)
 	if err != nil {
 		log.Error("sign anon token", "error", err)
@@ -52,8 +52,9 @@ func printLocalAccess(log *slog.Logger, cfg *serveConfig) {
 	if host == "" || host == "0.0.0.0" || host == "::" {
 		host = "localhost"
 	}
-	log.Info("connect a client", "realtime_url", fmt.Sprintf("ws://%s:%d/realtime/v1", host, cfg.port), "anon_key", anon)
-	log.Info("demo page", "url", fmt.Sprintf("http://%s:%d/", host, cfg.port))
+	log.Info("connect a client", "realtime_url", fmt.Sprintf("ws://%s:%d/realtime/v1", host, port), "anon_key", anon,
+		"more_keys", "walcast token --role anon --exp 24h --data-dir "+cfg.dataDir)
+	log.Info("demo page", "url", fmt.Sprintf("http://%s:%d/", host, port))
 }
 
 // localAnonKey signs the local mode's anon key, valid for ten years.

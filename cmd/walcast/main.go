@@ -3,6 +3,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -18,6 +20,8 @@ Usage:
   walcast [serve] [flags]   run the server (the default command)
   walcast tail [flags]      print matching changes as JSON lines
   walcast migrate [flags]   apply the embedded SQL migrations and exit
+  walcast token [flags]     print a JWT (an apikey) signed with the server's secret
+  walcast health [flags]    check a running server's /healthz (for container healthchecks)
   walcast version
 
 Run "walcast COMMAND -h" for the flags of a command. Every flag can also be
@@ -71,6 +75,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		err = tailCmd(ctx, args, getenv, stdout, stderr)
 	case "migrate":
 		err = migrate(ctx, args, getenv, stdout, stderr)
+	case "token":
+		err = tokenCmd(args, getenv, stdout, stderr)
+	case "health":
+		err = healthCmd(ctx, args, getenv, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "walcast", version)
 	case "help":
@@ -79,7 +87,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fmt.Fprintf(stderr, "walcast: unknown command %q\n\n%s", cmd, usage)
 		return 2
 	}
-	if err == nil {
+	if err == nil || errors.Is(err, flag.ErrHelp) {
 		return 0
 	}
 	fmt.Fprintln(stderr, "walcast:", err)

@@ -100,3 +100,12 @@ func TestEnvFallback(t *testing.T) {
 		t.Errorf("exit %d, stderr %q; want the bad variable named", code, stderr)
 	}
 }
+
+func connect(t *testing.T, url string) *pgx.Conn {
+	t.Helper()
+	conn, err := pgx.Connect(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return conn
+}

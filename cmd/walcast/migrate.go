@@ -12,11 +12,18 @@ import (
 func migrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	f := newFlags("migrate", getenv, stderr)
 	dbURL := f.string("database-url", "DATABASE_URL", "", "Postgres URL")
+	logger := f.logFlags("info")
 	if err := f.parse(args); err != nil {
+		return err
+	}
+	if _, err := logger(stderr); err != nil {
 		return err
 	}
 	if *dbURL == "" {
 		return usageErrorf("migrate: --database-url (or $DATABASE_URL) is required")
+	}
+	if err := checkDatabaseURL("--database-url", *dbURL); err != nil {
+		return err
 	}
 	return applyMigrations(ctx, *dbURL, stdout)
 }

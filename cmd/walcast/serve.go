@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/walcast/walcast/changes"
 	"github.com/walcast/walcast/internal/localpg"
+	"github.com/walcast/walcast/metrics"
 	"github.com/walcast/walcast/replication"
 	"github.com/walcast/walcast/transport"
 )
@@ -25,7 +26,7 @@ import (
 type serveConfig struct {
 	dbURL, dataDir, host, jwtSecret string
 	keys                            keyConfig
-	localPort, port                 int
+	localPort, port, adminPort      int
 	stream                          replication.Config
 	server                          transport.Config // limits; serve fills in the rest
 	gcPercent                       int
@@ -40,13 +41,13 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (*s
 	localPort := f.int("local-pg-port", "WALCAST_LOCAL_PG_PORT", 54329, "port of the local cluster")
 	host := f.string("host", "WALCAST_HOST", "", "interface to listen on (default: all)")
 	port := f.int("port", "WALCAST_PORT", 4000, "HTTP and WebSocket port (0 picks a free one)")
+	adminPort := f.int("admin-port", "WALCAST_ADMIN_PORT", -1, "serve /metrics and /readyz on this port instead of --port (0 picks a free one; -1: on --port)")
 	secret := f.string("jwt-secret", "JWT_SECRET", "", "HS256 secret that signs apikey and access tokens (local mode: generated)")
 	keys := keyFlags(f)
 	pub := f.string("publication", "WALCAST_PUBLICATION", "walcast", "publication to stream (created when missing)")
 	tables := f.list("tables", "WALCAST_TABLES", "tables to publish: schema.table, schema.* (default: all tables)")
 	slot := f.string("slot", "WALCAST_SLOT", defaultSlot(), "permanent replication slot of this node")
-	logLevel := f.string("log-level", "WALCAST_LOG_LEVEL", "info", "debug, info, warn or error")
-	logFormat := f.string("log-format", "WALCAST_LOG_FORMAT", "text", "text or json")
+	logger := f.logFlags("info")
 	queueBytes := f.int("queue-bytes", "WALCAST_QUEUE_BYTES", transport.DefaultQueueBytes, "outbound bytes queued per connection; a client that falls further behind is closed (4000 slow consumer)")
 	maxChannels := f.int("max-channels", "WALCAST_MAX_CHANNELS", transport.DefaultMaxChannels, "channels per connection")
 	gcPercent := f.int("gc-percent", "WALCAST_GC_PERCENT", defaultGCPercent, "heap growth before a collection, as GOGC (which wins when set); see README")
@@ -56,11 +57,14 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (*s
 	if err := f.parse(args); err != nil {
 		return nil, err
 	}
-	log, err := newLogger(stderr, *logLevel, *logFormat)
+	log, err := logger(stderr)
 	if err != nil {
 		return nil, err
 	}
-	cfg := &serveConfig{dbURL: *dbURL, dataDir: *dataDir, host: *host, jwtSecret: *secret, localPort: *localPort, port: *port, log: log,
+	if err := checkDatabaseURL("--database-url", *dbURL); err != nil {
+		return nil, err
+	}
+	cfg := &serveConfig{dbURL: *dbURL, dataDir: *dataDir, host: *host, jwtSecret: *secret, localPort: *localPort, port: *port, adminPort: *adminPort, log: log,
 		stream: replication.Config{Publication: *pub, AddTables: true, Slot: *slot, Logger: log}}
 	for _, t := range *tables {
 		spec, err := replication.ParseTableSpec(t)
@@ -84,6 +88,9 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (*s
 	if cfg.port < 0 || cfg.port > 65535 {
 		return nil, usageErrorf("--port %d: want 1-65535 (0 picks a free port)", cfg.port)
 	}
+	if cfg.adminPort < -1 || cfg.adminPort > 65535 {
+		return nil, usageErrorf("--admin-port %d: want 1-65535 (0 picks a free port, -1 serves on --port)", cfg.adminPort)
+	}
 	if cfg.keys, err = keys.config(); err != nil {
 		return nil, err
 	}
@@ -102,6 +109,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	setGCPercent(cfg.gcPercent, getenv, log)
 	local := cfg.dbURL == ""
 	if local {
+		lock, err := lockDataDir(cfg.dataDir)
+		if err != nil {
+			return err
+		}
+		defer lock.Unlock()
 		cluster, err := startLocal(ctx, cfg)
 		if err != nil {
 			return err
@@ -137,28 +149,48 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	scfg.Verifier, scfg.Changes, scfg.Logger = verifier, dispatcher, log
 	server := transport.NewServer(scfg)
 	cfg.stream.DatabaseURL = cfg.dbURL
+	var stats *metrics.Metrics
+	cfg.stream.OnCommit = func(c replication.Commit, d time.Duration) { stats.ObserveCommit(c, d) }
 	stream, err := replication.NewStream(cfg.stream, replication.WithMessages(dispatcher, server))
 	if err != nil {
 		return usageError{err}
 	}
+	stats = metrics.New(metrics.Config{Server: server, Stream: stream, Changes: dispatcher, DB: pool, Slot: cfg.stream.Slot})
+	ready := readiness(stream, pool)
+
 	listener, err := net.Listen("tcp", net.JoinHostPort(cfg.host, strconv.Itoa(cfg.port)))
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
+	}
+	var adminListener net.Listener
+	if cfg.adminPort >= 0 {
+		if adminListener, err = net.Listen("tcp", net.JoinHostPort(cfg.host, strconv.Itoa(cfg.adminPort))); err != nil {
+			listener.Close()
+			return fmt.Errorf("listen on --admin-port: %w", err)
+		}
 	}
 	handler := server.Handler()
 	if local {
 		handler = withDemo(handler, cfg, pool)
 	}
-	httpServer := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	mainMux, adminMux := routes(handler, ready, stats.Handler(), adminListener != nil)
+	httpServer := &http.Server{Handler: mainMux, ReadHeaderTimeout: 10 * time.Second}
+	adminServer := &http.Server{Handler: adminMux, ReadHeaderTimeout: 10 * time.Second}
 
 	streamCtx, stopStream := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
 	wg.Go(func() { runStream(streamCtx, stream, log) })
-	httpErr := make(chan error, 1)
+	httpErr := make(chan error, 2)
 	go func() { httpErr <- httpServer.Serve(listener) }()
-	log.Info("walcast serving", "version", version, "addr", listener.Addr().String(), "publication", cfg.stream.Publication, "slot", cfg.stream.Slot)
+	port := listener.Addr().(*net.TCPAddr).Port
+	logArgs := []any{"version", version, "addr", listener.Addr().String(), "port", port, "publication", cfg.stream.Publication, "slot", cfg.stream.Slot}
+	if adminListener != nil {
+		go func() { httpErr <- adminServer.Serve(adminListener) }()
+		logArgs = append(logArgs, "admin_addr", adminListener.Addr().String())
+	}
+	log.Info("walcast serving", logArgs...)
 	if local {
-		printLocalAccess(log, cfg)
+		printLocalAccess(log, cfg, port)
 	}
 
 	select {
@@ -181,6 +213,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	}
 	if herr := httpServer.Shutdown(shutdownCtx); herr != nil && !errors.Is(herr, http.ErrServerClosed) {
 		log.Error("stop http server", "error", herr)
+	}
+	if adminListener != nil {
+		if herr := adminServer.Shutdown(shutdownCtx); herr != nil && !errors.Is(herr, http.ErrServerClosed) {
+			log.Error("stop admin http server", "error", herr)
+		}
 	}
 	log.Info("stopped")
 	return err
@@ -211,12 +248,16 @@ func startLocal(ctx context.Context, cfg *serveConfig) (*localpg.Cluster, error)
 	if err != nil {
 		return nil, err
 	}
-	cluster, err := localpg.Start(ctx, localpg.Config{DataDir: filepath.Join(dir, "pgdata"), Port: cfg.localPort, Logger: cfg.log})
+	pgdata, err := localDataDir(dir, cfg.log)
+	if err != nil {
+		return nil, err
+	}
+	cluster, err := localpg.Start(ctx, localpg.Config{DataDir: pgdata, Port: cfg.localPort, Logger: cfg.log})
 	if err != nil {
 		return nil, fmt.Errorf("start local Postgres (or set DATABASE_URL): %w", err)
 	}
 	cfg.dbURL = cluster.URL("postgres")
-	cfg.log.Info("local Postgres running", "url", cfg.dbURL, "data_dir", filepath.Join(dir, "pgdata"))
+	cfg.log.Info("local Postgres running", "url", cfg.dbURL, "data_dir", pgdata, "server_log", filepath.Join(pgdata, "postgres.log"))
 	if cfg.jwtSecret == "" {
 		if cfg.jwtSecret, err = localSecret(dir); err != nil {
 			_ = cluster.Stop(context.WithoutCancel(ctx))

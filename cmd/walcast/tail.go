@@ -5,8 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
+	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/walcast/walcast/filter"
 	"github.com/walcast/walcast/replication"
 	"github.com/walcast/walcast/tail"
@@ -27,14 +31,20 @@ func tailCmd(ctx context.Context, args []string, getenv func(string) string, std
 	pub := f.string("publication", "WALCAST_PUBLICATION", "walcast", "publication to stream (created for --table, or all tables, when missing)")
 	int8s := f.bool("int8-as-string", "WALCAST_INT8_AS_STRING", false, "render int8 values as JSON strings")
 	numerics := f.bool("numeric-as-string", "WALCAST_NUMERIC_AS_STRING", false, "render numeric values as JSON strings")
-	logLevel := f.string("log-level", "WALCAST_LOG_LEVEL", "warn", "debug, info, warn or error (logs go to stderr)")
+	logger := f.logFlags("warn")
 	if err := f.parse(args); err != nil {
 		return err
 	}
 	if *dbURL == "" {
 		return usageErrorf("tail: --database-url (or $DATABASE_URL) is required")
 	}
-	log, err := newLogger(stderr, *logLevel, "text")
+	if err := checkDatabaseURL("--database-url", *dbURL); err != nil {
+		return err
+	}
+	if *expr != "" && (len(*tables) != 1 || strings.HasSuffix((*tables)[0], "*")) {
+		return usageErrorf("tail: --filter needs exactly one --table naming a table (schema.table), since a filter is checked against its columns")
+	}
+	log, err := logger(stderr)
 	if err != nil {
 		return err
 	}
@@ -59,6 +69,12 @@ func tailCmd(ctx context.Context, args []string, getenv func(string) string, std
 			return usageError{err}
 		}
 	}
+	// The stream retries lost connections for ever; a first connection
+	// that fails is a wrong URL, role or database, or a server that is
+	// not there, and retrying would only hide it.
+	if err := probeReplication(ctx, *dbURL); err != nil {
+		return err
+	}
 	index, err := tailIndex(ctx, *dbURL, specs, *expr, events)
 	if err != nil {
 		return err
@@ -69,6 +85,39 @@ func tailCmd(ctx context.Context, args []string, getenv func(string) string, std
 		return usageError{err}
 	}
 	return stream.Run(ctx)
+}
+
+// probeReplication opens and closes one replication connection, as the
+// stream will, and says what failed if it cannot.
+func probeReplication(ctx context.Context, dbURL string) error {
+	cfg, err := pgconn.ParseConfig(dbURL)
+	if err != nil {
+		return usageErrorf("--database-url: %v", redactURL(err, dbURL))
+	}
+	cfg.RuntimeParams["replication"] = "database"
+	cfg.RuntimeParams["application_name"] = "walcast-tail"
+	if cfg.ConnectTimeout == 0 || cfg.ConnectTimeout > 15*time.Second {
+		cfg.ConnectTimeout = 15 * time.Second
+	}
+	conn, err := pgconn.ConnectConfig(ctx, cfg)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("cannot connect to Postgres for replication (check the host, port, role, password and database in --database-url, and that the role has REPLICATION): %w", err)
+	}
+	return conn.Close(context.WithoutCancel(ctx))
+}
+
+// redactURL keeps a password in the URL out of an error message.
+func redactURL(err error, dbURL string) string {
+	msg := err.Error()
+	if u, perr := url.Parse(dbURL); perr == nil && u.User != nil {
+		if pw, ok := u.User.Password(); ok && pw != "" {
+			msg = strings.ReplaceAll(msg, pw, "xxxxx")
+		}
+	}
+	return msg
 }
 
 // tailIndex builds the subscriptions tail prints. Filters on named tables are

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -48,8 +49,11 @@ func FindBinDir() (string, error) {
 // isBinDir reports whether dir holds the executables Start needs.
 func isBinDir(dir string) bool {
 	for _, name := range []string{"initdb", "pg_ctl", "postgres"} {
+		if runtime.GOOS == "windows" {
+			name += ".exe"
+		}
 		fi, err := os.Stat(filepath.Join(dir, name))
-		if err != nil || fi.IsDir() || fi.Mode()&0o111 == 0 {
+		if err != nil || fi.IsDir() || runtime.GOOS != "windows" && fi.Mode()&0o111 == 0 {
 			return false
 		}
 	}

@@ -11,7 +11,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 )
 
 const (
@@ -175,7 +174,7 @@ func pidOwner(pid int, dataDir string) pidState {
 	if _, err := os.Stat("/proc/self"); err != nil {
 		// No /proc to tell: any live PID counts, so that a running server
 		// is never taken for a stale one.
-		if err := syscall.Kill(pid, 0); err == nil || errors.Is(err, syscall.EPERM) {
+		if ProcessExists(pid) {
 			return pidPostmaster
 		}
 		return pidDead

@@ -33,7 +33,17 @@
 // When the process runs as root, the cluster is owned by and run as the
 // "postgres" OS user, because initdb and postgres refuse to run as root. The
 // data dir is chowned to that user, and every parent directory must be
-// searchable by it.
+// searchable by it: CheckReachable tells a caller beforehand (ErrUnreachable),
+// so that it can choose another place.
+//
+// LockDir takes an exclusive lock on a directory for the life of the
+// process (flock(2) where the system has it, else a PID file), so that a
+// second server refuses to start instead of adopting, and later stopping, a
+// cluster that another server still uses.
+//
+// Unix credentials, process groups and PID checks are behind build tags;
+// elsewhere the binaries run as the current user and a PID counts as alive
+// whenever the system cannot tell.
 //
 // The postmaster runs in its own process group, so a Ctrl-C in the terminal
 // reaches the server only, which then stops the cluster in order.

@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -278,9 +277,7 @@ func TestStartAfterCrash(t *testing.T) {
 			name: "postmaster killed",
 			crash: func(t *testing.T, dataDir string) {
 				pf, _, _ := readPidFile(dataDir)
-				if err := syscall.Kill(pf.pid, syscall.SIGKILL); err != nil {
-					t.Fatal(err)
-				}
+				killPid(t, pf.pid)
 				waitGone(t, pf.pid)
 			},
 		},
@@ -288,9 +285,7 @@ func TestStartAfterCrash(t *testing.T) {
 			name: "pid reused by another process",
 			crash: func(t *testing.T, dataDir string) {
 				pf, _, _ := readPidFile(dataDir)
-				if err := syscall.Kill(pf.pid, syscall.SIGKILL); err != nil {
-					t.Fatal(err)
-				}
+				killPid(t, pf.pid)
 				waitGone(t, pf.pid)
 				// Point the stale file at this test process, which is alive
 				// and not a postmaster.
@@ -327,7 +322,7 @@ func TestStartAfterCrash(t *testing.T) {
 func waitGone(t *testing.T, pid int) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
-	for syscall.Kill(pid, 0) == nil {
+	for ProcessExists(pid) {
 		if time.Now().After(deadline) {
 			t.Fatalf("pid %d still alive", pid)
 		}
@@ -346,5 +341,16 @@ func TestStartRefusesForeignDir(t *testing.T) {
 	_, err := Start(context.Background(), cfg)
 	if err == nil || !strings.Contains(err.Error(), "not empty") {
 		t.Fatalf("Start = %v, want 'not empty' error", err)
+	}
+}
+
+func killPid(t *testing.T, pid int) {
+	t.Helper()
+	p, err := os.FindProcess(pid)
+	if err == nil {
+		err = p.Kill()
+	}
+	if err != nil {
+		t.Fatal(err)
 	}
 }

@@ -2,6 +2,7 @@ package localpg
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -9,21 +10,36 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 )
+
+// ErrUnreachable reports a data dir that the postgres OS user, which runs
+// the cluster when this process is root, cannot enter.
+var ErrUnreachable = errors.New("the postgres OS user cannot reach the data dir")
+
+// osUser is the OS user the server binaries run as.
+type osUser struct{ uid, gid uint32 }
 
 // runner runs the Postgres binaries of one bin dir, as the postgres OS user
 // when this process is root: initdb and postgres refuse to run as root.
 type runner struct {
 	binDir string
-	cred   *syscall.Credential // nil: run as ourselves
+	owner  *osUser // nil: run as ourselves
 }
 
 func newRunner(binDir string) (*runner, error) {
-	r := &runner{binDir: binDir}
+	owner, err := serverUser()
+	if err != nil {
+		return nil, err
+	}
+	return &runner{binDir: binDir, owner: owner}, nil
+}
+
+// serverUser returns the postgres OS user when this process runs as root,
+// and nil otherwise (and on systems without root, where os.Geteuid is -1).
+func serverUser() (*osUser, error) {
 	if os.Geteuid() != 0 {
-		return r, nil
+		return nil, nil
 	}
 	u, err := user.Lookup("postgres")
 	if err != nil {
@@ -37,8 +53,7 @@ func newRunner(binDir string) (*runner, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parse gid of postgres user: %w", err)
 	}
-	r.cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
-	return r, nil
+	return &osUser{uid: uint32(uid), gid: uint32(gid)}, nil
 }
 
 // run runs a binary from the bin dir in dir and returns its output in the
@@ -51,7 +66,7 @@ func (r *runner) run(ctx context.Context, dir, name string, args ...string) erro
 	cmd.Env = childEnv()
 	// A process group of its own keeps a terminal's Ctrl-C away from the
 	// postmaster that pg_ctl start leaves behind: the owner stops it in order.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: r.cred, Setpgid: true}
+	cmd.SysProcAttr = sysProcAttr(r.owner)
 	// If a child ever kept our output pipe open, don't hang on it.
 	cmd.WaitDelay = 5 * time.Second
 	out, err := cmd.CombinedOutput()
@@ -83,10 +98,10 @@ func childEnv() []string {
 
 // own gives path to the postgres user when we run as root.
 func (r *runner) own(path string) error {
-	if r.cred == nil {
+	if r.owner == nil {
 		return nil
 	}
-	if err := os.Chown(path, int(r.cred.Uid), int(r.cred.Gid)); err != nil {
+	if err := os.Chown(path, int(r.owner.uid), int(r.owner.gid)); err != nil {
 		return fmt.Errorf("chown %s to postgres: %w", path, err)
 	}
 	return nil
@@ -104,21 +119,36 @@ func (r *runner) writeFile(path string, data []byte) error {
 // reach dir: initdb's own message ("could not change directory") does not
 // say which parent is in the way.
 func (r *runner) checkReachable(dir string) error {
-	if r.cred == nil {
+	if r.owner == nil {
 		return nil
 	}
 	for d := filepath.Dir(dir); ; d = filepath.Dir(d) {
 		if fi, err := os.Stat(d); err == nil {
-			st, ok := fi.Sys().(*syscall.Stat_t)
+			uid, gid, ok := fileOwner(fi)
 			perm := fi.Mode().Perm()
 			if ok && perm&0o001 == 0 &&
-				(st.Uid != r.cred.Uid || perm&0o100 == 0) &&
-				(st.Gid != r.cred.Gid || perm&0o010 == 0) {
-				return fmt.Errorf("the postgres OS user cannot reach %s because %s has mode %o (owner uid %d): use a data dir under a directory others may enter, or chmod o+x %s", dir, d, perm, st.Uid, d)
+				(uid != r.owner.uid || perm&0o100 == 0) &&
+				(gid != r.owner.gid || perm&0o010 == 0) {
+				return fmt.Errorf("%w %s because %s has mode %o (owner uid %d): use a data dir under a directory others may enter, or chmod o+x %s", ErrUnreachable, dir, d, perm, uid, d)
 			}
 		}
 		if d == filepath.Dir(d) {
 			return nil
 		}
 	}
+}
+
+// CheckReachable reports, with ErrUnreachable, a data dir that Start would
+// refuse because this process is root and the postgres OS user, which then
+// runs the cluster, cannot enter one of its parents.
+func CheckReachable(dataDir string) error {
+	abs, err := filepath.Abs(dataDir)
+	if err != nil {
+		return err
+	}
+	owner, err := serverUser()
+	if err != nil {
+		return err
+	}
+	return (&runner{owner: owner}).checkReachable(abs)
 }

@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -116,18 +115,13 @@ func reapOrphans() {
 			continue // not ours, or being created right now
 		}
 		pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-		if err != nil || processExists(pid) {
+		if err != nil || localpg.ProcessExists(pid) {
 			continue
 		}
 		if os.RemoveAll(filepath.Join(dir, "data")) == nil {
 			os.RemoveAll(dir)
 		}
 	}
-}
-
-func processExists(pid int) bool {
-	err := syscall.Kill(pid, 0)
-	return err == nil || errors.Is(err, syscall.EPERM)
 }
 
 // Restart restarts the shared throwaway cluster (a fast shutdown, then a
