@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -29,9 +28,10 @@ func TestRestartLosesNothing(t *testing.T) {
 			url, conn := newDB(t, `CREATE TABLE items (id int PRIMARY KEY)`)
 			const secret = "a-test-secret-of-at-least-32-characters!"
 			port := freeTCPPort(t)
-			args := []string{"serve", "--database-url", url, "--jwt-secret", secret, "--port", strconv.Itoa(port),
-				"--host", "127.0.0.1", "--slot", "walcast_restart_test", "--log-level", "warn"}
-			srv := startServe(t, args)
+			args := []string{"--database-url", url, "--jwt-secret", secret, "--port", strconv.Itoa(port),
+				"--host", "127.0.0.1", "--slot", "walcast_restart_test"}
+			dir := t.TempDir()
+			srv := startServe(t, dir, args...)
 			key, err := auth.Sign([]byte(secret), map[string]any{"role": "anon", "exp": time.Now().Add(time.Hour).Unix()})
 			if err != nil {
 				t.Fatal(err)
@@ -52,10 +52,10 @@ func TestRestartLosesNothing(t *testing.T) {
 			}
 			insert(300)
 			feed.waitFor(t, 100)
-			srv.Process.Signal(sig)
-			srv.Wait()
+			srv.cmd.Process.Signal(sig)
+			<-srv.done
 			insert(300) // committed while serve is down
-			startServe(t, args)
+			startServe(t, dir, args...)
 			insert(300)
 			feed.waitFor(t, next-1)
 			time.Sleep(300 * time.Millisecond) // a duplicate would arrive now
@@ -83,42 +83,6 @@ func freeTCPPort(t *testing.T) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
-}
-
-// startServe runs the built walcast until the test ends.
-func startServe(t *testing.T, args []string) *exec.Cmd {
-	t.Helper()
-	cmd := exec.Command(binary, args...)
-	var out lockedLog
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		if t.Failed() {
-			t.Logf("serve %v:\n%s", args, out.String())
-		}
-	})
-	return cmd
-}
-
-type lockedLog struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedLog) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // resumingFeed follows an SSE feed as a browser's EventSource does:
