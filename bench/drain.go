@@ -149,12 +149,12 @@ func drain(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	var report bytes.Buffer
+	var md bytes.Buffer
 	rep := drainReport{opt: opt, machine: machine, loadBefore: loadBefore, loadAfter: loadAverage(), runs: runs, measured: results, consumers: consumers}
-	if err := rep.write(&report); err != nil {
+	if err := rep.write(&md); err != nil {
 		return err
 	}
-	if err := publishReport(report.Bytes(), opt.out, opt.json, rep.results()); err != nil {
+	if err := publishReport(md.Bytes(), opt.out, opt.json, rep.results()); err != nil {
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "drain took %s\n", time.Since(started).Round(time.Second))
@@ -183,7 +183,7 @@ func (d *drainRun) measure(ctx context.Context, consumers []consumer, runs int) 
 			continue
 		}
 		wall, _, err := d.timed(ctx, c, true)
-		if ferr := rs[i].fail(err); ferr != nil {
+		if ferr := failRun(&rs[i], err); ferr != nil {
 			return nil, fmt.Errorf("%s check run: %w", c.name, ferr)
 		}
 		if err == nil {
@@ -195,7 +195,7 @@ func (d *drainRun) measure(ctx context.Context, consumers []consumer, runs int) 
 			i := (j + k) % len(consumers)
 			c := consumers[i]
 			wall, cpu, err := d.timed(ctx, c, false)
-			if ferr := rs[i].fail(err); ferr != nil {
+			if ferr := failRun(&rs[i], err); ferr != nil {
 				return nil, fmt.Errorf("%s run %d: %w", c.name, k+1, ferr)
 			}
 			if err != nil {
@@ -228,9 +228,9 @@ func (d *drainRun) timed(ctx context.Context, c consumer, check bool) (wall, cpu
 	return c.drain(rctx, d, slot, check)
 }
 
-// fail records err on r when it is a delivery failure and returns any
+// failRun records err on r when it is a delivery failure and returns any
 // other error, which ends the benchmark.
-func (r *result) fail(err error) error {
+func failRun(r *result, err error) error {
 	var de deliveryError
 	if !errors.As(err, &de) {
 		return err

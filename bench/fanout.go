@@ -131,7 +131,7 @@ func fanout(ctx context.Context, args []string) error {
 			loadBefore, loadAverage(), time.Since(began).Round(time.Second), fileLimit()),
 		peer: peer,
 	}
-	var report bytes.Buffer
-	writeFanoutReport(&report, opt, rows, env)
-	return publishReport(report.Bytes(), opt.out, opt.json, fanoutResults(opt, rows, env))
+	var md bytes.Buffer
+	writeFanoutReport(&md, opt, rows, env)
+	return publishReport(md.Bytes(), opt.out, opt.json, fanoutResults(opt, rows, env))
 }

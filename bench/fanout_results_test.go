@@ -65,9 +65,9 @@ func TestFanoutBatchedSystem(t *testing.T) {
 		t.Errorf("throughput series %q, want %q", got, want)
 	}
 
-	var report bytes.Buffer
-	writeFanoutComparison(&report, fanoutCompare(rows), &centrifugoPeer{name: peer})
-	table := report.String()
+	var md bytes.Buffer
+	writeFanoutComparison(&md, fanoutCompare(rows), &centrifugoPeer{name: peer})
+	table := md.String()
 	for _, want := range []string{
 		"| walcast, 10 ms batching deliveries per server CPU-s |",
 		"| walcast, 10 ms batching ÷ Centrifugo v6.9.1 |",
@@ -87,16 +87,16 @@ func TestFanoutCPUSplit(t *testing.T) {
 	ours.serverSys = ours.serverCPU * 4 / 5
 	theirs := fanoutTestRow(peer, 0, 100, 500, 125_000, 1000)
 	theirs.serverSys = theirs.serverCPU / 2
-	var report bytes.Buffer
-	writeFanoutCPUSplit(&report, fanoutCompare([]fanoutRow{ours, theirs}), &centrifugoPeer{name: peer})
+	var md bytes.Buffer
+	writeFanoutCPUSplit(&md, fanoutCompare([]fanoutRow{ours, theirs}), &centrifugoPeer{name: peer})
 	want := "| 100 | 500 | 1.00 | 4.00 | 4.00 | 4.00 | 4.00 | 2.00 |"
-	if !strings.Contains(report.String(), want) {
-		t.Errorf("CPU split lacks %q:\n%s", want, report.String())
+	if !strings.Contains(md.String(), want) {
+		t.Errorf("CPU split lacks %q:\n%s", want, md.String())
 	}
-	report.Reset()
-	writeFanoutCPUSplit(&report, fanoutCompare([]fanoutRow{ours}), nil)
-	if report.Len() != 0 {
-		t.Errorf("CPU split without a peer wrote %q", report.String())
+	md.Reset()
+	writeFanoutCPUSplit(&md, fanoutCompare([]fanoutRow{ours}), nil)
+	if md.Len() != 0 {
+		t.Errorf("CPU split without a peer wrote %q", md.String())
 	}
 }
 

@@ -79,7 +79,8 @@ func filters(ctx context.Context, args []string) error {
 	}
 	// The latency bench's cluster, table t and token serve here too; one
 	// load connection inserts the burst.
-	b, stop, err := startLatencyBenchTemp(ctx, "walcast-filters-", latencyOptions{conns: 1, quietWait: opt.quietWait, walcast: opt.walcast})
+	pb, stop, err := startPGBenchTemp(ctx, "walcast-filters-", 1, opt.quietWait, opt.walcast)
+	b := filtersBench{pb}
 	defer stop()
 	if err != nil {
 		return err
@@ -103,8 +104,8 @@ func filters(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	var report bytes.Buffer
-	writeFiltersReport(&report, opt, rows, fmt.Sprintf("%s Load average (1 min) before / after: %s / %s. Run took %s.",
+	var md bytes.Buffer
+	writeFiltersReport(&md, opt, rows, fmt.Sprintf("%s Load average (1 min) before / after: %s / %s. Run took %s.",
 		machine, loadBefore, loadAverage(), time.Since(began).Round(time.Second)))
-	return publishReport(report.Bytes(), opt.out, opt.json, filtersResults(opt, rows, machine))
+	return publishReport(md.Bytes(), opt.out, opt.json, filtersResults(opt, rows, machine))
 }

@@ -45,9 +45,12 @@ func (r filtersRow) line() string {
 		r.serverCPU.Seconds()*1000/float64(max(r.rows, 1)), r.rssMB, r.connect.Seconds(), r.misrouted, r.dups, r.offCount)
 }
 
+// filtersBench is the cluster of a filters run.
+type filtersBench struct{ *pgBench }
+
 // filtersPhase starts a fresh walcast serve, joins n eq subscriptions,
 // inserts the burst and waits for its deliveries.
-func (b *latencyBench) filtersPhase(ctx context.Context, opt filtersOptions, n int) (row filtersRow, err error) {
+func (b filtersBench) filtersPhase(ctx context.Context, opt filtersOptions, n int) (row filtersRow, err error) {
 	row = filtersRow{subs: n, rows: opt.rows}
 	warm, k := b.marker()
 	slot := fmt.Sprintf("bench_filters_%d", k)

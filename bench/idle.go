@@ -95,9 +95,9 @@ func idle(ctx context.Context, args []string) error {
 		context: fmt.Sprintf("took %s; RLIMIT_NOFILE %s", time.Since(began).Round(time.Second), fileLimit()),
 		peer:    peer,
 	}
-	var report bytes.Buffer
-	writeIdleReport(&report, opt, rows, env)
-	return publishReport(report.Bytes(), opt.out, opt.json, idleResults(rows, env))
+	var md bytes.Buffer
+	writeIdleReport(&md, opt, rows, env)
+	return publishReport(md.Bytes(), opt.out, opt.json, idleResults(rows, env))
 }
 
 // idleRow is one measured connection count of one system.

@@ -153,10 +153,10 @@ type quietness struct {
 // waitQuiet waits, up to --quiet-wait, until processes outside this run
 // use less than quietCores, so that other work on a shared machine lands
 // in as few phases as possible.
-func (b *latencyBench) waitQuiet(ctx context.Context) (quietness, error) {
+func (b *pgBench) waitQuiet(ctx context.Context) (quietness, error) {
 	start := time.Now()
 	for said := false; ; said = true {
-		if b.opt.quietWait <= 0 {
+		if b.quietWait <= 0 {
 			return quietness{}, nil
 		}
 		a := takeCPU(b.postmaster, 0)
@@ -166,7 +166,7 @@ func (b *latencyBench) waitQuiet(ctx context.Context) (quietness, error) {
 		case <-time.After(time.Second):
 		}
 		q := quietness{waited: time.Since(start), other: a.until(takeCPU(b.postmaster, 0)).other()}
-		if q.other < quietCores || q.waited >= b.opt.quietWait {
+		if q.other < quietCores || q.waited >= b.quietWait {
 			return q, nil
 		}
 		if !said {

@@ -59,7 +59,7 @@ func startServe(ctx context.Context, bin, dbURL, secret, slot, logPath, profile 
 // serveOnSlot starts walcast serve as startServe does, with its log in the
 // bench's temporary directory, streaming from slot. stop stops the server
 // and drops the slot, and returns the first error of the two.
-func (b *latencyBench) serveOnSlot(ctx context.Context, slot, profile string, env ...string) (srv *serveProc, stop func() error, err error) {
+func (b *pgBench) serveOnSlot(ctx context.Context, slot, profile string, env ...string) (srv *serveProc, stop func() error, err error) {
 	srv, err = startServe(ctx, b.bin, b.url, b.secret, slot, filepath.Join(b.tmp, slot+".log"), profile, env...)
 	if err != nil {
 		return nil, nil, err

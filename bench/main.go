@@ -58,7 +58,7 @@ func run(ctx context.Context, args []string) int {
 	case "idle":
 		err = idle(ctx, args[1:])
 	case "suite":
-		err = suite(ctx, args[1:])
+		err = suite(ctx, args[1:], run)
 	case "chart":
 		err = chart(ctx, args[1:])
 	case "help", "-h", "-help", "--help":

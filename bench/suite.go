@@ -103,8 +103,13 @@ func parseSuiteFlags(args []string) (suiteOptions, error) {
 	return opt, nil
 }
 
-// suite runs the workloads, then draws the charts and writes the summary.
-func suite(ctx context.Context, args []string) error {
+// dispatch runs one command line of the bench tool and returns its exit
+// code; the suite runs each workload through it.
+type dispatch func(ctx context.Context, args []string) int
+
+// suite runs the workloads through run, then draws the charts and writes
+// the summary.
+func suite(ctx context.Context, args []string, run dispatch) error {
 	opt, err := parseSuiteFlags(args)
 	if err != nil {
 		return err
@@ -123,7 +128,7 @@ func suite(ctx context.Context, args []string) error {
 		return err
 	}
 	for _, name := range suiteWorkloads {
-		rep.Runs = append(rep.Runs, runWorkload(ctx, name, opt, bin))
+		rep.Runs = append(rep.Runs, runWorkload(ctx, run, name, opt, bin))
 	}
 	return finishSuite(ctx, rep, opt.out)
 }
@@ -132,7 +137,7 @@ func suite(ctx context.Context, args []string) error {
 // "go run ./bench NAME", so the suite needs no change when a command's
 // flags do. Its stderr still reaches the terminal; the suite keeps the
 // tail of it to quote the error when the workload fails.
-func runWorkload(ctx context.Context, name string, opt suiteOptions, bin string) workloadRun {
+func runWorkload(ctx context.Context, run dispatch, name string, opt suiteOptions, bin string) workloadRun {
 	w := workloadRun{Name: name}
 	switch {
 	case !slices.Contains(opt.only, name):
@@ -141,16 +146,16 @@ func runWorkload(ctx context.Context, name string, opt suiteOptions, bin string)
 		w.Status = runInterrupted
 		return w
 	}
-	report := filepath.Join(opt.out, name+".md")
+	mdPath := filepath.Join(opt.out, name+".md")
 	results := filepath.Join(opt.out, name+".json")
 	// Files of an earlier run must not pass for this run's when this one fails.
-	for _, path := range []string{report, results} {
+	for _, path := range []string{mdPath, results} {
 		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 			w.Status, w.Reason = runFailed, fmt.Sprintf("remove the earlier %s: %v", path, err)
 			return w
 		}
 	}
-	argv := []string{name, "--out", report, "--json", results, "--walcast", bin}
+	argv := []string{name, "--out", mdPath, "--json", results, "--walcast", bin}
 	if opt.quick {
 		argv = append(argv, "--quick")
 	}

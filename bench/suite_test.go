@@ -148,14 +148,18 @@ func TestRunWorkloadFailure(t *testing.T) {
 	if err := os.WriteFile(stale, []byte("{}"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	w := runWorkload(context.Background(), "nosuch", suiteOptions{out: dir, only: []string{"nosuch"}}, "/nonexistent/walcast")
+	unknown := func(_ context.Context, args []string) int {
+		fmt.Fprintf(os.Stderr, "bench %s: unknown command %q\n\nUsage: ...\n", args[0], args[0])
+		return 2
+	}
+	w := runWorkload(context.Background(), unknown, "nosuch", suiteOptions{out: dir, only: []string{"nosuch"}}, "/nonexistent/walcast")
 	if w.Status != runFailed || w.Reason != `unknown command "nosuch"` {
 		t.Errorf("got %+v, want failed with the unknown command error", w)
 	}
 	if _, err := os.Stat(stale); err == nil {
 		t.Error("the results of an earlier run are still there after a failed run")
 	}
-	if w := runWorkload(context.Background(), "drain", suiteOptions{out: dir, only: []string{"idle"}}, ""); w.Status != runSkipped {
+	if w := runWorkload(context.Background(), unknown, "drain", suiteOptions{out: dir, only: []string{"idle"}}, ""); w.Status != runSkipped {
 		t.Errorf("drain with --only idle: got %+v, want skipped", w)
 	}
 }
