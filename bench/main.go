@@ -29,6 +29,7 @@ import (
 	"github.com/walcast/walcast/bench/drain"
 	"github.com/walcast/walcast/bench/fanout"
 	"github.com/walcast/walcast/bench/filters"
+	"github.com/walcast/walcast/bench/harness"
 	"github.com/walcast/walcast/bench/idle"
 	"github.com/walcast/walcast/bench/latency"
 	"github.com/walcast/walcast/bench/suite"
@@ -56,27 +57,39 @@ func main() {
 	os.Exit(code)
 }
 
+// workloads are the measuring commands, which run on Linux only.
+var workloads = map[string]func(context.Context, []string) error{
+	"drain":   drain.Run,
+	"latency": latency.Run,
+	"filters": filters.Run,
+	"fanout":  fanout.Run,
+	"idle":    idle.Run,
+}
+
+// isHelp reports whether args only ask for a command's flags, which every
+// platform can print.
+func isHelp(args []string) bool {
+	return len(args) == 1 && slices.Contains([]string{"-h", "-help", "--help"}, args[0])
+}
+
 // run executes one command and returns the exit code: 0 success, 1 failure,
 // 2 bad usage.
 func run(ctx context.Context, args []string) int {
 	args = withDefaultCommand(args)
 	var err error
-	switch args[0] {
-	case "drain":
-		err = drain.Run(ctx, args[1:])
-	case "latency":
-		err = latency.Run(ctx, args[1:])
-	case "filters":
-		err = filters.Run(ctx, args[1:])
-	case "fanout":
-		err = fanout.Run(ctx, args[1:])
-	case "idle":
-		err = idle.Run(ctx, args[1:])
-	case "suite":
+	workload, isWorkload := workloads[args[0]]
+	switch {
+	case isWorkload && !isHelp(args[1:]):
+		if err = harness.Supported(); err == nil {
+			err = workload(ctx, args[1:])
+		}
+	case isWorkload:
+		err = workload(ctx, args[1:])
+	case args[0] == "suite":
 		err = suite.Run(ctx, args[1:], run)
-	case "chart":
+	case args[0] == "chart":
 		err = chart.Run(ctx, args[1:])
-	case "help", "-h", "-help", "--help":
+	case args[0] == "help" || isHelp(args[:1]):
 		fmt.Print(usage)
 		return 0
 	default:

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"slices"
 	"testing"
 )
@@ -16,6 +17,31 @@ func TestWithDefaultCommand(t *testing.T) {
 	} {
 		if got := withDefaultCommand(tc.args); !slices.Equal(got, tc.want) {
 			t.Errorf("withDefaultCommand(%q) = %q, want %q", tc.args, got, tc.want)
+		}
+	}
+}
+
+// TestRunExitCodes checks the dispatch's exit codes: help of every command
+// (which every platform prints), an unknown command and a bad flag.
+func TestRunExitCodes(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want int
+	}{
+		{[]string{"help"}, 0},
+		{[]string{"drain", "-h"}, 0},
+		{[]string{"latency", "--help"}, 0},
+		{[]string{"filters", "-h"}, 0},
+		{[]string{"fanout", "-h"}, 0},
+		{[]string{"idle", "-h"}, 0},
+		{[]string{"suite", "-h"}, 0},
+		{[]string{"chart", "-h"}, 0},
+		{[]string{"nosuch"}, 2},
+		{[]string{"chart", "--nosuch"}, 2},
+		{[]string{"chart", "extra"}, 2},
+	} {
+		if got := run(context.Background(), tc.args); got != tc.want {
+			t.Errorf("run(%q) = %d, want %d", tc.args, got, tc.want)
 		}
 	}
 }

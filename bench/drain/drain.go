@@ -16,7 +16,6 @@ import (
 	"github.com/walcast/walcast/bench/harness"
 	"github.com/walcast/walcast/bench/report"
 	"github.com/walcast/walcast/bench/stats"
-	"github.com/walcast/walcast/internal/localpg"
 )
 
 // drainOptions are the flags of the drain command.
@@ -81,7 +80,7 @@ func Run(ctx context.Context, args []string) error {
 		return err
 	}
 	started := time.Now()
-	binDir, err := localpg.FindBinDir()
+	binDir, err := harness.FindPGBinDir()
 	if err != nil {
 		return err
 	}
@@ -107,10 +106,9 @@ func Run(ctx context.Context, args []string) error {
 	}
 
 	fmt.Fprintln(os.Stderr, "starting postgres ...")
-	cluster, err := localpg.Start(ctx, localpg.Config{
+	cluster, err := harness.StartCluster(ctx, harness.ClusterConfig{
 		DataDir: filepath.Join(b.tmp, "pgdata"),
 		BinDir:  binDir,
-		Fast:    true,
 		// The largest transaction (200,000 rows of 2 KB) is decoded in
 		// memory, as the smaller ones are, rather than spilled to disk.
 		Settings: map[string]string{"logical_decoding_work_mem": "1GB"},

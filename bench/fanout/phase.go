@@ -82,7 +82,7 @@ func fanoutPhase(ctx context.Context, sys harness.System, opt fanoutOptions, n, 
 	for _, p := range loads {
 		pids = append(pids, p.Cmd.Process.Pid)
 	}
-	sampled := make(chan harness.CpuSample, 1)
+	sampled := make(chan harness.CPUSample, 1)
 	go func() {
 		time.Sleep(time.Until(from))
 		sampled <- harness.SampleCPU(srv.Pid(), pids)

@@ -105,7 +105,7 @@ func (c *filterConn) handle(f []byte, now int64) {
 			return
 		}
 		c.counts[v-int64(c.lo)]++
-		if id, ok := harness.IntAfter(rec, harness.IdKey); ok {
+		if id, ok := harness.IntAfter(rec, harness.IDKey); ok {
 			c.ids = append(c.ids, id)
 		}
 		c.last = now

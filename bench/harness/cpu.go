@@ -12,9 +12,9 @@ import (
 // clockTicks is USER_HZ, the unit of /proc CPU times (100 on Linux).
 const clockTicks = 100
 
-// CpuSnap is a point-in-time reading of CPU counters: the whole machine's,
+// CPUSnap is a point-in-time reading of CPU counters: the whole machine's,
 // this process's, and the server process's (when there is one).
-type CpuSnap struct {
+type CPUSnap struct {
 	at                  time.Time
 	busyTicks           uint64 // machine: user, nice, system, irq, softirq
 	stealTicks          uint64 // machine: taken by the hypervisor
@@ -23,13 +23,13 @@ type CpuSnap struct {
 	machineOK, serverOK bool
 }
 
-// CpuUse is the CPU used between two snapshots, in cores (1 = one core busy
+// CPUUse is the CPU used between two snapshots, in cores (1 = one core busy
 // all the time).
-type CpuUse struct{ secs, Machine, Steal, Pg, Bench, Server float64 }
+type CPUUse struct{ secs, Machine, Steal, Pg, Bench, Server float64 }
 
 // TakeCPU reads the counters; postmaster is the cluster's postmaster PID.
-func TakeCPU(postmaster, serverPid int) CpuSnap {
-	s := CpuSnap{at: time.Now(), self: SelfCPU(), pg: clusterCPU(postmaster)}
+func TakeCPU(postmaster, serverPid int) CPUSnap {
+	s := CPUSnap{at: time.Now(), self: SelfCPU(), pg: clusterCPU(postmaster)}
 	s.busyTicks, s.stealTicks, s.machineOK = machineBusy()
 	if serverPid > 0 {
 		s.Server, s.serverOK = ProcCPU(serverPid)
@@ -37,12 +37,12 @@ func TakeCPU(postmaster, serverPid int) CpuSnap {
 	return s
 }
 
-func (a CpuSnap) Until(b CpuSnap) CpuUse {
+func (a CPUSnap) Until(b CPUSnap) CPUUse {
 	secs := b.at.Sub(a.at).Seconds()
 	if secs <= 0 {
-		return CpuUse{}
+		return CPUUse{}
 	}
-	u := CpuUse{secs: secs, Bench: (b.self - a.self).Seconds() / secs}
+	u := CPUUse{secs: secs, Bench: (b.self - a.self).Seconds() / secs}
 	if a.machineOK && b.machineOK {
 		u.Machine = float64(b.busyTicks-a.busyTicks) / clockTicks / secs
 		u.Steal = float64(b.stealTicks-a.stealTicks) / clockTicks / secs
@@ -146,7 +146,7 @@ func postmasterPID(dataDir string) int {
 }
 
 // Add accumulates u weighted by its duration; mean undoes the weighting.
-func (u *CpuUse) Add(o CpuUse) {
+func (u *CPUUse) Add(o CPUUse) {
 	u.Machine += o.Machine * o.secs
 	u.Steal += o.Steal * o.secs
 	u.Bench += o.Bench * o.secs
@@ -155,13 +155,13 @@ func (u *CpuUse) Add(o CpuUse) {
 	u.secs += o.secs
 }
 
-func (u CpuUse) Mean() CpuUse {
+func (u CPUUse) Mean() CPUUse {
 	if u.secs <= 0 {
-		return CpuUse{}
+		return CPUUse{}
 	}
-	return CpuUse{secs: u.secs, Machine: u.Machine / u.secs, Steal: u.Steal / u.secs, Bench: u.Bench / u.secs, Server: u.Server / u.secs, Pg: u.Pg / u.secs}
+	return CPUUse{secs: u.secs, Machine: u.Machine / u.secs, Steal: u.Steal / u.secs, Bench: u.Bench / u.secs, Server: u.Server / u.secs, Pg: u.Pg / u.secs}
 }
 
 // Other is what the machine spent outside this run's processes: other
 // programs, kernel threads, interrupts.
-func (u CpuUse) Other() float64 { return max(0, u.Machine-u.Pg-u.Server-u.Bench) }
+func (u CPUUse) Other() float64 { return max(0, u.Machine-u.Pg-u.Server-u.Bench) }

@@ -81,17 +81,17 @@ func cpuModel() string {
 	return "unknown CPU"
 }
 
-// CpuSample is the CPU time of the server (and the kernel's part of it)
+// CPUSample is the CPU time of the server (and the kernel's part of it)
 // and of the load (this process and the load processes), and the
 // machine's busy ticks.
-type CpuSample struct {
+type CPUSample struct {
 	at                      time.Time
 	Server, ServerSys, Load time.Duration
 	busy                    uint64
 }
 
-func SampleCPU(server int, load []int) CpuSample {
-	s := CpuSample{at: time.Now()}
+func SampleCPU(server int, load []int) CPUSample {
+	s := CPUSample{at: time.Now()}
 	user, sys, _, _ := procTimes(server)
 	s.Server, s.ServerSys = user+sys, sys
 	for _, pid := range load {
@@ -102,7 +102,7 @@ func SampleCPU(server int, load []int) CpuSample {
 	return s
 }
 
-func (a CpuSample) MachineCores(b CpuSample) float64 {
+func (a CPUSample) MachineCores(b CPUSample) float64 {
 	secs := a.at.Sub(b.at).Seconds()
 	if secs <= 0 {
 		return 0

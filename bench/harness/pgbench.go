@@ -9,14 +9,13 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/walcast/walcast/internal/localpg"
 )
 
 // pgBench is a throwaway cluster with table t, its publication and a
 // walcast binary: what the latency and filters workloads share.
 type PGBench struct {
 	Tmp, Bin, BinDir   string
-	Url, Secret, token string
+	URL, Secret, token string
 	Conn               *pgx.Conn   // setup and slots
 	Load               []*pgx.Conn // the load generator's
 	markers            int64
@@ -51,7 +50,7 @@ func (b *PGBench) start(ctx context.Context) (stop func(), err error) {
 			undo[i]()
 		}
 	}
-	if b.BinDir, err = localpg.FindBinDir(); err != nil {
+	if b.BinDir, err = FindPGBinDir(); err != nil {
 		return stop, err
 	}
 	if b.Bin == "" {
@@ -62,8 +61,8 @@ func (b *PGBench) start(ctx context.Context) (stop func(), err error) {
 	}
 	fmt.Fprintln(os.Stderr, "starting postgres ...")
 	dataDir := filepath.Join(b.Tmp, "pgdata")
-	cluster, err := localpg.Start(ctx, localpg.Config{
-		DataDir: dataDir, BinDir: b.BinDir, Fast: true,
+	cluster, err := StartCluster(ctx, ClusterConfig{
+		DataDir: dataDir, BinDir: b.BinDir,
 		// Commits wait for their WAL write: with synchronous_commit=off WAL
 		// reaches the walsender only every wal_writer_delay.
 		Settings: map[string]string{"synchronous_commit": "on"},
@@ -78,10 +77,10 @@ func (b *PGBench) start(ctx context.Context) (stop func(), err error) {
 			fmt.Fprintln(os.Stderr, "bench latency:", err)
 		}
 	})
-	b.Url = cluster.URL("postgres")
+	b.URL = cluster.URL("postgres")
 	b.Postmaster = postmasterPID(dataDir)
 	connect := func(what string) (*pgx.Conn, error) {
-		c, err := pgx.Connect(ctx, b.Url)
+		c, err := pgx.Connect(ctx, b.URL)
 		if err != nil {
 			return nil, fmt.Errorf("connect %s: %w", what, err)
 		}
@@ -136,7 +135,7 @@ var (
 	RecordKey  = []byte(`"record":{`)
 	KKey       = []byte(`"k":`)
 	SubKey     = []byte(`"sub":`)
-	IdKey      = []byte(`"id":`)
+	IDKey      = []byte(`"id":`)
 	SentAtKey  = []byte(`"sent_at":"`)
 	TopicKey   = []byte(`"` + BenchTopic + `"`)
 	ReplyKey   = []byte(`"phx_reply"`)

@@ -60,7 +60,7 @@ func StartServe(ctx context.Context, bin, dbURL, secret, slot, logPath, profile 
 // bench's temporary directory, streaming from slot. stop stops the server
 // and drops the slot, and returns the first error of the two.
 func (b *PGBench) ServeOnSlot(ctx context.Context, slot, profile string, env ...string) (srv *ServeProc, stop func() error, err error) {
-	srv, err = StartServe(ctx, b.Bin, b.Url, b.Secret, slot, filepath.Join(b.Tmp, slot+".log"), profile, env...)
+	srv, err = StartServe(ctx, b.Bin, b.URL, b.Secret, slot, filepath.Join(b.Tmp, slot+".log"), profile, env...)
 	if err != nil {
 		return nil, nil, err
 	}

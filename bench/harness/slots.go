@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"syscall"
 	"time"
 
 	"github.com/jackc/pglogrepl"
@@ -55,13 +54,4 @@ func HoldSlot(ctx context.Context, url, slot string) (release func(), err error)
 			_ = conn.Close(cctx)
 		}
 	}, nil
-}
-
-// SelfCPU is the CPU time this process has used.
-func SelfCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

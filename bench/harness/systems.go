@@ -6,10 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"syscall"
 	"time"
-
-	"github.com/walcast/walcast/internal/localpg"
 )
 
 // roomBench is what the fanout and idle benchmarks share: a throwaway
@@ -19,7 +16,7 @@ type roomBench struct {
 	tmp, Bin      string
 	dbURL         string
 	secret, token string
-	cluster       *localpg.Cluster
+	cluster       Cluster
 	serves        int
 }
 
@@ -45,7 +42,7 @@ func startRoomBench(ctx context.Context, tmp, bin string) (b *roomBench, stop fu
 	if err := raiseFileLimit(); err != nil {
 		return nil, stop, err
 	}
-	binDir, err := localpg.FindBinDir()
+	binDir, err := FindPGBinDir()
 	if err != nil {
 		return nil, stop, err
 	}
@@ -56,7 +53,7 @@ func startRoomBench(ctx context.Context, tmp, bin string) (b *roomBench, stop fu
 		}
 	}
 	fmt.Fprintln(os.Stderr, "starting postgres ...")
-	b.cluster, err = localpg.Start(ctx, localpg.Config{DataDir: filepath.Join(tmp, "pgdata"), BinDir: binDir, Fast: true})
+	b.cluster, err = StartCluster(ctx, ClusterConfig{DataDir: filepath.Join(tmp, "pgdata"), BinDir: binDir})
 	if err != nil {
 		return nil, stop, err
 	}
@@ -194,27 +191,6 @@ func ChannelName(proto, name string) string {
 		return "realtime:" + name
 	}
 	return name
-}
-
-// raiseFileLimit lifts the soft RLIMIT_NOFILE to the hard one. Setting it
-// explicitly (rather than relying on the Go runtime's own raise) makes the
-// load processes started from here inherit it.
-func raiseFileLimit() error {
-	var lim syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		return err
-	}
-	lim.Cur = lim.Max
-	return syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim)
-}
-
-// FileLimit is the soft RLIMIT_NOFILE, for the report.
-func FileLimit() string {
-	var lim syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		return "unknown"
-	}
-	return strconv.FormatUint(lim.Cur, 10)
 }
 
 // StartRoomSystems starts the room bench (in a temporary directory named

@@ -87,7 +87,7 @@ func (b *latencyBench) burstRuns(ctx context.Context) (_ []stats.Result, note st
 
 func (b *latencyBench) burstBare(ctx context.Context, slot string, k, rows int64) (wall, cpu time.Duration, err error) {
 	before := harness.SelfCPU()
-	r, err := startBare(ctx, b.Url, slot, k)
+	r, err := startBare(ctx, b.URL, slot, k)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -108,7 +108,7 @@ func (b *latencyBench) burstBare(ctx context.Context, slot string, k, rows int64
 // burstWalcast starts walcast serve on slot while holding the slot, so the
 // client can join before the server streams; then releases it.
 func (b *latencyBench) burstWalcast(ctx context.Context, slot string, k, rows int64) (wall, cpu time.Duration, err error) {
-	release, err := harness.HoldSlot(ctx, b.Url, slot)
+	release, err := harness.HoldSlot(ctx, b.URL, slot)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -117,7 +117,7 @@ func (b *latencyBench) burstWalcast(ctx context.Context, slot string, k, rows in
 	if b.opt.cpuprofile != "" {
 		profile = fmt.Sprintf("%s-burst-%s.prof", b.opt.cpuprofile, slot)
 	}
-	srv, err := harness.StartServe(ctx, b.Bin, b.Url, b.Secret, slot, filepath.Join(b.Tmp, slot+".log"), profile, harness.CatchUpQueueEnv)
+	srv, err := harness.StartServe(ctx, b.Bin, b.URL, b.Secret, slot, filepath.Join(b.Tmp, slot+".log"), profile, harness.CatchUpQueueEnv)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -150,7 +150,7 @@ func (b *latencyBench) burstWalcast(ctx context.Context, slot string, k, rows in
 }
 
 func (b *latencyBench) burstTail(ctx context.Context, slot string, k, rows int64) (wall, cpu time.Duration, err error) {
-	cmd := exec.CommandContext(ctx, b.Bin, "tail", "--database-url", b.Url, "--slot", slot,
+	cmd := exec.CommandContext(ctx, b.Bin, "tail", "--database-url", b.URL, "--slot", slot,
 		"--table", "public.t", "--count", strconv.FormatInt(rows, 10))
 	cmd.Env = harness.ClientEnv()
 	var stderr bytes.Buffer

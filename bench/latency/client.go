@@ -164,7 +164,7 @@ func (c *wsClient) handle(f []byte, now int64) {
 			c.misrouted.Add(1)
 			return
 		}
-		if id, ok := harness.IntAfter(rec, harness.IdKey); ok {
+		if id, ok := harness.IntAfter(rec, harness.IDKey); ok {
 			c.ids = append(c.ids, id)
 		}
 	}

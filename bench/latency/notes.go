@@ -3,7 +3,6 @@ package latency
 import (
 	"fmt"
 	"slices"
-	"syscall"
 	"time"
 
 	"github.com/walcast/walcast/bench/harness"
@@ -60,12 +59,4 @@ func latencyNotes(aggs []*aggregate) []string {
 		}
 	}
 	return notes
-}
-
-func nofile() string {
-	var rl syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
-		return "unknown"
-	}
-	return fmt.Sprint(rl.Cur)
 }

@@ -12,12 +12,12 @@ import (
 // barePhase measures the bare pgoutput receiver under one paced load.
 func (b *latencyBench) barePhase(ctx context.Context, rate, round int) (phaseResult, error) {
 	warmK, measK := b.Marker()
-	r, err := startBare(ctx, b.Url, "", measK)
+	r, err := startBare(ctx, b.URL, "", measK)
 	if err != nil {
 		return phaseResult{}, err
 	}
 	defer r.Stop()
-	var before harness.CpuSnap
+	var before harness.CPUSnap
 	ls, err := runLoad(ctx, b.Load, rate, 0, b.opt.warmup, b.opt.measure, warmK, measK, func() { before = harness.TakeCPU(b.Postmaster, 0) })
 	if err != nil {
 		return phaseResult{}, err
@@ -72,7 +72,7 @@ func (b *latencyBench) walcastPhase(ctx context.Context, spec phaseSpec, round i
 	if eq {
 		mod = n
 	}
-	var before harness.CpuSnap
+	var before harness.CPUSnap
 	ls, err := runLoad(ctx, b.Load, spec.rate, mod, b.opt.warmup, b.opt.measure, warmK, measK, func() { before = harness.TakeCPU(b.Postmaster, pid) })
 	if err != nil {
 		return res, err

@@ -31,7 +31,7 @@ type phaseResult struct {
 	late              time.Duration     // load generator behind schedule at the end
 	unsent            int64             // rows of the schedule given up on (loadLateLimit)
 	connect           time.Duration     // dialing and joining every subscriber
-	cpu               harness.CpuUse    // from the first measured row to the end of the drain
+	cpu               harness.CPUUse    // from the first measured row to the end of the drain
 	quiet             harness.Quietness // before the phase
 	repeats           int               // earlier attempts dropped as disturbed
 }
@@ -68,7 +68,7 @@ type aggregate struct {
 	lostConns, slow int
 	connErr         error
 	span            time.Duration
-	cpu             harness.CpuUse // summed over rounds; mean() averages
+	cpu             harness.CPUUse // summed over rounds; mean() averages
 	late, connect   []time.Duration
 	quietWaited     time.Duration
 	notQuiet        int // phases started while other processes stayed busy
@@ -194,7 +194,7 @@ func writeLatencyReport(w io.Writer, opt latencyOptions, phases []phaseResult, b
 	aggs := aggregatePhases(opt, phases)
 	fmt.Fprintf(w, "## Commit-to-client latency\n\n")
 	fmt.Fprintf(w, "%s Load average (1 min) before / after: %s / %s. Open-file limit: %s. Run took %s.\n\n",
-		rc.machine, rc.loadBefore, rc.loadAfter, nofile(), rc.took.Round(time.Second))
+		rc.machine, rc.loadBefore, rc.loadAfter, harness.FileLimit(), rc.took.Round(time.Second))
 	fmt.Fprintf(w, "Postgres: %s (fsync off: commits wait for the WAL write, not a disk flush).\n\n", rc.settings)
 	fmt.Fprintf(w, "Method: table `t (id bigserial pk, k int, sub int, sent_at timestamptz default clock_timestamp(), payload text)`, ~100-byte rows, "+
 		"publication `walcast` FOR ALL TABLES. %d load connections insert one-row transactions at a fixed rate; "+
