@@ -37,7 +37,7 @@ func startPublishers(ctx context.Context, proto, url string, n, payload int) (*p
 		if proto == harness.ProtoCentrifugo {
 			c, err = harness.DialCentrifugo(ctx, client, url, "", p.w)
 		} else {
-			c, err = harness.DialRoom(ctx, client, url, "2.0.0", p.channel, p.w)
+			c, err = harness.DialRoom(ctx, client, nil, url, "2.0.0", p.channel, p.w)
 		}
 		p.conns[i] = c
 		return err

@@ -48,9 +48,10 @@ type filterConn struct {
 	closing       atomic.Bool
 }
 
-// dialFilterConn connects to url, joins one channel per value in [lo, hi)
-// and waits until every join is answered and "Subscribed to PostgreSQL".
-func dialFilterConn(ctx context.Context, url string, lo, hi int, marker int64) (*filterConn, error) {
+// dialFilterConn connects to url, adds the connection to hb, joins one
+// channel per value in [lo, hi) and waits until every join is answered and
+// "Subscribed to PostgreSQL".
+func dialFilterConn(ctx context.Context, hb *harness.Heartbeater, url string, lo, hi int, marker int64) (*filterConn, error) {
 	dctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	ws, _, err := websocket.Dial(dctx, url, &websocket.DialOptions{CompressionMode: websocket.CompressionDisabled})
@@ -58,6 +59,7 @@ func dialFilterConn(ctx context.Context, url string, lo, hi int, marker int64) (
 		return nil, fmt.Errorf("dial: %w", err)
 	}
 	ws.SetReadLimit(16 << 20)
+	hb.Add(ws)
 	c := &filterConn{ws: ws, marker: marker, lo: lo, hi: hi, counts: make([]int32, hi-lo),
 		ready: make(chan struct{}), done: make(chan struct{})}
 	go c.readLoop()
@@ -149,18 +151,23 @@ func (c *filterConn) closeNow() {
 
 // filterConnSet is the connections of one measurement, with heartbeats.
 type filterConnSet struct {
-	conns  []*filterConn
-	stopHB context.CancelFunc
+	conns []*filterConn
+	hb    *harness.Heartbeater
 }
+
+// heartbeatInterval is harness.HeartbeatInterval; tests shorten it.
+var heartbeatInterval = harness.HeartbeatInterval
 
 // dialFilterConns opens ceil(n/perConn) connections carrying n channels,
 // channel v filtered by sub=eq.v, perConn per connection (the last one the
-// rest), and waits until every channel is live.
+// rest), and waits until every channel is live. Each connection gets
+// heartbeats from its dial on, not from the last join: joining 100,000
+// channels takes longer than the server's 60 s idle timeout.
 func dialFilterConns(ctx context.Context, url string, n, perConn int, marker int64) (*filterConnSet, error) {
-	set := &filterConnSet{conns: make([]*filterConn, (n+perConn-1)/perConn)}
+	set := &filterConnSet{conns: make([]*filterConn, (n+perConn-1)/perConn), hb: harness.StartHeartbeats(ctx, "2.0.0", heartbeatInterval)}
 	var mu sync.Mutex
 	err := harness.DialAll(ctx, len(set.conns), 32, func(ctx context.Context, j int) error {
-		c, err := dialFilterConn(ctx, url, j*perConn, min((j+1)*perConn, n), marker)
+		c, err := dialFilterConn(ctx, set.hb, url, j*perConn, min((j+1)*perConn, n), marker)
 		mu.Lock()
 		set.conns[j] = c
 		mu.Unlock()
@@ -170,13 +177,6 @@ func dialFilterConns(ctx context.Context, url string, n, perConn int, marker int
 		set.close()
 		return nil, err
 	}
-	wss := make([]*websocket.Conn, len(set.conns))
-	for i, c := range set.conns {
-		wss[i] = c.ws
-	}
-	hctx, stop := context.WithCancel(ctx)
-	set.stopHB = stop
-	go harness.Heartbeats(hctx, wss, "2.0.0")
 	return set, nil
 }
 
@@ -209,9 +209,7 @@ func (s *filterConnSet) lostConns() (n int, example error) {
 // close stops the heartbeats and closes every connection; the read loops
 // have ended when it returns.
 func (s *filterConnSet) close() {
-	if s.stopHB != nil {
-		s.stopHB()
-	}
+	s.hb.Stop()
 	var wg sync.WaitGroup
 	for _, c := range s.conns {
 		if c != nil {

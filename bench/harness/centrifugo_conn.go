@@ -130,11 +130,7 @@ func CentrifugoPublish(dst []byte, id int64, channel string, t, seq int64, size 
 // heartbeats (Centrifugo's clients answer the server's pings instead).
 func JoinConns(ctx context.Context, proto string, client *http.Client, url, vsn string, n, parallel int, channel func(i int) string) (w *Window, conns []*RoomConn, stopKeepAlive func(), err error) {
 	if proto != ProtoCentrifugo {
-		w, conns, err = joinRoomConns(ctx, client, url, vsn, n, parallel, channel)
-		if err != nil {
-			return w, conns, func() {}, err
-		}
-		return w, conns, keepAlive(ctx, conns, vsn), nil
+		return joinRoomConns(ctx, client, url, vsn, n, parallel, channel)
 	}
 	w = &Window{}
 	conns = make([]*RoomConn, n)

@@ -13,7 +13,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/coder/websocket"
 	"github.com/walcast/walcast/auth"
 	"github.com/walcast/walcast/bench/stats"
 )
@@ -170,33 +169,25 @@ func AwaitReady(ctx context.Context, loads []*LoadProc, timeout time.Duration) e
 }
 
 // joinRoomConns is the start of a load process: n connections from client
-// to url, parallel at a time, the i-th joined to topic(i). It prints the
-// error, or that the connections are ready and how long they took.
-func joinRoomConns(ctx context.Context, client *http.Client, url, vsn string, n, parallel int, topic func(i int) string) (*Window, []*RoomConn, error) {
-	w := &Window{}
-	conns := make([]*RoomConn, n)
+// to url, parallel at a time, the i-th joined to topic(i), each with
+// heartbeats from its dial on (joining thousands takes longer than the
+// server's idle timeout). It prints the error, or that the connections are
+// ready and how long they took. stop ends the heartbeats, also after an
+// error.
+func joinRoomConns(ctx context.Context, client *http.Client, url, vsn string, n, parallel int, topic func(i int) string) (w *Window, conns []*RoomConn, stop func(), err error) {
+	w = &Window{}
+	conns = make([]*RoomConn, n)
+	hb := StartHeartbeats(ctx, vsn, HeartbeatInterval)
 	start := time.Now()
-	err := DialAll(ctx, n, parallel, func(ctx context.Context, i int) error {
-		c, err := DialRoom(ctx, client, url, vsn, topic(i), w)
+	err = DialAll(ctx, n, parallel, func(ctx context.Context, i int) error {
+		c, err := DialRoom(ctx, client, hb, url, vsn, topic(i), w)
 		conns[i] = c
 		return err
 	})
 	if err != nil {
 		Emit(map[string]string{"error": err.Error()})
-		return w, conns, err
+		return w, conns, hb.Stop, err
 	}
 	Emit(map[string]any{"ready": true, "connect_ms": time.Since(start).Milliseconds()})
-	return w, conns, nil
-}
-
-// keepAlive sends the heartbeats of conns until the returned function is
-// called or ctx ends.
-func keepAlive(ctx context.Context, conns []*RoomConn, vsn string) (stop func()) {
-	wss := make([]*websocket.Conn, len(conns))
-	for i, c := range conns {
-		wss[i] = c.Ws
-	}
-	hctx, stopHB := context.WithCancel(ctx)
-	go Heartbeats(hctx, wss, vsn)
-	return stopHB
+	return w, conns, hb.Stop, nil
 }

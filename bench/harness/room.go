@@ -82,13 +82,17 @@ func (w *Window) flush(samples []int64) {
 	w.mu.Unlock()
 }
 
-// DialRoom connects to url, joins topic and waits for the join reply.
-func DialRoom(ctx context.Context, client *http.Client, url, vsn, topic string, w *Window) (*RoomConn, error) {
+// DialRoom connects to url, adds the connection to hb unless nil, joins
+// topic and waits for the join reply.
+func DialRoom(ctx context.Context, client *http.Client, hb *Heartbeater, url, vsn, topic string, w *Window) (*RoomConn, error) {
 	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	ws, _, err := websocket.Dial(dctx, url, &websocket.DialOptions{HTTPClient: client})
 	if err != nil {
 		return nil, err
+	}
+	if hb != nil {
+		hb.Add(ws)
 	}
 	c := &RoomConn{Ws: ws, w: w, proto: protoPhoenix, joined: make(chan error, 1), Done: make(chan struct{})}
 	go c.readLoop()

@@ -3,6 +3,7 @@ package harness
 import (
 	"bytes"
 	"context"
+	"sync"
 	"time"
 
 	"github.com/coder/websocket"
@@ -36,12 +37,48 @@ func heartbeatText(vsn string) string {
 	return `[null,"h","phoenix","heartbeat",{}]`
 }
 
-// Heartbeats sends a heartbeat on every connection every 25 s, as
-// realtime-js does, so the server's 60 s idle timeout never fires. It
-// returns when ctx ends.
-func Heartbeats(ctx context.Context, conns []*websocket.Conn, vsn string) {
-	hb := []byte(heartbeatText(vsn))
-	t := time.NewTicker(25 * time.Second)
+// HeartbeatInterval is realtime-js's: walcast serve closes a socket that
+// has sent nothing for 60 s (4001).
+const HeartbeatInterval = 25 * time.Second
+
+// Heartbeater sends the Phoenix heartbeat on every connection added to it,
+// every interval from its start. Connections are added as soon as they are
+// dialed, before they join: joining thousands of channels can take longer
+// than the server's idle timeout, and a connection that waits for the
+// others' joins must not idle meanwhile. One goroutine, owned by the
+// Heartbeater, writes the heartbeats; Stop ends it and waits for it.
+type Heartbeater struct {
+	hb    []byte
+	mu    sync.Mutex
+	conns []*websocket.Conn
+	stop  context.CancelFunc
+	done  chan struct{}
+}
+
+// StartHeartbeats starts a Heartbeater for the serializer vsn.
+func StartHeartbeats(ctx context.Context, vsn string, interval time.Duration) *Heartbeater {
+	ctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	h := &Heartbeater{hb: []byte(heartbeatText(vsn)), stop: stop, done: make(chan struct{})}
+	go h.loop(ctx, interval)
+	return h
+}
+
+// Add makes ws get heartbeats from the next tick on.
+func (h *Heartbeater) Add(ws *websocket.Conn) {
+	h.mu.Lock()
+	h.conns = append(h.conns, ws)
+	h.mu.Unlock()
+}
+
+// Stop ends the heartbeats and returns once the last write is done.
+func (h *Heartbeater) Stop() {
+	h.stop()
+	<-h.done
+}
+
+func (h *Heartbeater) loop(ctx context.Context, interval time.Duration) {
+	defer close(h.done)
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
@@ -49,12 +86,27 @@ func Heartbeats(ctx context.Context, conns []*websocket.Conn, vsn string) {
 			return
 		case <-t.C:
 		}
+		h.mu.Lock()
+		conns := h.conns[:len(h.conns):len(h.conns)]
+		h.mu.Unlock()
 		for _, ws := range conns {
 			wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			ws.Write(wctx, websocket.MessageText, hb)
+			_ = ws.Write(wctx, websocket.MessageText, h.hb) // a broken connection shows in its read loop
 			cancel()
 		}
 	}
+}
+
+// Heartbeats sends a heartbeat on every connection of conns every
+// HeartbeatInterval, as realtime-js does, so the server's 60 s idle
+// timeout never fires. It returns when ctx ends.
+func Heartbeats(ctx context.Context, conns []*websocket.Conn, vsn string) {
+	h := StartHeartbeats(ctx, vsn, HeartbeatInterval)
+	for _, ws := range conns {
+		h.Add(ws)
+	}
+	<-ctx.Done()
+	h.Stop()
 }
 
 // IntAfter parses the integer that follows key in b.
