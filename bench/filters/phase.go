@@ -41,7 +41,23 @@ type filtersRow struct {
 
 func (r filtersRow) rate() float64 { return stats.RowsPerSecond(int(r.delivered), r.wall) }
 
+// measured reports whether the row has a rate: a burst of which nothing
+// arrived has no time to divide by, and its rate is no result.
+func (r filtersRow) measured() bool { return r.delivered > 0 && r.wall > 0 }
+
+// rateText is the row's rows/s, or "—" without deliveries.
+func (r filtersRow) rateText() string {
+	if !r.measured() {
+		return "—"
+	}
+	return stats.Group(r.rate())
+}
+
 func (r filtersRow) line() string {
+	if !r.measured() {
+		return fmt.Sprintf("run %d, %s on %s connections: no deliveries of the %s rows (inserted in %.3f s), %d connections lost (%v)",
+			r.run, subscriptions(r.subs), stats.Group(float64(r.conns)), stats.Group(float64(r.rows)), r.insert.Seconds(), r.lostConns, r.connErr)
+	}
 	return fmt.Sprintf("run %d, %s on %s connections: %s rows/s (%s of %s rows in %.3f s; inserted in %.3f s), server %.2f CPU-s per 1,000 rows, %.0f MB RSS, join %.1f s, misrouted %d, duplicates %d, subscriptions off their count %d",
 		r.run, subscriptions(r.subs), stats.Group(float64(r.conns)), stats.Group(r.rate()), stats.Group(float64(r.delivered)), stats.Group(float64(r.rows)), r.wall.Seconds(), r.insert.Seconds(),
 		r.serverCPU.Seconds()*1000/float64(max(r.rows, 1)), r.rssMB, r.connect.Seconds(), r.misrouted, r.dups, r.offCount)
@@ -120,9 +136,19 @@ func (b filtersBench) filtersPhase(ctx context.Context, opt filtersOptions, n in
 			}
 		}
 	}
-	row.wall = time.Duration(lastDelivery - first.UnixNano())
+	row.wall = burstWall(first, lastDelivery)
 	row.slow = srv.LogCount("slow consumer")
 	return row, nil
+}
+
+// burstWall is the time from the burst's first commit to its last
+// delivery (Unix ns), or 0 when nothing was delivered: a last delivery of
+// 0 is no time.
+func burstWall(first time.Time, lastDelivery int64) time.Duration {
+	if lastDelivery == 0 {
+		return 0
+	}
+	return time.Duration(lastDelivery - first.UnixNano())
 }
 
 // insertBurst inserts rows rows with k and sub = row number mod hot, in

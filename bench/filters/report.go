@@ -1,6 +1,7 @@
 package filters
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"slices"
@@ -20,7 +21,7 @@ const filtersGoal = 0.8
 type filtersSize struct {
 	subs, conns     int
 	runs            []filtersRow
-	rate            float64 // median rows/s
+	rate            float64 // median rows/s of the runs with deliveries; 0: none had any
 	cpuPer1k        float64 // median server CPU-s per 1,000 rows
 	missing         int64
 	misrouted, dups int64
@@ -40,7 +41,9 @@ func summarizeFilters(opt filtersOptions, rows []filtersRow) []*filtersSize {
 			}
 			s.runs = append(s.runs, r)
 			s.conns = r.conns
-			rates = append(rates, r.rate())
+			if r.measured() {
+				rates = append(rates, r.rate())
+			}
 			cpus = append(cpus, r.serverCPU.Seconds()*1000/float64(max(r.rows, 1)))
 			s.missing += int64(r.rows) - r.delivered
 			s.misrouted += r.misrouted
@@ -85,8 +88,16 @@ func filtersTarget(sizes []*filtersSize) report.Target {
 			many = s
 		}
 	}
-	if one == nil || many == nil || one.rate <= 0 {
+	if one == nil || many == nil {
 		t.Measured = "not run: --subs of this run does not include both 1 and 100000"
+		return t
+	}
+	if one.rate <= 0 || many.rate <= 0 {
+		t.Measured = "no figure: no deliveries with " + subscriptions(one.subs)
+		if many.rate <= 0 {
+			t.Measured = "no figure: no deliveries with " + subscriptions(many.subs)
+		}
+		t.Note = fmt.Sprintf("%d connections lost (first: %v)", many.lostConns+one.lostConns, cmp.Or(many.connErr, one.connErr))
 		return t
 	}
 	t.Ratio = many.rate / one.rate
@@ -136,14 +147,20 @@ func writeFiltersReport(w io.Writer, opt filtersOptions, rows []filtersRow, mach
 		var joins, inserts []time.Duration
 		var rss float64
 		for _, r := range s.runs {
-			rates = append(rates, r.rate())
-			byRun = append(byRun, stats.Group(r.rate()))
+			if r.measured() {
+				rates = append(rates, r.rate())
+			}
+			byRun = append(byRun, r.rateText())
 			joins, inserts = append(joins, r.connect), append(inserts, r.insert)
 			rss = max(rss, r.rssMB)
 		}
 		join := stats.Median(joins)
-		fmt.Fprintf(w, "| %s | %s | %d | %s | %s–%s | %s | %.3f | %.0f | %.1f | %s | %.3f | %s | %s | %s | %d |\n",
-			stats.Group(float64(s.subs)), shape(s.subs, opt.perConn), len(s.runs), stats.Group(s.rate), stats.Group(slices.Min(rates)), stats.Group(slices.Max(rates)),
+		median, spread := "—", "—"
+		if len(rates) > 0 {
+			median, spread = stats.Group(s.rate), stats.Group(slices.Min(rates))+"–"+stats.Group(slices.Max(rates))
+		}
+		fmt.Fprintf(w, "| %s | %s | %d | %s | %s | %s | %.3f | %.0f | %.1f | %s | %.3f | %s | %s | %s | %d |\n",
+			stats.Group(float64(s.subs)), shape(s.subs, opt.perConn), len(s.runs), median, spread,
 			strings.Join(byRun, ", "), s.cpuPer1k, rss, join.Seconds(), stats.Group(float64(s.subs)/max(join.Seconds(), 0.001)), stats.Median(inserts).Seconds(),
 			stats.Group(float64(s.missing)), stats.Group(float64(s.misrouted)), stats.Group(float64(s.dups)), s.offCount)
 	}
@@ -190,6 +207,9 @@ func filtersResults(opt filtersOptions, rows []filtersRow, machine string) repor
 		XLabel: "eq subscriptions on the table", YLabel: "rows/s (each row matches one subscription)", LogX: true, Name: "walcast"}
 	slices.SortFunc(sizes, func(a, b *filtersSize) int { return a.subs - b.subs })
 	for _, z := range sizes {
+		if z.rate <= 0 {
+			continue // no deliveries: no point
+		}
 		s.X = append(s.X, float64(z.subs))
 		s.Y = append(s.Y, z.rate)
 	}

@@ -37,8 +37,8 @@ func latencyResults(opt latencyOptions, phases []phaseResult, machine string) re
 				Name: fmt.Sprintf("%s rows/s, %s", stats.Group(float64(rate)), m.label())}
 			for _, n := range slices.Sorted(slices.Values(opt.subs)) {
 				i := slices.IndexFunc(aggs, func(a *aggregate) bool { return a.spec() == phaseSpec{rate: rate, subs: n, mode: m} })
-				if i < 0 {
-					continue // over the delivery cap
+				if i < 0 || aggs[i].deliveredNone() {
+					continue // over the delivery cap, or no figure
 				}
 				s.X = append(s.X, float64(n))
 				s.Y = append(s.Y, float64(aggs[i].hist.Quantile(0.99))/1000)

@@ -49,7 +49,7 @@ func (r *phaseResult) receiver() string {
 func (r *phaseResult) log(measure time.Duration) {
 	spec := phaseSpec{rate: r.rate, subs: r.subs, mode: r.mode}
 	fmt.Fprintf(os.Stderr, "round %d, %d rows/s, %s: p50 %s p99 %s max %s ms, %d rows, %d of %d deliveries, %.0f/s, missing %d, misrouted %d, duplicates %d, clients off their count %d\n",
-		r.round, r.rate, spec.describe(), stats.Ms(r.hist.Quantile(0.5)), stats.Ms(r.hist.Quantile(0.99)), stats.Ms(r.hist.Max),
+		r.round, r.rate, spec.describe(), quantileMs(&r.hist, 0.5), quantileMs(&r.hist, 0.99), maxMs(&r.hist),
 		r.sent, r.delivered, r.want, float64(r.delivered)/max(r.span, measure).Seconds(), r.want-r.delivered, r.misrouted, r.dups, r.gapClients)
 }
 
@@ -179,6 +179,10 @@ func (a *aggregate) p99s() []int64 {
 	return out
 }
 
+// deliveredNone reports whether a has no latency samples: its figures
+// would be those of an empty histogram.
+func (a *aggregate) deliveredNone() bool { return a.hist.N == 0 }
+
 // reportContext is what the report says about the run besides the numbers.
 type reportContext struct {
 	machine, settings     string
@@ -225,8 +229,8 @@ func writeLatencyReport(w io.Writer, opt latencyOptions, phases []phaseResult, b
 			}
 		}
 		var byRound []string
-		for _, v := range a.p99s() {
-			byRound = append(byRound, stats.Ms(v))
+		for _, r := range a.rounds {
+			byRound = append(byRound, quantileMs(&r.hist, 0.99))
 		}
 		lost := stats.Group(float64(a.lost))
 		if a.gapClients > 0 && a.subs > 0 {
@@ -234,7 +238,7 @@ func writeLatencyReport(w io.Writer, opt latencyOptions, phases []phaseResult, b
 		}
 		fmt.Fprintf(w, "| %s | %s | %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
 			stats.Group(float64(a.rate)), a.receiver(), a.mode.label(), len(a.rounds), stats.Group(float64(a.sent)), stats.Group(float64(a.delivered)), stats.Group(rate),
-			stats.Ms(a.hist.Quantile(0.5)), stats.Ms(a.hist.Quantile(0.9)), stats.Ms(a.hist.Quantile(0.99)), stats.Ms(a.hist.Max),
+			quantileMs(&a.hist, 0.5), quantileMs(&a.hist, 0.9), quantileMs(&a.hist, 0.99), maxMs(&a.hist),
 			strings.Join(byRound, ", "), lost, cores, perDelivery, a.status())
 	}
 	if capped := opt.cappedSpecs(); len(capped) > 0 {
@@ -254,15 +258,14 @@ func writeLatencyReport(w io.Writer, opt latencyOptions, phases []phaseResult, b
 			continue
 		}
 		var byRound, others []string
-		bp := base.p99s()
-		for i, v := range a.p99s() {
-			others = append(others, fmt.Sprintf("%.2f", a.rounds[i].cpu.Other()))
-			if i < len(bp) {
-				byRound = append(byRound, stats.Ms(v-bp[i]))
+		for i, r := range a.rounds {
+			others = append(others, fmt.Sprintf("%.2f", r.cpu.Other()))
+			if i < len(base.rounds) {
+				byRound = append(byRound, deltaMs(&r.hist, &base.rounds[i].hist, 0.99))
 			}
 		}
 		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s |\n", stats.Group(float64(a.rate)), a.mode.label(), stats.Group(float64(a.subs)),
-			stats.Ms(a.hist.Quantile(0.5)-base.hist.Quantile(0.5)), stats.Ms(a.hist.Quantile(0.99)-base.hist.Quantile(0.99)),
+			deltaMs(&a.hist, &base.hist, 0.5), deltaMs(&a.hist, &base.hist, 0.99),
 			strings.Join(byRound, ", "), strings.Join(others, ", "))
 	}
 

@@ -48,11 +48,15 @@ func addedTarget(opt latencyOptions, s phaseSpec, a, base *aggregate) report.Tar
 		t.Measured = notRunReason(opt, s)
 		return t
 	}
+	if a.deliveredNone() || base.deliveredNone() {
+		t.Measured, t.Note = noDeliveries(a, base), a.status()
+		return t
+	}
 	d99 := a.hist.Quantile(0.99) - base.hist.Quantile(0.99)
 	met, clean, cleanMet := 0, 0, 0
 	bp := base.p99s()
 	for i, v := range a.p99s() {
-		if i >= len(bp) {
+		if i >= len(bp) || a.rounds[i].hist.N == 0 || base.rounds[i].hist.N == 0 {
 			continue
 		}
 		r := a.rounds[i]
@@ -84,10 +88,14 @@ func p99Target(opt latencyOptions, s phaseSpec, a *aggregate) report.Target {
 		t.Measured = notRunReason(opt, s)
 		return t
 	}
+	if a.deliveredNone() {
+		t.Measured, t.Note = noDeliveries(a, nil), a.status()
+		return t
+	}
 	p99 := a.hist.Quantile(0.99)
 	var byRound []string
-	for _, v := range a.p99s() {
-		byRound = append(byRound, stats.Ms(v))
+	for _, r := range a.rounds {
+		byRound = append(byRound, quantileMs(&r.hist, 0.99))
 	}
 	t.Ratio = float64(p99) / 1000
 	t.Met = p99 < p99GoalUS && a.keptUp()
@@ -96,6 +104,15 @@ func p99Target(opt latencyOptions, s phaseSpec, a *aggregate) report.Target {
 		t.Note = a.status()
 	}
 	return t
+}
+
+// noDeliveries is the measured text of a target whose receiver, or bare
+// baseline, delivered nothing: no latency figure, and why.
+func noDeliveries(a, base *aggregate) string {
+	if base != nil && base.deliveredNone() {
+		return "no figure: the bare receiver received none of its rows"
+	}
+	return fmt.Sprintf("no figure: walcast delivered none of the %s deliveries expected", stats.Group(float64(a.want)))
 }
 
 // notRunReason says why the phase of a target is missing from this run.
