@@ -12,10 +12,12 @@ import (
 
 func (r fanoutRow) secs() float64 { return r.measure.Seconds() }
 
-// serverDeliveries counts every socket the server wrote a measured
-// broadcast to: the subscribers and the other publishers (a publisher
-// joined with self:false gets the others' messages).
-func (r fanoutRow) serverDeliveries() int64 { return r.received + r.pubReceived }
+// serverDeliveries counts the deliveries to subscribers, the same way for
+// both servers. walcast's publishers are room members and also get the
+// others' broadcasts (self:false spares only their own); Centrifugo's
+// publishers are not subscribed. Those extra writes of walcast's are in
+// its CPU but are not credited to it.
+func (r fanoutRow) serverDeliveries() int64 { return r.received }
 
 func (r fanoutRow) perCPUSecond() float64 {
 	if r.serverCPU <= 0 {
@@ -91,9 +93,9 @@ func writeFanoutReport(w io.Writer, opt fanoutOptions, rows []fanoutRow, env har
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "deliveries/s and lost count the subscribers only (lost = published × subscribers − received, within the window). "+
-		"Server CPU (utime+stime from /proc/<pid>/stat over the window; of which kernel: stime) is divided by every delivery the server made: for walcast that includes "+
-		"the broadcasts each publisher gets from the others (publishers are room members; self:false only spares their own), for Centrifugo "+
-		"the publishers are not subscribed and get none, so both count each broadcast written to a socket once. "+
+		"Server CPU (utime+stime from /proc/<pid>/stat over the window; of which kernel: stime) is divided by the deliveries to subscribers, for both servers alike. "+
+		"walcast's publishers are room members and also get the others' broadcasts (self:false spares only their own); Centrifugo's publishers are not subscribed. "+
+		"Those extra writes are in walcast's CPU and are not credited to it. "+
 		"Load cores: this process (publishers) plus the subscriber processes. "+
 		"Machine cores come from /proc/stat, which the kernel samples at each tick and which can read below the per-process times; "+
 		"other cores is what it shows beyond server and load (Postgres, other programs): a high value means the row was disturbed. "+
@@ -118,7 +120,8 @@ func writeFanoutReport(w io.Writer, opt fanoutOptions, rows []fanoutRow, env har
 	cmp := fanoutCompare(rows)
 	writeFanoutComparison(w, cmp, env.Peer)
 	writeFanoutCPUSplit(w, cmp, env.Peer)
-	fmt.Fprintln(w, "Earlier peer figures (/work/shared/reference/anchors.md §0, §10, §11.4; not from this run):")
+	fmt.Fprintln(w, "Context, not targets: earlier peer figures, measured with other methods and not in this run, so no target is checked against them "+
+		"(source: the project's reference notes, anchors.md §0, §10, §11.4, outside this repository):")
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "| system | setup | deliveries/s | p50 ms | p99 ms | deliveries per server CPU-s |")
 	fmt.Fprintln(w, "|---|---|---:|---:|---:|---:|")

@@ -106,8 +106,9 @@ func fanoutCompare(rows []fanoutRow) []fanoutComparison {
 	return out
 }
 
-// fanoutResults is what --json writes: per subscriber count (when there is
-// a peer) the target, walcast with its defaults against the peer, and
+// fanoutResults is what --json writes: per subscriber count, when the peer
+// ran in the same run (targets are checked only against figures of the
+// same run), walcast with its defaults against the peer, and
 // walcast with write batching against the peer; deliveries per server
 // CPU-s by subscriber count; and the latency distributions at the count
 // nearest 1,000.
@@ -116,9 +117,6 @@ func fanoutResults(opt fanoutOptions, rows []fanoutRow, env harness.RoomBenchEnv
 	cmp := fanoutCompare(rows)
 	for _, c := range cmp {
 		load := fmt.Sprintf("Fan-out, %s subscribers × %d msg/s", stats.Group(float64(c.subs)), c.rate)
-		if c.walcast != nil {
-			res.Targets = append(res.Targets, fanoutAnchorTarget(load, c.walcast))
-		}
 		if c.peer == nil || c.walcast == nil {
 			continue
 		}
@@ -135,34 +133,6 @@ func fanoutResults(opt fanoutOptions, rows []fanoutRow, env harness.RoomBenchEnv
 
 	res.Series = fanoutSeries(cmp, opt.payload)
 	return res
-}
-
-// centrifugoAnchorPerCPU is Centrifugo v6.9.1's deliveries per server
-// CPU-s measured on this machine before this benchmark existed (500
-// subscribers × 120 msg/s through its HTTP API, connection setup included;
-// /work/shared/reference/anchors.md §11.4). The peer rows of this
-// benchmark measure it without setup and with publishers on WebSockets,
-// where it does better, so both targets are kept.
-const centrifugoAnchorPerCPU = 70_000
-
-// fanoutAnchorTarget is walcast's median deliveries per server CPU-s
-// against twice centrifugoAnchorPerCPU.
-func fanoutAnchorTarget(load string, cell *fanoutCell) report.Target {
-	goal := 2.0 * centrifugoAnchorPerCPU
-	t := report.Target{
-		Name:     fmt.Sprintf("%s: walcast deliveries per server CPU-s, against 2× Centrifugo's ≈%s measured here earlier (anchors §11.4)", load, stats.Group(centrifugoAnchorPerCPU)),
-		Goal:     "≥ " + stats.Group(goal),
-		Measured: cell.perCPUText(),
-		Ratio:    cell.medianPerCPU(),
-	}
-	t.Met = t.Ratio >= goal && cell.lost == 0
-	switch {
-	case cell.lost != 0:
-		t.Note = fmt.Sprintf("lost %d deliveries", cell.lost)
-	case !t.Met:
-		t.Note = "below " + stats.Group(goal)
-	}
-	return t
 }
 
 // fanoutTarget is cell against the peer: at least twice its deliveries per

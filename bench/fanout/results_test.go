@@ -38,13 +38,10 @@ func TestFanoutBatchedSystem(t *testing.T) {
 	opt := fanoutOptions{payload: 128, coalesced: 10 * time.Millisecond}
 	res := fanoutResults(opt, rows, harness.RoomBenchEnv{Peer: &harness.CentrifugoPeer{Name: peer}})
 
-	if len(res.Targets) != 6 {
-		t.Fatalf("got %d targets, want 6 (absolute, default and batched per subscriber count): %+v", len(res.Targets), res.Targets)
+	if len(res.Targets) != 4 {
+		t.Fatalf("got %d targets, want 4 (default and batched against the peer per subscriber count): %+v", len(res.Targets), res.Targets)
 	}
-	anchor, plain, on := res.Targets[0], res.Targets[1], res.Targets[2]
-	if anchor.Goal != "≥ 140,000" || anchor.Met || anchor.Ratio != 100_000 || anchor.Note != "below 140,000" {
-		t.Errorf("absolute target at 100,000 per CPU-s: %+v", anchor)
-	}
+	plain, on := res.Targets[0], res.Targets[1]
 	if want := "Fan-out, 100 subscribers × 500 msg/s: walcast / Centrifugo v6.9.1 deliveries per server CPU-s"; plain.Name != want {
 		t.Errorf("default target %q, want %q", plain.Name, want)
 	}
@@ -103,29 +100,29 @@ func TestFanoutCPUSplit(t *testing.T) {
 	}
 }
 
-func TestFanoutAnchorTargetWithoutPeer(t *testing.T) {
-	for _, tc := range []struct {
-		perCPU float64
-		met    bool
-		note   string
-	}{
-		{150_000, true, ""},
-		{139_000, false, "below 140,000"},
-	} {
-		rows := []fanoutRow{fanoutTestRow("walcast", 0, 5000, 10, tc.perCPU, 40_000)}
-		res := fanoutResults(fanoutOptions{payload: 128}, rows, harness.RoomBenchEnv{})
-		if len(res.Targets) != 1 {
-			t.Fatalf("%v per CPU-s: got %d targets, want the absolute one only: %+v", tc.perCPU, len(res.Targets), res.Targets)
-		}
-		got := res.Targets[0]
-		if got.Met != tc.met || got.Note != tc.note || !strings.HasPrefix(got.Name, "Fan-out, 5,000 subscribers × 10 msg/s: walcast deliveries per server CPU-s") {
-			t.Errorf("%v per CPU-s: target %+v, want met %v note %q", tc.perCPU, got, tc.met, tc.note)
-		}
+// TestFanoutTargetsSameRunOnly: without a peer in the run there is no
+// target, whatever walcast made: the reference figure measured earlier
+// with another method is context in the report, never a ✓.
+func TestFanoutTargetsSameRunOnly(t *testing.T) {
+	rows := []fanoutRow{fanoutTestRow("walcast", 0, 5000, 10, 150_000, 40_000)}
+	res := fanoutResults(fanoutOptions{payload: 128}, rows, harness.RoomBenchEnv{})
+	if len(res.Targets) != 0 {
+		t.Errorf("without a peer: targets %+v, want none", res.Targets)
 	}
-	// A lost delivery fails the target whatever the rate.
-	lossy := fanoutTestRow("walcast", 0, 5000, 10, 200_000, 40_000)
-	lossy.received--
-	if got := fanoutResults(fanoutOptions{payload: 128}, []fanoutRow{lossy}, harness.RoomBenchEnv{}).Targets[0]; got.Met || got.Note != "lost 1 deliveries" {
-		t.Errorf("with a lost delivery: %+v", got)
+	var md bytes.Buffer
+	writeFanoutReport(&md, fanoutOptions{payload: 128}, rows, harness.RoomBenchEnv{})
+	if !strings.Contains(md.String(), "Context, not targets") || !strings.Contains(md.String(), "≈70,000") {
+		t.Errorf("report lacks the earlier reference figures as context:\n%s", md.String())
+	}
+}
+
+// TestFanoutCountsSubscribersOnly: deliveries to walcast's publishers
+// (room members that get the others' broadcasts) are not credited, as
+// Centrifugo's publishers get none.
+func TestFanoutCountsSubscribersOnly(t *testing.T) {
+	r := fanoutTestRow("walcast", 0, 100, 500, 100_000, 5000)
+	r.publishers, r.pubReceived = 2, r.sent
+	if got := r.perCPUSecond(); math.Abs(got-100_000) > 1 {
+		t.Errorf("deliveries per server CPU-s with publisher deliveries = %.0f, want 100,000 (subscribers only)", got)
 	}
 }
