@@ -132,7 +132,7 @@ func Run(ctx context.Context, args []string) error {
 		return err
 	}
 
-	consumers := []consumer{b.recvlogicalConsumer(), b.tailConsumer(), b.serveConsumer()}
+	consumers := []consumer{b.recvlogicalConsumer(), b.tailConsumer(), b.serveConsumer(false), b.serveConsumer(true)}
 	loads := drainLoads(opt)
 	loadBefore := harness.LoadAverage()
 	var results []stats.Result
@@ -184,29 +184,30 @@ func (d *drainRun) measure(ctx context.Context, consumers []consumer, runs int) 
 		if c.checksEveryRun {
 			continue
 		}
-		wall, _, err := d.timed(ctx, c, true)
+		t, err := d.timed(ctx, c, true)
 		if ferr := failRun(&rs[i], err); ferr != nil {
 			return nil, fmt.Errorf("%s check run: %w", c.name, ferr)
 		}
 		if err == nil {
-			fmt.Fprintf(os.Stderr, "%s %s check run: %.3f s, received all %s rows\n", d.name(), c.name, wall.Seconds(), stats.Group(float64(d.rows)))
+			fmt.Fprintf(os.Stderr, "%s %s check run: %.3f s, received all %s rows\n", d.name(), c.name, t.wall.Seconds(), stats.Group(float64(d.rows)))
 		}
 	}
 	for k := range runs {
 		for j := range consumers {
 			i := (j + k) % len(consumers)
 			c := consumers[i]
-			wall, cpu, err := d.timed(ctx, c, false)
+			t, err := d.timed(ctx, c, false)
 			if ferr := failRun(&rs[i], err); ferr != nil {
 				return nil, fmt.Errorf("%s run %d: %w", c.name, k+1, ferr)
 			}
 			if err != nil {
 				continue
 			}
-			rs[i].Wall = append(rs[i].Wall, wall)
-			rs[i].Cpu = append(rs[i].Cpu, cpu)
-			fmt.Fprintf(os.Stderr, "%s %s run %d: %.3f s, %s rows/s (%.2f CPU-s)\n",
-				d.name(), c.name, k+1, wall.Seconds(), stats.Group(stats.RowsPerSecond(d.rows, wall)), cpu.Seconds())
+			rs[i].Wall = append(rs[i].Wall, t.wall)
+			rs[i].CPU = append(rs[i].CPU, t.cpu)
+			rs[i].Walsender = append(rs[i].Walsender, t.walsender)
+			fmt.Fprintf(os.Stderr, "%s %s run %d: %.3f s, %s rows/s (%.2f CPU-s, walsender %.2f CPU-s)\n",
+				d.name(), c.name, k+1, t.wall.Seconds(), stats.Group(stats.RowsPerSecond(d.rows, t.wall)), t.cpu.Seconds(), t.walsender.Seconds())
 		}
 	}
 	return rs, nil
@@ -214,11 +215,11 @@ func (d *drainRun) measure(ctx context.Context, consumers []consumer, runs int) 
 
 // timed copies the template slot, lets c drain the copy (checking what it
 // received when check is set) and drops the copy.
-func (d *drainRun) timed(ctx context.Context, c consumer, check bool) (wall, cpu time.Duration, err error) {
+func (d *drainRun) timed(ctx context.Context, c consumer, check bool) (_ runTimes, err error) {
 	d.b.copies++
 	slot := fmt.Sprintf("bench_copy_%d", d.b.copies)
 	if _, err := d.b.conn.Exec(ctx, "SELECT pg_copy_logical_replication_slot($1, $2)", d.tmpl, slot); err != nil {
-		return 0, 0, fmt.Errorf("copy slot %s: %w", d.tmpl, err)
+		return runTimes{}, fmt.Errorf("copy slot %s: %w", d.tmpl, err)
 	}
 	defer func() {
 		if derr := harness.DropSlot(context.WithoutCancel(ctx), d.b.conn, slot); derr != nil && err == nil {

@@ -20,20 +20,31 @@ type drainReport struct {
 	consumers             []consumer
 }
 
-// drainMethod says how the runs are made, timed and checked.
-const drainMethod = `Drain of identical WAL: each run reads a fresh copy of the load's template slot (pg_copy_logical_replication_slot), so every consumer decodes the same WAL from the same point. ` +
+// drainMethod says how the runs are made, timed and checked, so that a
+// reader can check it against the code (consumer.go, serve.go,
+// slotwatch.go).
+const drainMethod = `### Method
+
+Drain of identical WAL: each run reads a fresh copy of the load's template slot (pg_copy_logical_replication_slot), so every consumer decodes the same WAL from the same point. ` +
 	`Consumers take turns, one at a time, their order rotating from run to run; walcast tail, which is not checked on timed runs, first has one untimed check run.
 
-- pg_recvlogical: proto_version 1, output to /dev/null, up to the LSN after the load (-E). Time: process start to exit. Check, every run: the slot's confirmed_flush_lsn reached that LSN.
-- walcast tail: its own settings (proto_version 2, messages on), JSON lines to /dev/null, exits after the load's row count. Time: process start to exit. Check, on the check run (output to a file): exactly the load's rows, ids in order.
-- walcast serve, 1 WebSocket subscriber: the subscriber (in the bench process, vsn 2.0.0, no compression) joins postgres_changes on public.items, all events, no filter. ` +
+- Plugin options: pg_recvlogical gets walcast's own (proto_version 2, publication_names walcast, messages true), so both ask pgoutput for the same protocol and messages.
+- Timing, the same events for every consumer: from the consumer's walsender acquiring the slot (pg_replication_slots.active_pid, polled every 1 ms on a connection of its own) ` +
+	`to the last row's arrival at the consumer. Process start, connecting and (for walcast serve) joining come before and are left out for all.
+- pg_recvlogical: up to the LSN after the load (-E), output to stdout, which the bench reads; the last row is the last byte it prints. Check, every run: the slot's confirmed_flush_lsn reached that LSN.
+- walcast tail: JSON lines to stdout, which the bench reads; exits after the load's row count; the last row is the last byte it prints. Check, on the check run (output copied to a file): exactly the load's rows, ids in order.
+- walcast serve, 1 WebSocket subscriber: walcast's defaults (1 MiB queue per connection); the subscriber (in the bench process, vsn 2.0.0, no compression, the WebSocket library's default buffers) joins postgres_changes on public.items, all events, no filter. ` +
 	`The bench holds the copy slot while the server starts and the subscriber joins, then lets go; the server takes the slot on its next retry. ` +
-	`Time: from the server holding the slot (polled in pg_replication_slots every 1 ms) to the last row's arrival at the subscriber, so unlike the two clients' times it leaves out process start and connecting (a few ms). ` +
-	`Check, every run: exactly the load's rows, ids in order. The subscriber reads through a 256 KB buffer, so a backlog is read in large gulps. The server runs with --queue-bytes 256 MiB (WALCAST_QUEUE_BYTES): with the default 1 MiB it closes a subscriber that falls 1 MiB behind the decoder (4000 slow consumer), which a backlog decoded at over 100k rows/s does to the bench's subscriber within milliseconds on this machine.
+	`walcast closes a subscriber that falls 1 MiB behind the decoder (4000 slow consumer), by design; such a run counts as failed. Check, every run: exactly the load's rows, ids in order.
+- walcast serve with a 256 MiB queue and a 256 KB client buffer: the same with --queue-bytes 256 MiB (WALCAST_QUEUE_BYTES) and a 256 KB read buffer under the subscriber, as a deployment serving catch-up consumers would set. ` +
+	`A separate row with no target: it is not walcast's default.
 
-A run in which a consumer does not deliver every row (such as walcast serve closing the subscriber as a slow consumer) counts as failed and has no time; a target with a failed run is not met.
+A run in which a consumer does not deliver every row counts as failed and has no time; a target with a failed run is not met.
 
-CPU: the client process for pg_recvlogical and walcast tail; for walcast serve the server process over the timed span (the subscriber's CPU, in the bench process, is not counted).
+CPU: for pg_recvlogical and walcast tail the client process, start to exit (from its rusage); for walcast serve the server process plus the bench process ` +
+	`(the subscriber, and the bench's walsender readings) from just before the slot is released to the last row (/proc/<pid>/stat, 10 ms ticks). ` +
+	`Walsender CPU: the walsender that acquired the slot, from acquiring it to its last reading (every 2 ms, so up to 2 ms before its exit), the same for every consumer: ` +
+	`a consumer that reads slowly makes the walsender wait and write larger batches, which shows here.
 Rows: the items table (bigint identity, uuid, text, int, numeric, text[], jsonb, bool, timestamptz) and a text note that pads each row to the size asked for, stored PLAIN (neither compressed nor moved out of line by TOAST); sizes below are pg_column_size of the loaded rows. ` +
 	`logical_decoding_work_mem = 1GB, so no transaction is spilled to disk.`
 
@@ -51,7 +62,7 @@ func (r drainReport) write(w io.Writer) error {
 		quick, drainMethod, r.machine, r.loadBefore, r.loadAfter, strings.Join(notes, "\n")); err != nil {
 		return err
 	}
-	if err := stats.WriteRateTable(w, r.measured, r.consumers[0].name, "consumer CPU s (median)"); err != nil {
+	if err := stats.WriteRateTable(w, r.measured, r.consumers[0].name, "consumer CPU s (median; serve: server + subscriber)"); err != nil {
 		return err
 	}
 	if _, err := fmt.Fprint(w, "\nTargets (median rows/s ÷ pg_recvlogical's on the same load; a run that misses rows fails the target):\n\n"+
@@ -83,6 +94,9 @@ func (r drainReport) targets() []report.Target {
 	for _, d := range r.runs {
 		base := r.rate(d.name(), ref.name)
 		for _, c := range r.consumers[1:] {
+			if c.noTarget {
+				continue
+			}
 			res := r.result(d.name(), c.name)
 			rate := stats.Summarize(res).Rate
 			ratio := 0.0

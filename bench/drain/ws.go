@@ -49,15 +49,19 @@ type rowSubscriber struct {
 
 // dialRowSubscriber connects to url, joins the drain channel and waits for
 // the join reply: from then on every change the server streams reaches it.
-func dialRowSubscriber(ctx context.Context, url string, firstID int64) (*rowSubscriber, error) {
+// bigBuffer reads through a 256 KB buffer instead of the default one.
+func dialRowSubscriber(ctx context.Context, url string, firstID int64, bigBuffer bool) (*rowSubscriber, error) {
 	// A join takes milliseconds; a server that has not answered in 10 s
 	// is not going to.
 	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	// A large read buffer under the WebSocket library's own 4 KB one: when
-	// the subscriber lags, one read takes many frames from the socket.
-	client := &http.Client{Transport: &http.Transport{ReadBufferSize: 256 << 10}}
-	conn, _, err := websocket.Dial(dctx, url, &websocket.DialOptions{HTTPClient: client, CompressionMode: websocket.CompressionDisabled})
+	opts := &websocket.DialOptions{CompressionMode: websocket.CompressionDisabled}
+	if bigBuffer {
+		// A large read buffer under the WebSocket library's own 4 KB one:
+		// when the subscriber lags, one read takes many frames.
+		opts.HTTPClient = &http.Client{Transport: &http.Transport{ReadBufferSize: 256 << 10}}
+	}
+	conn, _, err := websocket.Dial(dctx, url, opts)
 	if err != nil {
 		return nil, fmt.Errorf("dial walcast serve: %w", err)
 	}

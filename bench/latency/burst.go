@@ -78,7 +78,7 @@ func (b *latencyBench) burstRuns(ctx context.Context) (_ []stats.Result, note st
 				return nil, "", fmt.Errorf("%s run %d: %w", c.name, run, err)
 			}
 			results[i].Wall = append(results[i].Wall, wall)
-			results[i].Cpu = append(results[i].Cpu, cpu)
+			results[i].CPU = append(results[i].CPU, cpu)
 			fmt.Fprintf(os.Stderr, "burst %s run %d: %s rows/s (%.2f CPU-s)\n", c.name, run, stats.Group(stats.RowsPerSecond(int(rows), wall)), cpu.Seconds())
 		}
 	}

@@ -14,7 +14,10 @@ type Result struct {
 	Consumer string
 	Rows     int
 	Wall     []time.Duration // run time; what it spans is the workload's method
-	Cpu      []time.Duration // the consumer process's user + system time
+	CPU      []time.Duration // the consumer process's user + system time
+	// Walsender is the CPU time of the walsender serving the consumer, per
+	// run, when the workload measures it; the table then shows it.
+	Walsender []time.Duration
 	// Runs in which the consumer did not deliver every row; they have no
 	// wall or CPU time. failure says why the first one failed.
 	Failed  int
@@ -25,11 +28,12 @@ type Result struct {
 // at the median wall time.
 type summary struct {
 	median, medianCPU time.Duration
+	medianWalsender   time.Duration
 	Rate, min, max    float64
 }
 
 func Summarize(r Result) summary {
-	s := summary{median: Median(r.Wall), medianCPU: Median(r.Cpu)}
+	s := summary{median: Median(r.Wall), medianCPU: Median(r.CPU), medianWalsender: Median(r.Walsender)}
 	if s.median <= 0 {
 		return s
 	}
@@ -88,10 +92,15 @@ func WriteRateTable(w io.Writer, results []Result, ref, cpuHeader string) error 
 			refRate[r.Load] = Summarize(r).Rate
 		}
 	}
-	if _, err := fmt.Fprintf(w, "| load | consumer | runs | median s | rows/s (median) | min–max rows/s | %s | rows/s ÷ %s |\n", cpuHeader, ref); err != nil {
+	walsender := slices.ContainsFunc(results, func(r Result) bool { return len(r.Walsender) > 0 })
+	walsenderHead, walsenderRule := "", ""
+	if walsender {
+		walsenderHead, walsenderRule = " walsender CPU s (median) |", "---:|"
+	}
+	if _, err := fmt.Fprintf(w, "| load | consumer | runs | median s | rows/s (median) | min–max rows/s | %s |%s rows/s ÷ %s |\n", cpuHeader, walsenderHead, ref); err != nil {
 		return err
 	}
-	if _, err := fmt.Fprintln(w, "|---|---|---:|---:|---:|---:|---:|---:|"); err != nil {
+	if _, err := fmt.Fprintln(w, "|---|---|---:|---:|---:|---:|---:|"+walsenderRule+"---:|"); err != nil {
 		return err
 	}
 	for _, r := range results {
@@ -101,7 +110,11 @@ func WriteRateTable(w io.Writer, results []Result, ref, cpuHeader string) error 
 			runs += fmt.Sprintf(" (%d failed)", r.Failed)
 		}
 		if len(r.Wall) == 0 {
-			if _, err := fmt.Fprintf(w, "| %s | %s | %s | — | — | — | — | — |\n", r.Load, r.Consumer, runs); err != nil {
+			dashes := "— | — | — | — | — |"
+			if walsender {
+				dashes += " — |"
+			}
+			if _, err := fmt.Fprintf(w, "| %s | %s | %s | %s\n", r.Load, r.Consumer, runs, dashes); err != nil {
 				return err
 			}
 			continue
@@ -110,8 +123,12 @@ func WriteRateTable(w io.Writer, results []Result, ref, cpuHeader string) error 
 		if base := refRate[r.Load]; r.Consumer != ref && base > 0 {
 			ratio = fmt.Sprintf("%.2f", s.Rate/base)
 		}
-		_, err := fmt.Fprintf(w, "| %s | %s | %s | %.3f | %s | %s–%s | %.2f | %s |\n",
-			r.Load, r.Consumer, runs, s.median.Seconds(), Group(s.Rate), Group(s.min), Group(s.max), s.medianCPU.Seconds(), ratio)
+		ws := ""
+		if walsender {
+			ws = fmt.Sprintf(" %.2f |", s.medianWalsender.Seconds())
+		}
+		_, err := fmt.Fprintf(w, "| %s | %s | %s | %.3f | %s | %s–%s | %.2f |%s %s |\n",
+			r.Load, r.Consumer, runs, s.median.Seconds(), Group(s.Rate), Group(s.min), Group(s.max), s.medianCPU.Seconds(), ws, ratio)
 		if err != nil {
 			return err
 		}

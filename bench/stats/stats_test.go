@@ -52,8 +52,8 @@ func TestGroup(t *testing.T) {
 func TestWriteTable(t *testing.T) {
 	s := time.Second
 	results := []Result{
-		{Load: "big", Consumer: "ref", Rows: 1000, Wall: []time.Duration{s, s / 2, 2 * s}, Cpu: []time.Duration{s / 4, s / 4, s / 4}},
-		{Load: "big", Consumer: "new", Rows: 1000, Wall: []time.Duration{2 * s, 4 * s, 2 * s}, Cpu: []time.Duration{s, s, 3 * s / 2}},
+		{Load: "big", Consumer: "ref", Rows: 1000, Wall: []time.Duration{s, s / 2, 2 * s}, CPU: []time.Duration{s / 4, s / 4, s / 4}},
+		{Load: "big", Consumer: "new", Rows: 1000, Wall: []time.Duration{2 * s, 4 * s, 2 * s}, CPU: []time.Duration{s, s, 3 * s / 2}},
 	}
 	var b strings.Builder
 	if err := WriteTable(&b, results, "ref"); err != nil {
@@ -72,8 +72,8 @@ func TestWriteTable(t *testing.T) {
 func TestWriteTableFailedRuns(t *testing.T) {
 	s := time.Second
 	results := []Result{
-		{Load: "big", Consumer: "ref", Rows: 1000, Wall: []time.Duration{s}, Cpu: []time.Duration{s}},
-		{Load: "big", Consumer: "some", Rows: 1000, Wall: []time.Duration{2 * s}, Cpu: []time.Duration{s}, Failed: 1, Failure: "lost"},
+		{Load: "big", Consumer: "ref", Rows: 1000, Wall: []time.Duration{s}, CPU: []time.Duration{s}},
+		{Load: "big", Consumer: "some", Rows: 1000, Wall: []time.Duration{2 * s}, CPU: []time.Duration{s}, Failed: 1, Failure: "lost"},
 		{Load: "big", Consumer: "none", Rows: 1000, Failed: 2, Failure: "lost"},
 	}
 	var b strings.Builder
@@ -97,5 +97,32 @@ func TestWriteRateTableHeader(t *testing.T) {
 	want := "| load | consumer | runs | median s | rows/s (median) | min–max rows/s | consumer CPU s (median) | rows/s ÷ ref |\n"
 	if got, _, _ := strings.Cut(b.String(), "|---"); got != want {
 		t.Errorf("header %q, want %q", got, want)
+	}
+}
+
+// TestWriteRateTableWalsender: the walsender column appears when a result
+// carries walsender CPU, and every row, failed or not, has as many cells as
+// the header.
+func TestWriteRateTableWalsender(t *testing.T) {
+	s := time.Second
+	results := []Result{
+		{Load: "big", Consumer: "ref", Rows: 1000, Wall: []time.Duration{s}, CPU: []time.Duration{s / 2}, Walsender: []time.Duration{s / 4}},
+		{Load: "big", Consumer: "new", Rows: 1000, Failed: 1, Failure: "closed"},
+	}
+	var b strings.Builder
+	if err := WriteRateTable(&b, results, "ref", "CPU"); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(b.String()), "\n")
+	if !strings.Contains(lines[0], "| walsender CPU s (median) |") {
+		t.Errorf("header without the walsender column: %q", lines[0])
+	}
+	for _, l := range lines {
+		if got, want := strings.Count(l, "|"), strings.Count(lines[0], "|"); got != want {
+			t.Errorf("%q has %d cell borders, the header %d", l, got, want)
+		}
+	}
+	if !strings.Contains(lines[2], "| 0.50 | 0.25 |") {
+		t.Errorf("row %q lacks CPU 0.50 and walsender 0.25", lines[2])
 	}
 }
