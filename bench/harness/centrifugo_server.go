@@ -23,7 +23,10 @@ import (
 //     sockets that are not subscribed (the publishers);
 //   - http_api.insecure: the recipe's setting, unused by the benchmarks;
 //   - health: the /health endpoint that tells when the server is up.
-func centrifugoConfig(port int) []byte {
+//
+// tuned adds CentrifugoTuning: per-connection buffers as small as its
+// documentation suggests for many idle connections.
+func centrifugoConfig(port int, tuned bool) []byte {
 	cfg := map[string]any{
 		"http_server": map[string]any{"address": "127.0.0.1", "port": port},
 		"log":         map[string]any{"level": "error"},
@@ -35,9 +38,16 @@ func centrifugoConfig(port int) []byte {
 			"allow_publish_for_client":   true,
 		}},
 	}
+	if tuned {
+		cfg["websocket"] = map[string]any{"read_buffer_size": 512, "write_buffer_size": 512, "use_write_buffer_pool": true}
+	}
 	b, _ := json.Marshal(cfg) // sorted keys: the same text every run
 	return b
 }
+
+// CentrifugoTuning says what the tuned Centrifugo changes, for the reports.
+const CentrifugoTuning = `websocket.read_buffer_size 512, websocket.write_buffer_size 512 and websocket.use_write_buffer_pool true ` +
+	`(its defaults reuse the HTTP server's 4 KB buffers per connection; the documentation suggests smaller ones to save memory per connection)`
 
 // CentrifugoPeer starts Centrifugo servers, a fresh process each time.
 type CentrifugoPeer struct {
@@ -54,19 +64,28 @@ func newCentrifugoPeer(ctx context.Context, bin, dir string) *CentrifugoPeer {
 }
 
 func (p *CentrifugoPeer) system() System {
-	return System{Name: p.Name, Proto: ProtoCentrifugo, Start: p.start}
+	return System{Name: p.Name, Proto: ProtoCentrifugo, Start: func(ctx context.Context, env ...string) (benchServer, error) {
+		return p.start(ctx, false, env...)
+	}}
+}
+
+// TunedSystem is Centrifugo with CentrifugoTuning, a row of its own.
+func (p *CentrifugoPeer) TunedSystem() System {
+	return System{Name: p.Name + ", small buffers", Proto: ProtoCentrifugo, Start: func(ctx context.Context, env ...string) (benchServer, error) {
+		return p.start(ctx, true, env...)
+	}}
 }
 
 // start runs Centrifugo on a free port of 127.0.0.1 with env added and
 // waits until /health answers.
-func (p *CentrifugoPeer) start(ctx context.Context, env ...string) (benchServer, error) {
+func (p *CentrifugoPeer) start(ctx context.Context, tuned bool, env ...string) (benchServer, error) {
 	p.starts++
 	port, err := freeTCPPort()
 	if err != nil {
 		return nil, err
 	}
-	cfg := centrifugoConfig(port)
-	if p.config == nil {
+	cfg := centrifugoConfig(port, tuned)
+	if p.config == nil && !tuned {
 		p.config = cfg
 	}
 	base := filepath.Join(p.dir, fmt.Sprintf("centrifugo_%d", p.starts))

@@ -20,6 +20,9 @@ type idleOptions struct {
 	conns                   []int
 	procs                   int
 	settle, hold            time.Duration
+	gcWait, scavenge        time.Duration
+	gogc                    string
+	tunedPeer               bool
 	vsn, out, json, walcast string
 	peer, centrifugo        string
 }
@@ -34,7 +37,11 @@ func parseIdleFlags(args []string) (idleOptions, error) {
 	// the hold cannot reach the runtime's forced collection at 2 minutes:
 	// RSS is read at half the hold and at its end, and the end counts. 90 s
 	// also spans three of the 25 s ping and heartbeat intervals.
-	hold := fs.Duration("hold", 90*time.Second, "how long the connections stay idle; RSS is read at half of it and at its end")
+	hold := fs.Duration("hold", 90*time.Second, "how long the connections stay idle; RSS is read at half of it")
+	gcWait := fs.Duration("gc-wait", 150*time.Second, "after the hold, wait up to this long for the server's first garbage collection with every connection up (the Go runtime forces one 2 minutes after the last); RSS is read after it")
+	scavenge := fs.Duration("scavenge", 5*time.Second, "after that collection, wait this long for the runtime to return freed memory before reading RSS")
+	gogc := fs.String("gogc", "100", "GOGC of both servers (walcast serve's own default is 50, Go's and Centrifugo's 100)")
+	tunedPeer := fs.Bool("tuned-peer", true, "also run the peer with "+harness.CentrifugoTuning)
 	vsn := fs.String("vsn", "2.0.0", "serializer of the walcast connections")
 	out := fs.String("out", "", "also write the report to this file")
 	jsonPath := fs.String("json", "", "also write targets and chart series (Results JSON) to this file")
@@ -44,10 +51,13 @@ func parseIdleFlags(args []string) (idleOptions, error) {
 	if err := cli.ParseFlagsOnly(fs, args); err != nil {
 		return idleOptions{}, err
 	}
-	opt := idleOptions{procs: *procs, settle: *settle, hold: *hold, vsn: *vsn, out: *out, json: *jsonPath, walcast: *walcast,
-		peer: *peer, centrifugo: *centrifugo}
+	opt := idleOptions{procs: *procs, settle: *settle, hold: *hold, gcWait: *gcWait, scavenge: *scavenge, gogc: *gogc, tunedPeer: *tunedPeer,
+		vsn: *vsn, out: *out, json: *jsonPath, walcast: *walcast, peer: *peer, centrifugo: *centrifugo}
 	if *quick && !cli.FlagSet(fs, "hold") {
 		opt.hold = 10 * time.Second
+	}
+	if *quick && !cli.FlagSet(fs, "gc-wait") {
+		opt.gcWait = 10 * time.Second
 	}
 	if *quick && !cli.FlagSet(fs, "conns") {
 		*conns = "1000"
@@ -59,8 +69,11 @@ func parseIdleFlags(args []string) (idleOptions, error) {
 	if opt.conns, err = cli.PositiveInts(*conns); err != nil {
 		return opt, cli.Usage(fmt.Errorf("--conns: %w", err))
 	}
-	if opt.procs < 0 || opt.hold < 0 || opt.settle < 0 {
-		return opt, cli.Usage(errors.New("--procs, --hold and --settle must not be negative"))
+	if opt.procs < 0 || opt.hold < 0 || opt.settle < 0 || opt.gcWait < 0 || opt.scavenge < 0 {
+		return opt, cli.Usage(errors.New("--procs, --hold, --settle, --gc-wait and --scavenge must not be negative"))
+	}
+	if n, err := strconv.Atoi(opt.gogc); (err != nil || n < 1) && opt.gogc != "off" {
+		return opt, cli.Usage(fmt.Errorf("--gogc %q: want a positive percentage, as GOGC", opt.gogc))
 	}
 	return opt, cli.CheckVsnFlag(opt.vsn)
 }
@@ -81,6 +94,9 @@ func Run(ctx context.Context, args []string) error {
 	defer stop()
 	if err != nil {
 		return err
+	}
+	if peer != nil && opt.tunedPeer {
+		systems = append(systems, peer.TunedSystem())
 	}
 	began := time.Now()
 	var rows []idleRow
@@ -113,22 +129,26 @@ type idleRow struct {
 	slab0, slab          uint64 // kernel slab memory, bytes
 	threads0, threads    int
 	cpu, hold            time.Duration // server CPU during the hold
-	gcBase, gcAfter      gcLine        // last GC before connecting, last GC of the run
+	gcBase, gcAfter      gcLine        // last GC before connecting, last GC before reading RSS
 	gcAfterConnect       bool          // gcAfter ran after every connection was up
+	gcWaited             time.Duration // after the hold, until gcAfter
 	serverStart, upSince time.Time
 }
 
 func idlePhase(ctx context.Context, sys harness.System, opt idleOptions, n int) (row idleRow, err error) {
 	row.system, row.n = sys.Name, n
-	// gctrace prints the live heap after every collection: neither server
-	// has an endpoint to force one, so RSS is read as the runtime leaves
-	// it, and the trace says what of it was live at the last collection.
-	// Both are Go programs and get the same setting.
-	srv, err := sys.Start(ctx, "GODEBUG=gctrace=1")
+	// gctrace prints every collection: neither server has an endpoint to
+	// force one, so RSS is read after the first collection that ran with
+	// every connection up (the runtime forces one 2 minutes after the
+	// last), the same condition for both, and the trace says what of the
+	// heap was live then. Both are Go programs and get the same GOGC.
+	// Taken before the start: gctrace times count from the process start,
+	// so a collection may seem earlier than it was, never later.
+	row.serverStart = time.Now()
+	srv, err := sys.Start(ctx, "GODEBUG=gctrace=1", "GOGC="+opt.gogc)
 	if err != nil {
 		return row, err
 	}
-	row.serverStart = time.Now()
 	defer func() {
 		if serr := srv.Stop(); err == nil && serr != nil {
 			err = serr
@@ -170,11 +190,17 @@ func idlePhase(ctx context.Context, sys harness.System, opt idleOptions, n int) 
 	}
 	cpu1, _ := harness.ProcCPU(pid)
 	row.cpu, row.hold = cpu1-cpu0, opt.hold
-	row.rss, row.slab, row.threads = harness.VmRSS(pid), slab(), threads(pid)
-	var ok bool
-	if row.gcAfter, ok = lastGC(srv.LogPath()); ok {
-		row.gcAfterConnect = row.serverStart.Add(row.gcAfter.at).After(row.upSince)
+	if err := row.awaitGC(ctx, srv.LogPath(), opt.gcWait); err != nil {
+		return row, err
 	}
+	if row.gcAfterConnect {
+		select {
+		case <-time.After(opt.scavenge):
+		case <-ctx.Done():
+			return row, ctx.Err()
+		}
+	}
+	row.rss, row.slab, row.threads = harness.VmRSS(pid), slab(), threads(pid)
 	for _, p := range loads {
 		if err := p.Send("count"); err != nil {
 			return row, err
@@ -186,6 +212,28 @@ func idlePhase(ctx context.Context, sys harness.System, opt idleOptions, n int) 
 		row.lost += c.Lost
 	}
 	return row, srv.ExitedEarly()
+}
+
+// awaitGC waits up to limit for a collection that started after every
+// connection was up, polling the server's gctrace, and notes the last
+// collection and whether it was such a one.
+func (r *idleRow) awaitGC(ctx context.Context, logPath string, limit time.Duration) error {
+	began := time.Now()
+	for {
+		var ok bool
+		if r.gcAfter, ok = lastGC(logPath); ok {
+			r.gcAfterConnect = r.serverStart.Add(r.gcAfter.at).After(r.upSince)
+		}
+		r.gcWaited = time.Since(began)
+		if r.gcAfterConnect || r.gcWaited >= limit {
+			return nil
+		}
+		select {
+		case <-time.After(time.Second):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 }
 
 // gcLine is one line of the Go runtime's gctrace.

@@ -48,34 +48,48 @@ func writeIdleReport(w io.Writer, opt idleOptions, rows []idleRow, env harness.R
 		fmt.Fprintf(w, "%s: JSON protocol, connect then subscribe; then idle but for the answers to the server's pings (every 25 s). "+
 			"Each count runs walcast, then %s. ", env.Peer.Name, env.Peer.Name)
 	}
-	fmt.Fprintf(w, "The server's VmRSS is read %s after it started (before), after the connections were idle for %s (half) and for %s (after); "+
-		"RSS per connection is (after − before) / connections.\n\n", opt.settle, opt.hold/2, opt.hold)
-	fmt.Fprintln(w, "RSS is as the Go runtime leaves it: neither server has a way to force a collection from outside, so the figure includes "+
-		"garbage not yet collected and heap not yet returned to the OS. Both servers run with GODEBUG=gctrace=1; the live heap column is the heap "+
-		"marked live by the last collection plus the goroutine stacks it reports, shown only when one ran after every connection was up. "+
-		"The hold is shorter than the 2 minutes after which the runtime forces a collection, so that both systems and both counts fit in about "+
-		"8 minutes; the half-hold reading shows whether RSS had settled.")
+	fmt.Fprintf(w, "\n### Method\n\n")
+	fmt.Fprintf(w, "- Both servers run with GOGC=%s (walcast serve's own default is 50, Go's and Centrifugo's 100) and GODEBUG=gctrace=1.\n", opt.gogc)
+	fmt.Fprintf(w, "- The server's VmRSS is read %s after it started (before), after the connections were idle for %s (half), "+
+		"and after the hold of %s at the end of the first garbage collection that started with every connection up, plus %s for the runtime to return freed memory (after). "+
+		"Neither server has a way to force a collection from outside; the Go runtime forces one 2 minutes after the last, so the bench waits up to %s after the hold for one, "+
+		"from the server's gctrace, the same condition for both. A row without such a collection says so and meets no target.\n",
+		opt.settle, opt.hold/2, opt.hold, opt.scavenge, opt.gcWait)
+	fmt.Fprintln(w, "- RSS per connection is (after − before) / connections. The live heap column is the heap marked live by that collection plus the goroutine stacks it reports.")
+	if env.Peer != nil && opt.tunedPeer {
+		fmt.Fprintf(w, "- %s, small buffers: the same with %s.\n", env.Peer.Name, harness.CentrifugoTuning)
+	}
 	fmt.Fprintln(w)
 	harness.WritePeerSetup(w, env.Peer)
-	peerKB, peerName := idlePeerKB(rows), "peer"
+	peerName, tunedName := "peer", "tuned peer"
 	if env.Peer != nil {
-		peerName = env.Peer.Name
+		peerName, tunedName = env.Peer.Name, env.Peer.TunedSystem().Name
 	}
-	fmt.Fprintln(w, "| system | connections | lost | connect s | server RSS before MB | half MB | after MB | RSS per connection KB | ÷ "+peerName+" | live heap + stacks at last GC | kernel slab per connection KB (both ends, machine-wide) | server threads | server CPU µs/s per connection |")
-	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|")
-	for _, r := range rows {
-		ratio := "—"
-		if p := peerKB[r.n]; r.system == "walcast" && p > 0 {
-			ratio = fmt.Sprintf("%.2f", r.kb()/p)
+	peerKB, tunedKB := idlePeerKB(rows, peerName), idlePeerKB(rows, tunedName)
+	ratio := func(r idleRow, kb map[int]float64) string {
+		if p := kb[r.n]; r.system == "walcast" && p > 0 {
+			return fmt.Sprintf("%.2f", r.kb()/p)
 		}
-		fmt.Fprintf(w, "| %s | %s | %d | %.1f | %.1f | %.1f | %.1f | %.1f | %s | %s | %.1f | %d → %d | %.2f |\n",
-			r.system, stats.Group(float64(r.n)), r.lost, r.connect.Seconds(), mb(r.rss0), mb(r.rssMid), mb(r.rss), r.kb(), ratio,
-			r.liveHeap(), r.perConnKB(r.slab, r.slab0), r.threads0, r.threads, r.cpuPerConn())
+		return "—"
+	}
+	fmt.Fprintln(w, "| system | connections | lost | connect s | server RSS before MB | half MB | after MB | RSS per connection KB | ÷ "+peerName+" | ÷ "+tunedName+" | GC after connecting (waited s) | live heap + stacks at that GC | kernel slab per connection KB (both ends, machine-wide) | server threads | server CPU µs/s per connection |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---:|---:|---:|")
+	for _, r := range rows {
+		gc := "no"
+		if r.gcAfterConnect {
+			gc = "yes"
+			if r.gcAfter.forced {
+				gc = "yes, forced"
+			}
+		}
+		fmt.Fprintf(w, "| %s | %s | %d | %.1f | %.1f | %.1f | %.1f | %.1f | %s | %s | %s (%.0f) | %s | %.1f | %d → %d | %.2f |\n",
+			r.system, stats.Group(float64(r.n)), r.lost, r.connect.Seconds(), mb(r.rss0), mb(r.rssMid), mb(r.rss), r.kb(), ratio(r, peerKB), ratio(r, tunedKB),
+			gc, r.gcWaited.Seconds(), r.liveHeap(), r.perConnKB(r.slab, r.slab0), r.threads0, r.threads, r.cpuPerConn())
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintf(w, "÷ %[1]s: walcast's RSS per connection over %[1]s's at the same count. Targets: ≤ 10 KB per connection at 10,000 connections, and ≤ 1/3 of %[1]s's.\n", peerName)
+	fmt.Fprintf(w, "÷ %[1]s: walcast's RSS per connection over %[1]s's at the same count, in this run. Targets: ≤ 10 KB per connection at 10,000 connections, and ≤ 1/3 of %[1]s's (and of the tuned one's).\n", peerName)
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Earlier figures (/work/shared/reference/anchors.md §0, §7.2, §10.5, §11.3; design brief; not from this run):")
+	fmt.Fprintln(w, "Context, not targets: earlier figures measured with other methods, not in this run (source: the project's reference notes, anchors.md §0, §7.2, §10.5, §11.3, and the design brief, outside this repository):")
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "| system | per idle connection | how |")
 	fmt.Fprintln(w, "|---|---:|---|")
