@@ -54,7 +54,7 @@ func (r fanoutRow) line() string {
 }
 
 func writeFanoutReport(w io.Writer, opt fanoutOptions, rows []fanoutRow, env harness.RoomBenchEnv) {
-	fmt.Fprintf(w, "## Broadcast fan-out\n\n")
+	fmt.Fprintf(w, "## Broadcast fan-out\n\n### Method\n\n")
 	fmt.Fprintf(w, "walcast serve (its own process, default limits, log level warn) with one room; subscribers join with vsn %s and self:false; "+
 		"publishers are vsn 2.0.0 sockets in the room sending binary kind-3 broadcasts (what realtime-js sends). ", opt.vsn)
 	order := "walcast"
@@ -76,7 +76,11 @@ func writeFanoutReport(w io.Writer, opt fanoutOptions, rows []fanoutRow, env har
 	}
 	fmt.Fprintf(w, "Subscribers run in load processes bound to 127.0.0.2+ (one per 2,500 subscribers); publishers in this process, as many for every server, "+
 		"at most %d msg/s each, sending %d-byte JSON payloads carrying their send time. Latency is receipt minus send time, inside the subscriber processes. "+
-		"%s warm-up, %s measured per row.\n\n", opt.perPublisher, opt.payload, opt.warmup, opt.measure)
+		"%s warm-up, %s measured per row. "+
+		"Deliveries per server CPU-s: deliveries to subscribers within the window ÷ the server process's utime+stime over it, counted the same way for both servers. "+
+		"Targets compare walcast with the peer of the same run only (≥ 2× its deliveries per server CPU-s, p99 no worse); figures from elsewhere are context below. "+
+		"Code: bench/fanout (phase.go runs a row, publish.go the publishers, load.go the subscriber processes, results.go the targets), bench/harness (servers, clients).\n\n",
+		opt.perPublisher, opt.payload, opt.warmup, opt.measure)
 	harness.WritePeerSetup(w, env.Peer)
 	fmt.Fprintln(w, "| run | system | subscribers | publishers | published msg/s | deliveries/s | lost | p50 ms | p99 ms | max ms | server cores | server CPU-s per 1M deliveries | of which kernel | deliveries per server CPU-s | load cores | machine cores | other cores | server RSS MB | slow-consumer closes |")
 	fmt.Fprintln(w, "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")

@@ -123,7 +123,7 @@ func subscriptions(n int) string {
 func writeFiltersReport(w io.Writer, opt filtersOptions, rows []filtersRow, machine string) {
 	sizes := summarizeFilters(opt, rows)
 	fmt.Fprintf(w, "## Filter index throughput\n\n%s\n\n", machine)
-	fmt.Fprintf(w, "Method: table `t (id bigserial pk, k int, sub int, sent_at timestamptz, payload text)`, ~100-byte rows, publication `walcast` FOR ALL TABLES. "+
+	fmt.Fprintf(w, "### Method\n\nTable `t (id bigserial pk, k int, sub int, sent_at timestamptz, payload text)`, ~100-byte rows, publication `walcast` FOR ALL TABLES. "+
 		"For each subscription count N a fresh `walcast serve` (own process, fresh slot) gets N channels, each with one INSERT binding on `public.t` "+
 		"filtered by `sub=eq.<v>` for a distinct v in 0…N−1, on WebSocket clients in the bench process: up to %d channels per connection "+
 		"(walcast serve's default --max-channels), so N = 1 is 1 connection × 1 channel, 1,000 is 10 × 100 and 100,000 is 1,000 × 100. "+
@@ -136,7 +136,10 @@ func writeFiltersReport(w io.Writer, opt filtersOptions, rows []filtersRow, mach
 		"Server CPU: walcast serve's user + system time from before the burst to the last delivery, per 1,000 rows. "+
 
 		"The server runs with --queue-bytes 256 MiB: the burst commits faster than one client reads it, and with the default 1 MiB walcast closes that client as a slow consumer, by design. "+
-		"Joining runs walcast's binding check (catalog queries) per channel, so the join time is walcast's, not the bench's.\n\n",
+		"Joining runs walcast's binding check (catalog queries) per channel, so the join time is walcast's, not the bench's. "+
+		"Every connection sends realtime-js's heartbeat every 25 s from its dial on, so none idles into the server's 60 s timeout while the others join. "+
+		"A burst of which nothing arrived has no rate (—), no point on the chart and no ratio. "+
+		"Code: bench/filters (phase.go runs a burst, client.go the connections, report.go the target).\n\n",
 		opt.perConn, stats.Group(float64(opt.rows)), stats.Group(float64(opt.txRows)), opt.hot, opt.runs, filtersDrainWait.Seconds())
 
 	fmt.Fprintln(w, "| subscriptions | connections × channels | runs | rows/s (median) | min–max rows/s | rows/s by run | walcast CPU-s per 1,000 rows (median) | walcast RSS MB | join all s (median) | joins/s | burst inserted in s (median) | missing | misrouted | duplicates | subscriptions off their count |")

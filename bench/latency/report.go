@@ -200,7 +200,7 @@ func writeLatencyReport(w io.Writer, opt latencyOptions, phases []phaseResult, b
 	fmt.Fprintf(w, "%s Load average (1 min) before / after: %s / %s. Open-file limit: %s. Run took %s.\n\n",
 		rc.machine, rc.loadBefore, rc.loadAfter, harness.FileLimit(), rc.took.Round(time.Second))
 	fmt.Fprintf(w, "Postgres: %s (fsync off: commits wait for the WAL write, not a disk flush).\n\n", rc.settings)
-	fmt.Fprintf(w, "Method: table `t (id bigserial pk, k int, sub int, sent_at timestamptz default clock_timestamp(), payload text)`, ~100-byte rows, "+
+	fmt.Fprintf(w, "### Method\n\nTable `t (id bigserial pk, k int, sub int, sent_at timestamptz default clock_timestamp(), payload text)`, ~100-byte rows, "+
 		"publication `walcast` FOR ALL TABLES. %d load connections insert one-row transactions at a fixed rate; "+
 		"latency = arrival time in the bench process (Go wall clock) − the row's `sent_at` (`clock_timestamp()` at insert, same host clock), "+
 		"recorded per delivery. Each phase: %s warm-up (excluded), %s measured, then up to %s (stopping after 5 s without progress) for the rest; what has not arrived by then is counted as missing and the phase as fallen behind, as it is when the load ends over 1 s behind its schedule (it gives up rows still not inserted 15 s after). "+
@@ -212,7 +212,9 @@ func writeLatencyReport(w io.Writer, opt latencyOptions, phases []phaseResult, b
 		"Before each phase and burst run the bench waits up to %s for processes outside the run to use under %.2f cores, "+
 		"and repeats a phase (up to %d times) when they took over %.2f cores during it. "+
 		"CPU cores are averages from the first measured row to the end of the drain: the whole machine (%d cores; user, system, irq, "+
-		"including anything else running on it), this run's Postgres cluster, the walcast serve process, and the bench process (load generator and receivers).\n\n",
+		"including anything else running on it), this run's Postgres cluster, the walcast serve process, and the bench process (load generator and receivers). "+
+		"A phase, or a round, without deliveries has no latency figures (—) and meets no target; the targets compare walcast with the bare receiver of the same run and rate. "+
+		"Code: bench/latency (phase.go runs a phase, client.go the receivers, bare.go the bare receiver, targets.go the targets).\n\n",
 		opt.conns, opt.warmup, opt.measure, drainWait, stats.Group(float64(opt.maxDeliveries)), opt.rounds, opt.quietWait, harness.QuietCores, opt.retries, harness.NoisyCores, runtime.NumCPU())
 
 	fmt.Fprintln(w, "| rows/s | receiver | filter | rounds | rows sent | deliveries | deliveries/s | p50 ms | p90 ms | p99 ms | max ms | p99 by round ms | missing | CPU cores: machine / postgres / walcast / bench | walcast CPU µs/delivery | status |")
