@@ -3,6 +3,7 @@ module github.com/walcast/walcast/bench
 go 1.26.8
 
 require (
+	github.com/centrifugal/protocol v0.19.2
 	github.com/coder/websocket v1.8.15
 	github.com/jackc/pglogrepl v0.0.0-20251213150135-2e8d0df862c1
 	github.com/jackc/pgx/v5 v5.12.0
@@ -20,8 +21,16 @@ require (
 	github.com/jackc/pgio v1.0.0 // indirect
 	github.com/jackc/pgpassfile v1.0.0 // indirect
 	github.com/jackc/pgservicefile v0.0.0-20240606120523-5a60cdf6a761 // indirect
+	github.com/josharian/intern v1.0.0 // indirect
+	github.com/mailru/easyjson v0.7.7 // indirect
+	github.com/planetscale/vtprotobuf v0.6.0 // indirect
+	github.com/segmentio/asm v1.1.4 // indirect
+	github.com/segmentio/encoding v0.5.3 // indirect
+	github.com/valyala/bytebufferpool v1.0.0 // indirect
 	golang.org/x/image v0.30.0 // indirect
+	golang.org/x/sys v0.21.0 // indirect
 	golang.org/x/text v0.41.0 // indirect
+	google.golang.org/protobuf v1.36.12 // indirect
 )
 
 replace github.com/walcast/walcast => ../

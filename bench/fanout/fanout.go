@@ -23,6 +23,7 @@ type fanoutOptions struct {
 	coalesced               time.Duration // walcast's --write-coalesce in the batched system; 0: no such system
 	vsn, out, json, walcast string
 	peer, centrifugo        string
+	peerProtobuf            bool
 }
 
 func parseFanoutFlags(args []string) (fanoutOptions, error) {
@@ -48,13 +49,14 @@ func parseFanoutFlags(args []string) (fanoutOptions, error) {
 	jsonPath := fs.String("json", "", "also write targets and chart series (Results JSON) to this file")
 	walcast := fs.String("walcast", "", "walcast binary (default: built from ./cmd/walcast)")
 	peer := fs.String("peer", harness.PeerCentrifugo, "server to compare with, each subscriber count alternating with walcast: centrifugo or none")
+	peerProtobuf := fs.Bool("peer-protobuf", true, "also run the peer with its clients and publishers speaking Centrifugo's protobuf protocol")
 	centrifugo := fs.String("centrifugo", "", "Centrifugo binary (default: "+harness.CentrifugoVersion+" built once with go install into the user cache directory)")
 	if err := cli.ParseFlagsOnly(fs, args); err != nil {
 		return fanoutOptions{}, err
 	}
 	opt := fanoutOptions{perPublisher: *perPub, runs: *runs, procs: *procs, payload: *payload,
 		warmup: *warmup, measure: *measure, vsn: *vsn, out: *out, json: *jsonPath, walcast: *walcast,
-		peer: *peer, centrifugo: *centrifugo, coalesced: *coalesced}
+		peer: *peer, centrifugo: *centrifugo, coalesced: *coalesced, peerProtobuf: *peerProtobuf}
 	if *quick {
 		if !cli.FlagSet(fs, "warmup") {
 			opt.warmup = 2 * time.Second
@@ -112,6 +114,9 @@ func Run(ctx context.Context, args []string) error {
 	defer stop()
 	if err != nil {
 		return err
+	}
+	if peer != nil && opt.peerProtobuf {
+		systems = append(systems, peer.ProtobufSystem())
 	}
 	began := time.Now()
 	loadBefore := harness.LoadAverage()

@@ -34,8 +34,8 @@ func startPublishers(ctx context.Context, proto, url string, n, payload int) (*p
 	err := harness.DialAll(ctx, n, 8, func(ctx context.Context, i int) error {
 		var c *harness.RoomConn
 		var err error
-		if proto == harness.ProtoCentrifugo {
-			c, err = harness.DialCentrifugo(ctx, client, url, "", p.w)
+		if harness.IsCentrifugo(proto) {
+			c, err = harness.DialCentrifugo(ctx, proto, client, url, "", p.w)
 		} else {
 			c, err = harness.DialRoom(ctx, client, nil, url, "2.0.0", p.channel, p.w)
 		}
@@ -73,10 +73,13 @@ func (p *publishers) run(ctx context.Context, rate float64, from, to int64) erro
 				}
 				now, seq := time.Now().UnixNano(), int64(j*k+i)
 				kind := websocket.MessageBinary
-				if p.proto == harness.ProtoCentrifugo {
+				switch p.proto {
+				case harness.ProtoCentrifugo:
 					// Ids below 3 belong to connect and subscribe.
 					frame, kind = harness.CentrifugoPublish(frame[:0], int64(j+3), p.channel, now, seq, p.payload), websocket.MessageText
-				} else {
+				case harness.ProtoCentrifugoProtobuf:
+					frame = harness.CentrifugoPublishProtobuf(frame[:0], int64(j+3), p.channel, now, seq, p.payload)
+				default:
 					frame = broadcastPush(frame[:0], p.channel, harness.FanoutEvent, now, seq, p.payload)
 				}
 				wctx, cancel := context.WithTimeout(ctx, 5*time.Second)

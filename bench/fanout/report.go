@@ -68,7 +68,8 @@ func writeFanoutReport(w io.Writer, opt fanoutOptions, rows []fanoutRow, env har
 	if env.Peer != nil {
 		fmt.Fprintf(w, "%s (its own process, memory engine, log level error): subscribers connect and subscribe to one channel with the JSON protocol "+
 			"and answer the server's pings; publishers are sockets that connect without subscribing and send client-side publish commands over the same WebSocket "+
-			"(like for like with walcast's publishers; not the HTTP API). Centrifugo adds the publisher's client info to each publication and answers each publish with a reply. "+
+			"(like for like with walcast's publishers; not the HTTP API); the %[1]s, protobuf rows are the same server with subscribers and publishers speaking its protobuf protocol "+
+			"(subprotocol centrifuge-protobuf, encoded with github.com/centrifugal/protocol, the version it is built with). Centrifugo adds the publisher's client info to each publication and answers each publish with a reply. "+
 			"Each subscriber count runs %s, then %s, each on a fresh server. ", env.Peer.Name, order, env.Peer.Name)
 	}
 	if env.Peer == nil && opt.coalesced > 0 {
@@ -159,6 +160,15 @@ func writeFanoutComparison(w io.Writer, cmp []fanoutComparison, peer *harness.Ce
 		ours = append(ours, side{batched, func(c fanoutComparison) *fanoutCell { return c.batched }})
 	}
 	all := append(slices.Clone(ours), side{peer.Name, func(c fanoutComparison) *fanoutCell { return c.peer }})
+	protobuf := "" // the protobuf peer's name, when it ran
+	for _, c := range cmp {
+		if c.peerProto != nil {
+			protobuf = c.peerProto.system
+		}
+	}
+	if protobuf != "" {
+		all = append(all, side{protobuf, func(c fanoutComparison) *fanoutCell { return c.peerProto }})
+	}
 
 	// Columns by measure, each for walcast, the batched system (and the peer).
 	type column struct {
@@ -178,6 +188,14 @@ func writeFanoutComparison(w io.Writer, cmp []fanoutComparison, peer *harness.Ce
 	}
 	add(all, "%s deliveries per server CPU-s", "---:", func(cell, _ *fanoutCell) string { return cell.perCPUText() })
 	add(ours, "%s ÷ "+peer.Name, "---:", func(cell, peer *fanoutCell) string { return fmt.Sprintf("%.2f", perCPURatio(cell, peer)) })
+	if protobuf != "" {
+		cols = append(cols, column{"walcast ÷ " + protobuf, "---:", func(c fanoutComparison) string {
+			if c.walcast == nil || c.peerProto == nil {
+				return "—"
+			}
+			return fmt.Sprintf("%.2f", perCPURatio(c.walcast, c.peerProto))
+		}})
+	}
 	add(all, "%s p50 ms", "---:", func(cell, _ *fanoutCell) string { return stats.Ms(cell.hist.Quantile(0.5)) })
 	add(all, "%s p99 ms", "---:", func(cell, _ *fanoutCell) string { return stats.Ms(cell.hist.Quantile(0.99)) })
 	add(ours, "target met, %s", "---", func(cell, peer *fanoutCell) string { return metText(beatsPeer(cell, peer)) })

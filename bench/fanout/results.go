@@ -39,6 +39,7 @@ type fanoutComparison struct {
 	walcast    *fanoutCell
 	batched    *fanoutCell // nil with --coalesced 0
 	peer       *fanoutCell // nil with --peer none
+	peerProto  *fanoutCell // the peer speaking protobuf; nil with --peer-protobuf=false
 }
 
 // perCPURatio is cell's deliveries per server CPU-s over the peer's.
@@ -61,6 +62,7 @@ const (
 	cellWalcast = iota
 	cellPeer
 	cellBatched
+	cellPeerProto
 	cellKinds
 )
 
@@ -70,6 +72,8 @@ func (c fanoutComparison) cell(k int) *fanoutCell {
 		return c.walcast
 	case cellPeer:
 		return c.peer
+	case cellPeerProto:
+		return c.peerProto
 	}
 	return c.batched
 }
@@ -93,6 +97,8 @@ func fanoutCompare(rows []fanoutRow) []fanoutComparison {
 			cell = &out[i].batched
 		case r.system == "walcast":
 			cell = &out[i].walcast
+		case strings.HasSuffix(r.system, harness.ProtobufSuffix):
+			cell = &out[i].peerProto
 		}
 		if *cell == nil {
 			*cell = &fanoutCell{system: r.system, coalesce: r.coalesce, hist: &stats.Histogram{}}
@@ -122,6 +128,10 @@ func fanoutResults(opt fanoutOptions, rows []fanoutRow, env harness.RoomBenchEnv
 		}
 		res.Targets = append(res.Targets, fanoutTarget(
 			fmt.Sprintf("%s: walcast / %s deliveries per server CPU-s", load, c.peer.system), c.walcast, c.peer))
+		if c.peerProto != nil {
+			res.Targets = append(res.Targets, fanoutTarget(
+				fmt.Sprintf("%s: walcast / %s deliveries per server CPU-s", load, c.peerProto.system), c.walcast, c.peerProto))
+		}
 		if c.batched != nil {
 			// The default target stays the like-for-like one: OSS
 			// Centrifugo writes every message at once.

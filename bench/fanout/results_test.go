@@ -126,3 +126,26 @@ func TestFanoutCountsSubscribersOnly(t *testing.T) {
 		t.Errorf("deliveries per server CPU-s with publisher deliveries = %.0f, want 100,000 (subscribers only)", got)
 	}
 }
+
+// TestFanoutProtobufPeer: the peer speaking protobuf is a cell and a
+// target of its own, beside the JSON one.
+func TestFanoutProtobufPeer(t *testing.T) {
+	const peer = "Centrifugo v6.9.1"
+	rows := []fanoutRow{
+		fanoutTestRow("walcast", 0, 1000, 60, 200_000, 5000),
+		fanoutTestRow(peer, 0, 1000, 60, 100_000, 9000),
+		fanoutTestRow(peer+harness.ProtobufSuffix, 0, 1000, 60, 125_000, 9000),
+	}
+	res := fanoutResults(fanoutOptions{payload: 128}, rows, harness.RoomBenchEnv{Peer: &harness.CentrifugoPeer{Name: peer}})
+	if len(res.Targets) != 2 {
+		t.Fatalf("targets %+v, want walcast ÷ JSON peer and ÷ protobuf peer", res.Targets)
+	}
+	if pb := res.Targets[1]; !strings.HasSuffix(pb.Name, "walcast / "+peer+harness.ProtobufSuffix+" deliveries per server CPU-s") || math.Abs(pb.Ratio-1.6) > 1e-6 || pb.Met {
+		t.Errorf("protobuf target %+v, want 1.60 and not met", pb)
+	}
+	var md bytes.Buffer
+	writeFanoutComparison(&md, fanoutCompare(rows), &harness.CentrifugoPeer{Name: peer})
+	if !strings.Contains(md.String(), "walcast ÷ "+peer+harness.ProtobufSuffix) || !strings.Contains(md.String(), "| 1.60 |") {
+		t.Errorf("comparison lacks the protobuf ratio:\n%s", md.String())
+	}
+}

@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
+	"github.com/centrifugal/protocol"
 	"net/http"
 	"strconv"
 	"sync/atomic"
@@ -33,9 +33,13 @@ var (
 	centrifugoPush = []byte(`{"push":`)
 )
 
-// DialCentrifugo connects to url and subscribes to channel, or only
-// connects when channel is empty (a publisher).
-func DialCentrifugo(ctx context.Context, client *http.Client, url, channel string, w *Window) (*RoomConn, error) {
+// DialCentrifugo connects to url in proto (ProtoCentrifugo or
+// ProtoCentrifugoProtobuf) and subscribes to channel, or only connects
+// when channel is empty (a publisher).
+func DialCentrifugo(ctx context.Context, proto string, client *http.Client, url, channel string, w *Window) (*RoomConn, error) {
+	if proto == ProtoCentrifugoProtobuf {
+		return dialCentrifugoProtobuf(ctx, client, url, channel, w)
+	}
 	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	ws, _, err := websocket.Dial(dctx, url, &websocket.DialOptions{HTTPClient: client})
@@ -94,21 +98,10 @@ func (c *RoomConn) centrifugoReply(line []byte, joined bool) bool {
 	if json.Unmarshal(line, &r) != nil {
 		return joined
 	}
-	switch {
-	case joined:
-		if r.Error != nil {
-			c.Refused.Add(1)
-			msg := fmt.Sprintf("%d %s", r.Error.Code, r.Error.Message)
-			c.Refusal.CompareAndSwap(nil, &msg)
-		}
-	case r.Error != nil:
-		c.joined <- fmt.Errorf("centrifugo refused command %d: %d %s", r.ID, r.Error.Code, r.Error.Message)
-		joined = true
-	case r.ID == c.joinID:
-		c.joined <- nil
-		joined = true
+	if r.Error == nil {
+		return c.centrifugoResult(r.ID, nil, joined)
 	}
-	return joined
+	return c.centrifugoResult(r.ID, &protocol.Error{Code: r.Error.Code, Message: r.Error.Message}, joined)
 }
 
 // CentrifugoPublish appends a publish command with id whose data is the
@@ -129,14 +122,14 @@ func CentrifugoPublish(dst []byte, id int64, channel string, t, seq int64, size 
 // how long they took. stopKeepAlive ends what keeps them open: walcast's
 // heartbeats (Centrifugo's clients answer the server's pings instead).
 func JoinConns(ctx context.Context, proto string, client *http.Client, url, vsn string, n, parallel int, channel func(i int) string) (w *Window, conns []*RoomConn, stopKeepAlive func(), err error) {
-	if proto != ProtoCentrifugo {
+	if !IsCentrifugo(proto) {
 		return joinRoomConns(ctx, client, url, vsn, n, parallel, channel)
 	}
 	w = &Window{}
 	conns = make([]*RoomConn, n)
 	start := time.Now()
 	err = DialAll(ctx, n, parallel, func(ctx context.Context, i int) error {
-		c, err := DialCentrifugo(ctx, client, url, channel(i), w)
+		c, err := DialCentrifugo(ctx, proto, client, url, channel(i), w)
 		conns[i] = c
 		return err
 	})

@@ -47,7 +47,7 @@ func centrifugoConfig(port int, tuned bool) []byte {
 
 // CentrifugoTuning says what the tuned Centrifugo changes, for the reports.
 const CentrifugoTuning = `websocket.read_buffer_size 512, websocket.write_buffer_size 512 and websocket.use_write_buffer_pool true ` +
-	`(its defaults reuse the HTTP server's 4 KB buffers per connection; the documentation suggests smaller ones to save memory per connection)`
+	`(its defaults, 0, take gorilla/websocket's default buffers; its documentation suggests smaller ones to save memory per connection)`
 
 // CentrifugoPeer starts Centrifugo servers, a fresh process each time.
 type CentrifugoPeer struct {
@@ -65,6 +65,17 @@ func newCentrifugoPeer(ctx context.Context, bin, dir string) *CentrifugoPeer {
 
 func (p *CentrifugoPeer) system() System {
 	return System{Name: p.Name, Proto: ProtoCentrifugo, Start: func(ctx context.Context, env ...string) (benchServer, error) {
+		return p.start(ctx, false, env...)
+	}}
+}
+
+// ProtobufSuffix ends the name of the peer's system speaking protobuf.
+const ProtobufSuffix = ", protobuf"
+
+// ProtobufSystem is Centrifugo on its defaults with clients speaking its
+// protobuf protocol instead of JSON.
+func (p *CentrifugoPeer) ProtobufSystem() System {
+	return System{Name: p.Name + ProtobufSuffix, Proto: ProtoCentrifugoProtobuf, Start: func(ctx context.Context, env ...string) (benchServer, error) {
 		return p.start(ctx, false, env...)
 	}}
 }

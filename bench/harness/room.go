@@ -107,6 +107,11 @@ func (c *RoomConn) join(ctx context.Context, frames ...string) (*RoomConn, error
 			return nil, err
 		}
 	}
+	return c.awaitJoin(ctx)
+}
+
+// awaitJoin waits for the reply that completes the join.
+func (c *RoomConn) awaitJoin(ctx context.Context) (*RoomConn, error) {
 	select {
 	case err := <-c.joined:
 		if err != nil {
@@ -137,8 +142,12 @@ func (c *RoomConn) readLoop() {
 			return
 		}
 		now := time.Now().UnixNano()
-		if c.proto == ProtoCentrifugo {
+		switch c.proto {
+		case ProtoCentrifugo:
 			joined = c.centrifugoFrame(buf, now, joined)
+			continue
+		case ProtoCentrifugoProtobuf:
+			joined = c.centrifugoProtobufFrame(buf, now, joined)
 			continue
 		}
 		if !joined {
