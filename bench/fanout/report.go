@@ -70,7 +70,7 @@ func writeFanoutReport(w io.Writer, opt fanoutOptions, rows []fanoutRow, env har
 			"and answer the server's pings; publishers are sockets that connect without subscribing and send client-side publish commands over the same WebSocket "+
 			"(like for like with walcast's publishers; not the HTTP API); the %[1]s, protobuf rows are the same server with subscribers and publishers speaking its protobuf protocol "+
 			"(subprotocol centrifuge-protobuf, encoded with github.com/centrifugal/protocol, the version it is built with). Centrifugo adds the publisher's client info to each publication and answers each publish with a reply. "+
-			"Each subscriber count runs %s, then %s, each on a fresh server. ", env.Peer.Name, order, env.Peer.Name)
+			"Each subscriber count runs %s, then %s (JSON, then protobuf when its rows ran), each on a fresh server. ", env.Peer.Name, order, env.Peer.Name)
 	}
 	if env.Peer == nil && opt.coalesced > 0 {
 		fmt.Fprintf(w, "Each subscriber count runs %s, each on a fresh server. ", order)
