@@ -11,7 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// pgBench is a throwaway cluster with table t, its publication and a
+// PGBench is a throwaway cluster with table t, its publication and a
 // walcast binary: what the latency and filters workloads share.
 type PGBench struct {
 	Tmp, Bin, BinDir   string

@@ -3,80 +3,14 @@ package idle
 import (
 	"bytes"
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"os"
-	"regexp"
 	"strconv"
 	"time"
 
-	"github.com/walcast/walcast/bench/cli"
 	"github.com/walcast/walcast/bench/harness"
 	"github.com/walcast/walcast/bench/report"
 )
-
-type idleOptions struct {
-	conns                   []int
-	procs                   int
-	settle, hold            time.Duration
-	gcWait, scavenge        time.Duration
-	gogc                    string
-	tunedPeer               bool
-	vsn, out, json, walcast string
-	peer, centrifugo        string
-}
-
-func parseIdleFlags(args []string) (idleOptions, error) {
-	fs := flag.NewFlagSet("idle", flag.ContinueOnError)
-	quick := fs.Bool("quick", false, "smoke run: 1,000 connections, hold 10 s")
-	conns := fs.String("conns", "1000,10000", "idle connection counts, comma-separated")
-	procs := fs.Int("procs", 0, "load processes (default: one per 5,000 connections)")
-	settle := fs.Duration("settle", 3*time.Second, "wait after the server starts before the baseline reading")
-	// Four phases (two systems, two counts) must fit in about 8 minutes, so
-	// the hold cannot reach the runtime's forced collection at 2 minutes:
-	// RSS is read at half the hold and at its end, and the end counts. 90 s
-	// also spans three of the 25 s ping and heartbeat intervals.
-	hold := fs.Duration("hold", 90*time.Second, "how long the connections stay idle; RSS is read at half of it")
-	gcWait := fs.Duration("gc-wait", 150*time.Second, "after the hold, wait up to this long for the server's first garbage collection with every connection up (the Go runtime forces one 2 minutes after the last); RSS is read after it")
-	scavenge := fs.Duration("scavenge", 5*time.Second, "after that collection, wait this long for the runtime to return freed memory before reading RSS")
-	gogc := fs.String("gogc", "100", "GOGC of both servers (walcast serve's own default is 50, Go's and Centrifugo's 100)")
-	tunedPeer := fs.Bool("tuned-peer", true, "also run the peer with "+harness.CentrifugoTuning)
-	vsn := fs.String("vsn", "2.0.0", "serializer of the walcast connections")
-	out := fs.String("out", "", "also write the report to this file")
-	jsonPath := fs.String("json", "", "also write targets and chart series (Results JSON) to this file")
-	walcast := fs.String("walcast", "", "walcast binary (default: built from ./cmd/walcast)")
-	peer := fs.String("peer", harness.PeerCentrifugo, "server to compare with, each count alternating with walcast: centrifugo or none")
-	centrifugo := fs.String("centrifugo", "", "Centrifugo binary (default: "+harness.CentrifugoVersion+" built once with go install into the user cache directory)")
-	if err := cli.ParseFlagsOnly(fs, args); err != nil {
-		return idleOptions{}, err
-	}
-	opt := idleOptions{procs: *procs, settle: *settle, hold: *hold, gcWait: *gcWait, scavenge: *scavenge, gogc: *gogc, tunedPeer: *tunedPeer,
-		vsn: *vsn, out: *out, json: *jsonPath, walcast: *walcast, peer: *peer, centrifugo: *centrifugo}
-	if *quick && !cli.FlagSet(fs, "hold") {
-		opt.hold = 10 * time.Second
-	}
-	if *quick && !cli.FlagSet(fs, "gc-wait") {
-		opt.gcWait = 10 * time.Second
-	}
-	if *quick && !cli.FlagSet(fs, "conns") {
-		*conns = "1000"
-	}
-	if err := harness.ParsePeer(opt.peer); err != nil {
-		return opt, cli.Usage(err)
-	}
-	var err error
-	if opt.conns, err = cli.PositiveInts(*conns); err != nil {
-		return opt, cli.Usage(fmt.Errorf("--conns: %w", err))
-	}
-	if opt.procs < 0 || opt.hold < 0 || opt.settle < 0 || opt.gcWait < 0 || opt.scavenge < 0 {
-		return opt, cli.Usage(errors.New("--procs, --hold, --settle, --gc-wait and --scavenge must not be negative"))
-	}
-	if n, err := strconv.Atoi(opt.gogc); (err != nil || n < 1) && opt.gogc != "off" {
-		return opt, cli.Usage(fmt.Errorf("--gogc %q: want a positive percentage, as GOGC", opt.gogc))
-	}
-	return opt, cli.CheckVsnFlag(opt.vsn)
-}
 
 // idle measures the server's memory per idle connection: a fresh server
 // per count and system (walcast, then the peer), its RSS before and after
@@ -212,53 +146,6 @@ func idlePhase(ctx context.Context, sys harness.System, opt idleOptions, n int) 
 		row.lost += c.Lost
 	}
 	return row, srv.ExitedEarly()
-}
-
-// awaitGC waits up to limit for a collection that started after every
-// connection was up, polling the server's gctrace, and notes the last
-// collection and whether it was such a one.
-func (r *idleRow) awaitGC(ctx context.Context, logPath string, limit time.Duration) error {
-	began := time.Now()
-	for {
-		var ok bool
-		if r.gcAfter, ok = lastGC(logPath); ok {
-			r.gcAfterConnect = r.serverStart.Add(r.gcAfter.at).After(r.upSince)
-		}
-		r.gcWaited = time.Since(began)
-		if r.gcAfterConnect || r.gcWaited >= limit {
-			return nil
-		}
-		select {
-		case <-time.After(time.Second):
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-}
-
-// gcLine is one line of the Go runtime's gctrace.
-type gcLine struct {
-	at                         time.Duration // since the process started
-	heapLiveMB, goalMB, stacks int
-	forced                     bool
-}
-
-var gcTrace = regexp.MustCompile(`(?m)^gc \d+ @([\d.]+)s .*? \d+->\d+->(\d+) MB, (\d+) MB goal, (\d+) MB stacks.*$`)
-
-// lastGC returns the last gctrace line in the server's log.
-func lastGC(logPath string) (gcLine, bool) {
-	b, _ := os.ReadFile(logPath)
-	all := gcTrace.FindAllSubmatch(b, -1)
-	if len(all) == 0 {
-		return gcLine{}, false
-	}
-	m := all[len(all)-1]
-	secs, _ := strconv.ParseFloat(string(m[1]), 64)
-	live, _ := strconv.Atoi(string(m[2]))
-	goal, _ := strconv.Atoi(string(m[3]))
-	stacks, _ := strconv.Atoi(string(m[4]))
-	return gcLine{at: time.Duration(secs * float64(time.Second)), heapLiveMB: live, goalMB: goal, stacks: stacks,
-		forced: bytes.HasSuffix(bytes.TrimSpace(m[0]), []byte("(forced)"))}, true
 }
 
 // slab is the kernel's slab memory in bytes (Slab in /proc/meminfo), where
