@@ -1,9 +1,13 @@
 // Command bench measures walcast against reference consumers and peers on
 // a throwaway Postgres cluster, and writes the results to docs/benchmarks:
 //
-//	go run ./bench            # the full suite (under 30 minutes)
-//	go run ./bench --quick    # the quick suite (under 5 minutes)
-//	go run ./bench COMMAND -h # one workload: drain, latency, filters, fanout, idle
+//	go run -C bench .              # the full suite (under 30 minutes)
+//	go run -C bench . --quick      # the quick suite (under 5 minutes)
+//	go run -C bench . COMMAND -h   # one workload: drain, latency, filters, fanout, idle
+//
+// from the repository root (or "go run ." in bench/). bench is a module of
+// its own, so that the server's go.mod carries none of its dependencies
+// (gonum/plot and its font and PDF modules).
 //
 // Each workload alternates the systems it compares within one run and
 // reports ratios, so that a noisy machine does not decide the result.
@@ -16,14 +20,26 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"slices"
+	"strings"
 	"syscall"
+
+	"github.com/walcast/walcast/bench/chart"
+	"github.com/walcast/walcast/bench/cli"
+	"github.com/walcast/walcast/bench/drain"
+	"github.com/walcast/walcast/bench/fanout"
+	"github.com/walcast/walcast/bench/filters"
+	"github.com/walcast/walcast/bench/harness"
+	"github.com/walcast/walcast/bench/idle"
+	"github.com/walcast/walcast/bench/latency"
+	"github.com/walcast/walcast/bench/suite"
 )
 
-const usage = `Usage: go run ./bench [COMMAND] [flags]
+const usage = `Usage: go run -C bench . [COMMAND] [flags]
 
 Commands:
   suite   run every workload below and write docs/benchmarks; the default:
-          "go run ./bench" is the full suite (< 30 min), "--quick" the quick one (< 5 min)
+          "go run -C bench ." is the full suite (< 30 min), "--quick" the quick one (< 5 min)
   chart   draw the PNG charts from the JSON results in a directory
   drain   pg_recvlogical, walcast tail and one WebSocket subscriber draining identical WAL
   latency commit-to-client latency of walcast vs a bare pgoutput receiver
@@ -31,7 +47,7 @@ Commands:
   fanout  broadcast fan-out vs Centrifugo: deliveries/s, latency, server CPU per delivery
   idle    server memory per idle WebSocket connection, vs Centrifugo
 
-Run "go run ./bench COMMAND -h" for the flags of a command.
+Run "go run -C bench . COMMAND -h" for the flags of a command.
 `
 
 func main() {
@@ -41,27 +57,39 @@ func main() {
 	os.Exit(code)
 }
 
+// workloads are the measuring commands, which run on Linux only.
+var workloads = map[string]func(context.Context, []string) error{
+	"drain":   drain.Run,
+	"latency": latency.Run,
+	"filters": filters.Run,
+	"fanout":  fanout.Run,
+	"idle":    idle.Run,
+}
+
+// isHelp reports whether args only ask for a command's flags, which every
+// platform can print.
+func isHelp(args []string) bool {
+	return len(args) == 1 && slices.Contains([]string{"-h", "-help", "--help"}, args[0])
+}
+
 // run executes one command and returns the exit code: 0 success, 1 failure,
 // 2 bad usage.
 func run(ctx context.Context, args []string) int {
 	args = withDefaultCommand(args)
 	var err error
-	switch args[0] {
-	case "drain":
-		err = drain(ctx, args[1:])
-	case "latency":
-		err = latency(ctx, args[1:])
-	case "filters":
-		err = filters(ctx, args[1:])
-	case "fanout":
-		err = fanout(ctx, args[1:])
-	case "idle":
-		err = idle(ctx, args[1:])
-	case "suite":
-		err = suite(ctx, args[1:])
-	case "chart":
-		err = chart(ctx, args[1:])
-	case "help", "-h", "-help", "--help":
+	workload, isWorkload := workloads[args[0]]
+	switch {
+	case isWorkload && !isHelp(args[1:]):
+		if err = harness.Supported(); err == nil {
+			err = workload(ctx, args[1:])
+		}
+	case isWorkload:
+		err = workload(ctx, args[1:])
+	case args[0] == "suite":
+		err = suite.Run(ctx, args[1:], run)
+	case args[0] == "chart":
+		err = chart.Run(ctx, args[1:])
+	case args[0] == "help" || isHelp(args[:1]):
 		fmt.Print(usage)
 		return 0
 	default:
@@ -73,7 +101,7 @@ func run(ctx context.Context, args []string) int {
 		return 0
 	case errors.Is(err, flag.ErrHelp):
 		return 0
-	case errors.As(err, new(usageError)):
+	case errors.As(err, new(cli.UsageError)):
 		fmt.Fprintf(os.Stderr, "bench %s: %v\n", args[0], err)
 		return 2
 	}
@@ -81,20 +109,11 @@ func run(ctx context.Context, args []string) int {
 	return 1
 }
 
-// parseFlagsOnly parses args into fs, whose command takes flags but no
-// arguments: a bad flag and any argument are usage errors.
-func parseFlagsOnly(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		return usageError{err}
+// withDefaultCommand makes the suite the command when none is given, so
+// that "go run -C bench ." and "go run -C bench . --quick" run the whole suite.
+func withDefaultCommand(args []string) []string {
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") && !slices.Contains([]string{"-h", "-help", "--help"}, args[0]) {
+		return append([]string{"suite"}, args...)
 	}
-	if fs.NArg() > 0 {
-		return usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
-	}
-	return nil
+	return args
 }
-
-// usageError marks bad flags or arguments.
-type usageError struct{ err error }
-
-func (e usageError) Error() string { return e.err.Error() }
-func (e usageError) Unwrap() error { return e.err }

@@ -1,0 +1,74 @@
+package idle
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/walcast/walcast/bench/cli"
+	"github.com/walcast/walcast/bench/harness"
+)
+
+type idleOptions struct {
+	conns                   []int
+	procs                   int
+	settle, hold            time.Duration
+	gcWait, scavenge        time.Duration
+	gogc                    string
+	tunedPeer               bool
+	vsn, out, json, walcast string
+	peer, centrifugo        string
+}
+
+func parseIdleFlags(args []string) (idleOptions, error) {
+	fs := flag.NewFlagSet("idle", flag.ContinueOnError)
+	quick := fs.Bool("quick", false, "smoke run: 1,000 connections, hold 10 s")
+	conns := fs.String("conns", "1000,10000", "idle connection counts, comma-separated")
+	procs := fs.Int("procs", 0, "load processes (default: one per 5,000 connections)")
+	settle := fs.Duration("settle", 3*time.Second, "wait after the server starts before the baseline reading")
+	// Four phases (two systems, two counts) must fit in about 8 minutes, so
+	// the hold cannot reach the runtime's forced collection at 2 minutes:
+	// RSS is read at half the hold and at its end, and the end counts. 90 s
+	// also spans three of the 25 s ping and heartbeat intervals.
+	hold := fs.Duration("hold", 90*time.Second, "how long the connections stay idle; RSS is read at half of it")
+	gcWait := fs.Duration("gc-wait", 150*time.Second, "after the hold, wait up to this long for the server's first garbage collection with every connection up (the Go runtime forces one 2 minutes after the last); RSS is read after it")
+	scavenge := fs.Duration("scavenge", 5*time.Second, "after that collection, wait this long for the runtime to return freed memory before reading RSS")
+	gogc := fs.String("gogc", "100", "GOGC of both servers (walcast serve's own default is 50, Go's and Centrifugo's 100)")
+	tunedPeer := fs.Bool("tuned-peer", true, "also run the peer with "+harness.CentrifugoTuning)
+	vsn := fs.String("vsn", "2.0.0", "serializer of the walcast connections")
+	out := fs.String("out", "", "also write the report to this file")
+	jsonPath := fs.String("json", "", "also write targets and chart series (Results JSON) to this file")
+	walcast := fs.String("walcast", "", "walcast binary (default: built from ./cmd/walcast)")
+	peer := fs.String("peer", harness.PeerCentrifugo, "server to compare with, each count alternating with walcast: centrifugo or none")
+	centrifugo := fs.String("centrifugo", "", "Centrifugo binary (default: "+harness.CentrifugoVersion+" built once with go install into the user cache directory)")
+	if err := cli.ParseFlagsOnly(fs, args); err != nil {
+		return idleOptions{}, err
+	}
+	opt := idleOptions{procs: *procs, settle: *settle, hold: *hold, gcWait: *gcWait, scavenge: *scavenge, gogc: *gogc, tunedPeer: *tunedPeer,
+		vsn: *vsn, out: *out, json: *jsonPath, walcast: *walcast, peer: *peer, centrifugo: *centrifugo}
+	if *quick && !cli.FlagSet(fs, "hold") {
+		opt.hold = 10 * time.Second
+	}
+	if *quick && !cli.FlagSet(fs, "gc-wait") {
+		opt.gcWait = 10 * time.Second
+	}
+	if *quick && !cli.FlagSet(fs, "conns") {
+		*conns = "1000"
+	}
+	if err := harness.ParsePeer(opt.peer); err != nil {
+		return opt, cli.Usage(err)
+	}
+	var err error
+	if opt.conns, err = cli.PositiveInts(*conns); err != nil {
+		return opt, cli.Usage(fmt.Errorf("--conns: %w", err))
+	}
+	if opt.procs < 0 || opt.hold < 0 || opt.settle < 0 || opt.gcWait < 0 || opt.scavenge < 0 {
+		return opt, cli.Usage(errors.New("--procs, --hold, --settle, --gc-wait and --scavenge must not be negative"))
+	}
+	if n, err := strconv.Atoi(opt.gogc); (err != nil || n < 1) && opt.gogc != "off" {
+		return opt, cli.Usage(fmt.Errorf("--gogc %q: want a positive percentage, as GOGC", opt.gogc))
+	}
+	return opt, cli.CheckVsnFlag(opt.vsn)
+}
