@@ -150,13 +150,8 @@ func (ch *channel) DeliverChange(ids []uint64, data []byte) {
 	if head == nil {
 		head = ch.appendHead(make([]byte, 0, len(ch.prefix)+16+21*len(ids)), ids)
 	}
-	ok := ch.c.q.Push(broadcast.Frame{Head: head, Body: data, Tail: ch.tail})
+	ch.c.ws.Send(broadcast.Frame{Head: head, Body: data, Tail: ch.tail})
 	ch.mu.Unlock()
-	if ok {
-		ch.c.startWriter()
-	} else {
-		ch.c.overflow()
-	}
 }
 
 // setIDs records the binding ids and precomputes the single-id heads.

@@ -20,7 +20,7 @@ type Stats struct {
 }
 
 type counters struct {
-	accepted, rejected, slowConsumers, idleTimeouts, deadLinks, malformed atomic.Uint64
+	accepted, rejected, malformed atomic.Uint64
 }
 
 // Stats returns a snapshot of the counters.
@@ -28,13 +28,14 @@ func (s *Server) Stats() Stats {
 	s.mu.Lock()
 	n := len(s.conns)
 	s.mu.Unlock()
+	ws := s.ws.Stats()
 	return Stats{
 		Connections:   n,
 		Accepted:      s.stats.accepted.Load(),
 		Rejected:      s.stats.rejected.Load(),
-		SlowConsumers: s.stats.slowConsumers.Load(),
-		IdleTimeouts:  s.stats.idleTimeouts.Load(),
-		DeadLinks:     s.stats.deadLinks.Load(),
+		SlowConsumers: ws.SlowConsumers,
+		IdleTimeouts:  ws.IdleTimeouts,
+		DeadLinks:     ws.DeadLinks,
 		Malformed:     s.stats.malformed.Load(),
 	}
 }
