@@ -49,6 +49,8 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (*s
 	maxChannels := f.int("max-channels", "WALCAST_MAX_CHANNELS", transport.DefaultMaxChannels, "channels per connection")
 	gcPercent := f.int("gc-percent", "WALCAST_GC_PERCENT", defaultGCPercent, "heap growth before a collection, as GOGC (which wins when set); see README")
 	coalesce := f.duration("write-coalesce", "WALCAST_WRITE_COALESCE", 0, "least time between two writes to one busy connection, batching what is queued meanwhile (0: none)")
+	parking := f.bool("ws-parking", "WALCAST_WS_PARKING", true, "park idle WebSocket connections on epoll without a goroutine (Linux); false keeps a read goroutine per connection")
+	rawIO := f.bool("ws-raw-io", "WALCAST_WS_RAW_IO", true, "write and read WebSockets with non-blocking system calls (Unix); false uses blocking net.Conn writes from a writer goroutine")
 	if err := f.parse(args); err != nil {
 		return nil, err
 	}
@@ -69,7 +71,8 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (*s
 		return nil, usageErrorf("--queue-bytes must be at least 1024, --max-channels at least 1, --write-coalesce not negative")
 	}
 	cfg.gcPercent = *gcPercent
-	cfg.server = transport.Config{QueueBytes: *queueBytes, MaxChannels: *maxChannels, WriteCoalesce: *coalesce}
+	cfg.server = transport.Config{QueueBytes: *queueBytes, MaxChannels: *maxChannels, WriteCoalesce: *coalesce,
+		DisableParking: !*parking, DisableRawIO: !*rawIO}
 	if err := cfg.stream.Validate(); err != nil {
 		return nil, usageError{err}
 	}
