@@ -209,10 +209,11 @@ func (s *Server) serveHealth(w http.ResponseWriter, _ *http.Request) {
 	w.Write([]byte(`{"status":"ok"}`))
 }
 
-// serveWebSocket authenticates the upgrade request, upgrades it and starts
-// the connection's read loop on a fresh goroutine, then returns: keeping an
-// idle connection on the HTTP handler's goroutine costs more (its stack
-// keeps net/http's frames).
+// serveWebSocket authenticates the upgrade request, upgrades it
+// (wsconn.Host.Accept) and starts the connection, which parks it or starts
+// its read loop on a fresh goroutine, then returns: keeping an idle
+// connection on the HTTP handler's goroutine costs more (its stack keeps
+// net/http's frames).
 func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	vsn, err := phoenix.ParseVersion(r.URL.Query().Get("vsn"))
 	if err != nil {
@@ -315,12 +316,13 @@ func (s *Server) remove(c *conn) {
 	s.mu.Unlock()
 }
 
-// Shutdown stops accepting connections (new upgrades get 503), closes every
-// socket with 1012 "server restarting" (a few at a time), and waits until
-// every goroutine of every connection has returned. When ctx ends first,
-// the remaining sockets are dropped without a close handshake; Shutdown
-// still waits for their goroutines (which no longer block on anything) and
-// returns ctx.Err().
+// Shutdown stops accepting connections (new upgrades get 503), sends every
+// socket a close frame with 1012 "server restarting", and waits until
+// every connection has ended and every goroutine of every connection has
+// returned. A client that does not answer its close frame is cut off after
+// WriteTimeout. When ctx ends first, the remaining sockets are dropped
+// without waiting further; Shutdown still waits for their goroutines (which
+// no longer block on anything) and returns ctx.Err().
 func (s *Server) Shutdown(ctx context.Context) error {
 	for _, c := range s.stopAccepting() {
 		// Close never waits: the close frames go out through the flush

@@ -40,10 +40,10 @@ type Conn struct {
 	q          broadcast.Queue // by value: one object less to fetch per frame
 	sock       sock            // by value: one object less to fetch per write
 
-	closing  atomic.Bool  // a close frame is queued, or the connection is over: no more data
-	parked   atomic.Bool  // the read loop returned until the socket is readable (park.go)
-	lastRead atomic.Int64 // unix nanoseconds of the last inbound data message
-	pongAt   atomic.Int64 // unix nanoseconds of the last inbound pong
+	closing  atomic.Bool   // a close frame is queued, or the connection is over: no more data
+	parked   atomic.Bool   // the read loop returned until the socket is readable (park.go)
+	lastRead atomic.Int64  // unix nanoseconds of the last inbound data message
+	pongs    atomic.Uint32 // inbound pongs so far
 	id       uint64
 	handler  Handler
 
@@ -53,6 +53,7 @@ type Conn struct {
 	timer    *time.Timer    // idle, ping and close checks (tick)
 	nextPing time.Time      // the next ping is due no earlier
 	pingSent time.Time      // of the unanswered ping; zero when none
+	pingAt   uint32         // pongs when it was sent: a pong since answers it
 	closeBy  time.Time      // a close handshake not over by then is cut
 
 	ctlMu     sync.Mutex
@@ -297,12 +298,12 @@ func (c *Conn) tick() {
 	now := time.Now()
 	c.mu.Lock()
 	closeBy, pingSent := c.closeBy, c.pingSent
-	if !pingSent.IsZero() && c.pongAt.Load() >= pingSent.UnixNano() {
+	if !pingSent.IsZero() && c.pongs.Load() != c.pingAt {
 		pingSent, c.pingSent = time.Time{}, time.Time{} // answered
 	}
 	ping := o.PingInterval > 0 && pingSent.IsZero() && !now.Before(c.pingDue())
 	if ping {
-		c.pingSent, c.nextPing = now, now.Add(o.PingInterval)
+		c.pingSent, c.nextPing, c.pingAt = now, now.Add(o.PingInterval), c.pongs.Load()
 	}
 	c.mu.Unlock()
 	switch {

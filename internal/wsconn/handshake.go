@@ -75,10 +75,12 @@ func (h *Host) Accept(w http.ResponseWriter, r *http.Request, c *Conn, handler H
 	if len(pending) > 0 {
 		// net/http's 4 KiB reader and writer are dropped here and
 		// collected; the bytes it read ahead are copied.
-		c.rd.need = len(pending)
-		c.rd.room()
+		if len(pending) <= readBufSize {
+			c.rd.room()
+		} else {
+			c.rd.buf = make([]byte, len(pending))
+		}
 		c.rd.w = copy(c.rd.buf, pending)
-		c.rd.need = 0
 	}
 	return nil
 }

@@ -26,7 +26,7 @@ var readBufs = sync.Pool{New: func() any { return new(readArray) }}
 type reader struct {
 	buf  []byte // nil while nothing is buffered
 	r, w int    // buf[r:w] is read and not yet parsed
-	need int    // bytes from r the next frame needs (0: unknown)
+	need int    // bytes from r the next frame needs, as far as known
 
 	msgOp byte   // opText or opBinary while a fragmented message arrives
 	msg   []byte // its fragments so far
@@ -44,34 +44,32 @@ func (rd *reader) release() {
 	}
 }
 
-// room makes sure buf has space past w for at least one byte and for the
-// next frame as a whole.
+// room makes sure buf has space past w. A buffer full of one unfinished
+// frame grows, doubling up to the size the frame needs: memory follows
+// the bytes that arrived, never a length a client merely announced.
 func (rd *reader) room() {
-	if rd.buf == nil {
-		if rd.need <= readBufSize {
-			rd.buf = readBufs.Get().(*readArray)[:]
-		} else {
-			rd.buf = make([]byte, rd.need)
-		}
+	switch {
+	case rd.buf == nil:
+		rd.buf = readBufs.Get().(*readArray)[:]
 		return
-	}
-	want := max(rd.need, rd.w-rd.r+1)
-	if rd.r+want <= len(rd.buf) {
+	case rd.w < len(rd.buf):
 		return
-	}
-	if want <= len(rd.buf) {
+	case rd.r > 0:
 		// Room enough once the parsed bytes are dropped.
 		rd.w = copy(rd.buf, rd.buf[rd.r:rd.w])
 		rd.r = 0
 		return
 	}
-	// A frame bigger than the buffer: one of its exact size, dropped after.
-	buf := make([]byte, want)
-	rd.w = copy(buf, rd.buf[rd.r:rd.w])
+	size := 2 * len(rd.buf)
+	if rd.need > rd.w {
+		size = min(size, rd.need)
+	}
+	buf := make([]byte, size)
+	rd.w = copy(buf, rd.buf[:rd.w])
 	if len(rd.buf) == readBufSize {
 		readBufs.Put((*readArray)(rd.buf))
 	}
-	rd.buf, rd.r = buf, 0
+	rd.buf = buf
 }
 
 // fill reads once from the socket.
@@ -182,7 +180,7 @@ func (c *Conn) handleFrame(h header, p []byte) (end *CloseError, peer bool) {
 	case opPing:
 		c.queueControl(opPong, p)
 	case opPong:
-		c.pongAt.Store(time.Now().UnixNano())
+		c.pongs.Add(1)
 	case opClose:
 		code, reason, perr := parseClose(p)
 		if perr != nil {
