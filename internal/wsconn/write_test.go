@@ -57,7 +57,7 @@ func TestAppendFrameHeader(t *testing.T) {
 		{false, 126, []byte{0x81, 126, 0, 126}},
 		{true, 65535, []byte{0x82, 126, 0xff, 0xff}},
 		{false, 65536, []byte{0x81, 127, 0, 0, 0, 0, 0, 1, 0, 0}},
-		{true, 5 << 30, []byte{0x82, 127, 0, 0, 0, 1, 0x40, 0, 0, 0}},
+		{true, 1<<31 - 1, []byte{0x82, 127, 0, 0, 0, 0, 0x7f, 0xff, 0xff, 0xff}}, // the largest on 32-bit systems
 	} {
 		got := appendFrameHeader(nil, tc.bin, tc.n)
 		if !bytes.Equal(got, tc.want) {
