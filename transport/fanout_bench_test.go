@@ -57,7 +57,9 @@ func BenchmarkFanOut(b *testing.B) {
 	for _, conns := range []int{1, 100, 1000} {
 		for _, size := range []int{512, 64 << 10} {
 			b.Run(fmt.Sprintf("conns=%d/body=%d", conns, size), func(b *testing.B) {
-				e := newEnv(b, Config{Logger: slog.New(slog.DiscardHandler)})
+				// The raw clients send nothing after their join: no idle
+				// timeout may close them during a long run.
+				e := newEnv(b, Config{Logger: slog.New(slog.DiscardHandler), IdleTimeout: time.Hour})
 				clients := make([]*rawClient, conns)
 				for i := range clients {
 					clients[i] = dialRaw(b, e, "realtime:room")

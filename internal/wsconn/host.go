@@ -39,8 +39,8 @@ type Options struct {
 	// connection (0: none); see flushPool.
 	WriteCoalesce time.Duration
 	// Parking lets idle connections give up their read goroutine (Linux:
-	// epoll). RawIO writes and reads with non-blocking system calls on
-	// the socket (Unix). Off, connections take the portable path that
+	// epoll; it needs RawIO). RawIO writes and reads with non-blocking
+	// system calls on the socket (Unix). Off, connections take the portable path that
 	// other systems and non-socket connections (TLS) take anyway: a read
 	// goroutine per connection and blocking writes from a writer
 	// goroutine.
