@@ -141,7 +141,6 @@ type Server struct {
 	// its read loop has torn it down (which waits for its other goroutines).
 	wg sync.WaitGroup
 
-	nextConnID  atomic.Uint64
 	nextLocalID atomic.Uint64 // binding ids when there is no dispatcher
 	stats       counters
 	malformed   logLimiter

@@ -386,3 +386,39 @@ func waitUntil(t testing.TB, what string, cond func() bool) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+// TestStalledReaderDropped: a client that takes no write for WriteTimeout
+// is dropped without a close frame (it would not read one): reading again,
+// it finds data and then the end of the stream.
+func TestStalledReaderDropped(t *testing.T) {
+	s := newEchoServer(t, Options{QueueBytes: 64 << 20, WriteTimeout: 300 * time.Millisecond})
+	c := s.dialRaw(t)
+	// Default socket buffers: a tiny receive window would make the kernel
+	// probe a closed window with backoff, and the drain below take minutes.
+	sc := s.conn(0)
+	body := []byte(strings.Repeat("s", 256<<10))
+	for range 128 { // 32 MiB: far more than the socket buffers hold
+		if !sc.Send(frameOf(body)) {
+			t.Fatal("Send refused")
+		}
+	}
+	waitUntil(t, "the dead link", func() bool { return s.host.Stats().DeadLinks == 1 })
+	for n := 0; ; n++ {
+		f, err := c.read(5 * time.Second)
+		if errors.Is(err, io.EOF) || isReset(err) || errors.Is(err, io.ErrUnexpectedEOF) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("after %d frames: %v", n, err)
+		}
+		if f.b0 != fin|opText {
+			t.Fatalf("frame %d: %v, want only data before the end", n, f)
+		}
+	}
+	if err := s.end(); CloseStatus(err) != 0 {
+		t.Errorf("HandleEnd(%v): a close frame was exchanged", err)
+	}
+	if st := s.host.Stats(); st.SlowConsumers != 0 {
+		t.Errorf("Stats = %+v, want no slow consumer", st)
+	}
+}

@@ -140,6 +140,15 @@ func (c *Conn) startClose(ce *CloseError) bool {
 	return true
 }
 
+// closeStarted reports whether a close frame was queued. (Conn.closing is
+// also set by the teardown, which may follow a failed write at once when
+// the read loop sees the socket closed.)
+func (c *Conn) closeStarted() bool {
+	c.ctlMu.Lock()
+	defer c.ctlMu.Unlock()
+	return c.sent != nil
+}
+
 // closeWritten records that the close frame is written, or will not be.
 func (c *Conn) closeWritten(error) {
 	c.ctlMu.Lock()
@@ -185,18 +194,6 @@ func (c *Conn) enter() bool {
 		return false
 	}
 	c.wg.Add(1)
-	return true
-}
-
-// spawn runs f on a goroutine owned by the connection.
-func (c *Conn) spawn(f func()) bool {
-	if !c.enter() {
-		return false
-	}
-	go func() {
-		defer c.wg.Done()
-		f()
-	}()
 	return true
 }
 

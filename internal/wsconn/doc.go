@@ -84,7 +84,7 @@
 // WriteTimeout.
 //
 // The writer goroutine and the timer's callback are counted by Conn.wg
-// (spawn/enter refuse once the connection is torn down); the read
+// (enter refuses once the connection is torn down); the read
 // goroutine tears down and waits for them before calling HandleEnd. A
 // flusher holds no count: the socket it may still write to is closed by
 // then, and Host.Close waits for the flushers.

@@ -182,16 +182,18 @@ func (c *Conn) flush(sc *writerScratch, now time.Time) {
 // pre (framed bytes) and then frames, and after them, unless closing,
 // whatever is queued.
 func (c *Conn) handOff(pre []byte, frames []broadcast.Frame, closing bool) {
-	if !c.spawn(func() { c.writeBlocking(pre, frames, closing) }) {
+	if !c.enter() {
 		// Torn down: nothing is written any more; the role stays taken.
 		c.closeWritten(errTornDown)
+		return
 	}
+	go c.writeBlocking(pre, frames, closing)
 }
 
 // writeFailed ends the writer role after a failed write. The role is not
 // given back, so that no other writer starts on a connection that is over.
 func (c *Conn) writeFailed(err error, closing bool) {
-	if closing || c.closing.Load() {
+	if closing || c.closeStarted() {
 		// A close was under way: the peer would not have read the close
 		// frame; the close handshake ends here (closeWritten wakes
 		// whoever waits for it) and the read loop or the timer tears
@@ -210,7 +212,9 @@ func (c *Conn) writeFailed(err error, closing bool) {
 // writeBlocking is the writer of a connection whose socket is full, that
 // has a big message, or that has no raw I/O: blocking writes with a
 // deadline, until nothing is left to write.
+// It was counted in c.wg by handOff.
 func (c *Conn) writeBlocking(pre []byte, frames []broadcast.Frame, closing bool) {
+	defer c.wg.Done()
 	sc := scratchPool.Get().(*writerScratch)
 	defer func() {
 		sc.reset()
