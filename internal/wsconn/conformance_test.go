@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -420,5 +421,44 @@ func TestStalledReaderDropped(t *testing.T) {
 	}
 	if st := s.host.Stats(); st.SlowConsumers != 0 {
 		t.Errorf("Stats = %+v, want no slow consumer", st)
+	}
+}
+
+// TestCloseBeforeStart: a connection closed between Accept and Start (a
+// server that began shutting down meanwhile) sends its close frame first
+// and ends when the client answers.
+func TestCloseBeforeStart(t *testing.T) {
+	o := Options{WriteTimeout: 2 * time.Second}
+	if portableIO() {
+		o.Parking, o.RawIO = false, false
+	} else {
+		o.Parking, o.RawIO = true, true
+	}
+	h := NewHost(o)
+	ends := make(chan error, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c := new(Conn)
+		if err := h.Accept(w, r, c, &echoHandler{c: c, ends: ends}); err != nil {
+			return
+		}
+		c.Close(StatusServiceRestart, "server restarting")
+		c.Start()
+	}))
+	defer srv.Close()
+	defer h.Close()
+	s := &echoServer{t: t, http: srv}
+	c := s.dialRaw(t)
+	f, err := c.read(5 * time.Second)
+	if err != nil || f.b0 != fin|opClose || string(f.payload) != string(closeFrame(StatusServiceRestart, "server restarting")) {
+		t.Fatalf("read %v, %v; want close 1012", f, err)
+	}
+	c.send(rawFrame{b0: fin | opClose, payload: closeFrame(StatusServiceRestart, "")})
+	select {
+	case err := <-ends:
+		if CloseStatus(err) != StatusServiceRestart {
+			t.Fatalf("HandleEnd(%v), want 1012", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the connection did not end")
 	}
 }
