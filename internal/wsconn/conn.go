@@ -101,7 +101,10 @@ func (c *Conn) overflow() {
 	}
 	if c.Close(StatusSlowConsumer, "slow consumer") {
 		c.host.stats.slowConsumers.Add(1)
-		c.host.log.Warn("closing slow consumer", "conn", c.id, "queue_bytes", c.host.opts.QueueBytes)
+		// Rate-limited: a network hiccup can make thousands slow at once.
+		if suppressed, ok := c.host.slowLog.allow(time.Now()); ok {
+			c.host.log.Warn("closing slow consumer", "conn", c.id, "queue_bytes", c.host.opts.QueueBytes, "suppressed", suppressed)
+		}
 	}
 }
 

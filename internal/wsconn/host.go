@@ -80,6 +80,22 @@ type Host struct {
 	idleFailed bool // under mu: no poller (unavailable, or stopped)
 	nextID     atomic.Uint64
 	stats      counters
+	slowLog    logLimiter
+}
+
+// logLimiter lets one event through per second and counts the others.
+type logLimiter struct {
+	next       atomic.Int64 // unix nanoseconds before which events are suppressed
+	suppressed atomic.Int64
+}
+
+func (l *logLimiter) allow(now time.Time) (suppressed int64, ok bool) {
+	next := l.next.Load()
+	if now.UnixNano() < next || !l.next.CompareAndSwap(next, now.Add(time.Second).UnixNano()) {
+		l.suppressed.Add(1)
+		return 0, false
+	}
+	return l.suppressed.Swap(0), true
 }
 
 // Stats are a Host's counters since NewHost.
