@@ -3,7 +3,6 @@ package wsconn
 import (
 	"crypto/sha1"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -125,10 +124,4 @@ const acceptGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 func acceptKey(key string) string {
 	sum := sha1.Sum([]byte(key + acceptGUID))
 	return base64.StdEncoding.EncodeToString(sum[:])
-}
-
-// IsHandshakeError reports whether err is a refused upgrade request.
-func IsHandshakeError(err error) bool {
-	var he *HandshakeError
-	return errors.As(err, &he)
 }
