@@ -398,6 +398,10 @@ func (s *server) start() error {
 		"--publication", "walcast",
 		"--log-level", "debug",
 	)
+	if os.Getenv("WALCAST_TEST_WS_PORTABLE") == "1" {
+		// The portable socket path, which CI runs besides the default.
+		cmd.Args = append(cmd.Args, "--ws-parking=false", "--ws-raw-io=false")
+	}
 	cmd.Env = serverEnv()
 	cmd.Stdout = &s.log
 	cmd.Stderr = &s.log

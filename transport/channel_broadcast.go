@@ -77,17 +77,11 @@ func (ch *channel) Receiver() broadcast.Receiver { return ch.c }
 
 // Deliver queues a broadcast frame. It runs under the hub's read lock, on
 // the publisher's goroutine, so it only pushes: a full queue closes the
-// connection as a slow consumer (on another goroutine) rather than making
-// the publisher wait. A closed queue means the connection is already going
-// away (a teardown closes it before the channels leave their rooms): that
+// connection as a slow consumer rather than making the publisher wait
+// (wsconn.Conn.Send). A connection already going away (a teardown closes
+// its socket before the channels leave their rooms) drops the frame: that
 // is no slow consumer.
-func (c *conn) Deliver(f broadcast.Frame) {
-	if c.q.Push(f) {
-		c.startWriter()
-	} else if !c.q.Closed() {
-		c.overflow()
-	}
-}
+func (c *conn) Deliver(f broadcast.Frame) { c.ws.Send(f) }
 
 // Replies to an acknowledged broadcast push.
 var payloadSizeExceeded = json.RawMessage(`"payload_size_exceeded"`)

@@ -2,7 +2,9 @@ package transport
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/walcast/walcast/phoenix"
@@ -130,13 +132,27 @@ func TestBroadcastRooms(t *testing.T) {
 }
 
 // frameSpy records what the hub hands a subscriber.
+// frameSpy records what the hub delivers to it. Deliver runs on the
+// server's read loop; the lock, not the socket the test reads the
+// reply from, orders it before the test's look.
 type frameSpy struct {
 	kind   int
+	mu     sync.Mutex
 	frames []broadcast.Frame
 }
 
-func (s *frameSpy) Kind() int                 { return s.kind }
-func (s *frameSpy) Deliver(f broadcast.Frame) { s.frames = append(s.frames, f) }
+func (s *frameSpy) Kind() int { return s.kind }
+func (s *frameSpy) Deliver(f broadcast.Frame) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.frames = append(s.frames, f)
+}
+
+func (s *frameSpy) delivered() []broadcast.Frame {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.frames)
+}
 
 // A push is encoded once per serializer: every subscriber of a kind gets
 // the very same bytes.
@@ -153,13 +169,13 @@ func TestBroadcastEncodedOnce(t *testing.T) {
 	c.sendRaw(websocket.MessageBinary, phoenix.AppendBroadcastPush(nil, "6", "8", room, "e", json.RawMessage(""), true, []byte(`{}`)))
 	c.sync()
 	for i := 0; i < len(spies); i += 2 {
-		a, b := spies[i], spies[i+1]
-		if len(a.frames) != 2 || len(b.frames) != 2 {
-			t.Fatalf("kind %d: got %d and %d frames, want 2", a.kind, len(a.frames), len(b.frames))
+		a, b := spies[i].delivered(), spies[i+1].delivered()
+		if len(a) != 2 || len(b) != 2 {
+			t.Fatalf("kind %d: got %d and %d frames, want 2", spies[i].kind, len(a), len(b))
 		}
-		for j := range a.frames {
-			if &a.frames[j].Body[0] != &b.frames[j].Body[0] {
-				t.Errorf("kind %d frame %d: encoded per subscriber", a.kind, j)
+		for j := range a {
+			if &a[j].Body[0] != &b[j].Body[0] {
+				t.Errorf("kind %d frame %d: encoded per subscriber", spies[i].kind, j)
 			}
 		}
 	}

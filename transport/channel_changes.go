@@ -161,7 +161,7 @@ const replayPoll = 2 * time.Millisecond
 // waitForRoom returns once the connection's queue is at most a quarter
 // full, so that a replay never overflows it.
 func (ch *channel) waitForRoom(ctx context.Context) error {
-	for ch.c.q.Bytes() > ch.c.s.cfg.QueueBytes/4 {
+	for ch.c.ws.QueuedBytes() > ch.c.s.cfg.QueueBytes/4 {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -235,13 +235,8 @@ func (ch *channel) DeliverChange(ids []uint64, data []byte) {
 	if head == nil {
 		head = ch.appendHead(make([]byte, 0, len(ch.prefix)+16+21*len(ids)), ids)
 	}
-	ok := ch.c.q.Push(broadcast.Frame{Head: head, Body: data, Tail: ch.tail})
+	ch.c.ws.Send(broadcast.Frame{Head: head, Body: data, Tail: ch.tail})
 	ch.mu.Unlock()
-	if ok {
-		ch.c.startWriter()
-	} else {
-		ch.c.overflow()
-	}
 }
 
 // setIDs records the binding ids and precomputes the single-id heads.

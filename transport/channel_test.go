@@ -19,7 +19,8 @@ const subscribedMsg = `{"extension":"postgres_changes","status":"ok","message":"
 
 func TestPostgresChangesFrames(t *testing.T) {
 	data := `{"schema":"public","table":"todos","type":"INSERT","record":{"id":1}}`
-	big := `{"pad":"` + strings.Repeat("x", 3*assembleMax) + `"}`
+	// Over the 32 KiB that a flusher copies: written with writev.
+	big := `{"pad":"` + strings.Repeat("x", 3*32<<10) + `"}`
 	tests := []struct {
 		name string
 		vsn  phoenix.Version
@@ -59,19 +60,26 @@ func TestDeliverChangeDoesNotAllocate(t *testing.T) {
 	ch := findChannel(t, e, "realtime:room")
 	conn := ch.c
 	data := []byte(`{"type":"INSERT"}`)
+	ch.mu.Lock() // the subscription set ids on a helper goroutine
 	ids := []uint64{ch.ids[0]}
+	ch.mu.Unlock()
 	// Keep the writer from draining so only the enqueue is measured.
-	conn.writing.Store(true)
-	defer conn.writing.Store(false)
+	var release func()
+	waitFor(t, "the writer to be idle", func() bool {
+		r, ok := conn.ws.HoldWrites()
+		release = r
+		return ok
+	})
+	defer release()
 	for range 64 {
 		ch.DeliverChange(ids, data) // grow the ring once
 	}
-	buf := conn.q.PopAll(nil)
+	buf := conn.ws.TakeQueued(nil)
 	allocs := testing.AllocsPerRun(100, func() {
 		for range 32 {
 			ch.DeliverChange(ids, data)
 		}
-		buf = conn.q.PopAll(buf[:0])
+		buf = conn.ws.TakeQueued(buf[:0])
 	})
 	if allocs != 0 {
 		t.Fatalf("32 DeliverChange calls allocate %v times, want 0", allocs)

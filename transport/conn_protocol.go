@@ -8,8 +8,6 @@ import (
 	"strings"
 
 	"github.com/walcast/walcast/phoenix"
-
-	"github.com/coder/websocket"
 )
 
 // Phoenix events and topics the server handles.
@@ -36,11 +34,11 @@ var (
 // handleFrame decodes one inbound message and acts on it. A frame that does
 // not decode is logged (rate-limited) and dropped; the connection stays, as
 // with Phoenix.
-func (c *conn) handleFrame(typ websocket.MessageType, data []byte) {
+func (c *conn) handleFrame(binary bool, data []byte) {
 	var m phoenix.Message
 	var err error
 	switch {
-	case typ == websocket.MessageText:
+	case !binary:
 		m, err = phoenix.DecodeText(c.vsn, data)
 	case c.vsn == phoenix.V2:
 		m, err = phoenix.DecodeBinary(data)
@@ -62,6 +60,9 @@ func (c *conn) handle(m phoenix.Message) {
 		return
 	}
 	if m.Event == evJoin && !m.Binary {
+		// The channel keeps parts of the payload (the bindings it echoes),
+		// and data is the socket's buffer, valid only during this call.
+		m.Payload = slices.Clone(m.Payload)
 		c.deep(func() { c.join(m) })
 		return
 	}

@@ -30,9 +30,10 @@ type Stats struct {
 }
 
 type counters struct {
-	accepted, rejected, slowConsumers, idleTimeouts, deadLinks, malformed atomic.Uint64
-	joinsOK, joinsRefused, rateLimited, bytesIn                           atomic.Uint64
-	messagesIn                                                            [len(inboundEvents) + 1]atomic.Uint64
+	accepted, rejected, malformed               atomic.Uint64
+	joinsOK, joinsRefused, rateLimited, bytesIn atomic.Uint64
+	feedsSlow                                   atomic.Uint64 // SSE feeds closed for falling behind; sockets count theirs in wsconn
+	messagesIn                                  [len(inboundEvents) + 1]atomic.Uint64
 }
 
 // inboundEvents are the events counted apart in Stats.MessagesIn; any other
@@ -67,7 +68,7 @@ func (s *Server) Stats() Stats {
 		c.mu.Lock()
 		channels += len(c.channels)
 		c.mu.Unlock()
-		queued += c.q.Bytes()
+		queued += c.ws.QueuedBytes()
 	}
 	in := make(map[string]uint64, len(inboundEvents)+1)
 	for i := range s.stats.messagesIn {
@@ -77,6 +78,7 @@ func (s *Server) Stats() Stats {
 		}
 		in[name] = s.stats.messagesIn[i].Load()
 	}
+	ws := s.ws.Stats()
 	return Stats{
 		Channels:      channels,
 		QueuedBytes:   queued,
@@ -88,9 +90,9 @@ func (s *Server) Stats() Stats {
 		Connections:   n,
 		Accepted:      s.stats.accepted.Load(),
 		Rejected:      s.stats.rejected.Load(),
-		SlowConsumers: s.stats.slowConsumers.Load(),
-		IdleTimeouts:  s.stats.idleTimeouts.Load(),
-		DeadLinks:     s.stats.deadLinks.Load(),
+		SlowConsumers: ws.SlowConsumers + s.stats.feedsSlow.Load(),
+		IdleTimeouts:  ws.IdleTimeouts,
+		DeadLinks:     ws.DeadLinks,
 		Malformed:     s.stats.malformed.Load(),
 	}
 }

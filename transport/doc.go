@@ -6,7 +6,7 @@
 //
 // # Server
 //
-// Server (server.go, conn*.go, channel*.go, writer*.go) serves the routes
+// Server (server.go, conn*.go, channel*.go) serves the routes
 // /realtime/v1/websocket (what supabase-js dials), /socket/websocket
 // (self-hosted Supabase's path) and /healthz. Before upgrading it checks
 // the apikey (x-api-key or apikey header, else the apikey query parameter)
@@ -16,7 +16,9 @@
 // Any Origin is accepted: browsers of any application connect, as they do to
 // Supabase, and the apikey is what authorizes a connection. Compression is
 // not negotiated (it costs a flate state per socket; realtime-js does not
-// ask for it).
+// ask for it). The WebSocket itself (handshake, frames, ping/pong, close,
+// writing and parking) is package internal/wsconn's; this package keeps
+// the protocol state of each connection.
 //
 // Per connection the server answers heartbeats, joins, leaves and
 // access_token pushes with Phoenix's semantics, delivers postgres_changes
@@ -87,44 +89,46 @@
 //
 // # Concurrency
 //
-// An idle connection has no goroutine: between messages its read loop
-// parks the connection (park.go) and returns, and the server's idle poller
-// (an epoll instance of its own, on Linux) starts the read loop again when
-// the socket is readable or hangs up. Whoever ends a parked connection
-// unparks it, so that its read fails and the read loop tears it down. The
-// server pings only connections silent for PingInterval. On Linux neither
-// the sockets nor the idle poller's epoll instance are ever waited on in a
-// blocking system call: reads, writes, epoll_ctl and epoll_wait are raw
-// non-blocking calls, and waiting is the runtime poller's (sock_raw_linux.go
-// says why).
+// Each connection (conn.go) is a wsconn.Conn, held by value, and the
+// protocol state around it: its channels and limits. wsconn calls the
+// conn's HandleMessage for every inbound message on the connection's read
+// goroutine, and HandleEnd once when the socket has ended; everything
+// about goroutines on the socket side (the read loop and parking, the
+// flush pool and writer goroutines, the idle/ping timer) and its locks is
+// written down in internal/wsconn's package documentation.
 //
-// Replies, changes and system messages are pushed into the connection's
-// queue (a broadcast.Queue bounded by QueueBytes) from whichever goroutine
-// produces them, the changes dispatcher included, and a push never blocks:
-// a full queue closes the connection as a slow consumer. The push puts the
-// connection in line at the server's flush pool (writer_pool.go): at most
-// GOMAXPROCS flushers frame the queued messages into one buffer and write
-// it with one non-blocking syscall (with WriteCoalesce set, at most once
-// per that interval per connection). A socket that cannot take it all, or
-// a message over 32 KiB, gets a writer goroutine of its own (writer.go)
-// whose writes have WriteTimeout. coder/websocket writes only control
-// frames, through the same lock, so frames never interleave.
+// Replies, changes and system messages are sent through wsconn.Conn.Send
+// from whichever goroutine produces them, the changes dispatcher and the
+// hub's publishers included; Send never blocks: a full queue (QueueBytes)
+// closes the connection as a slow consumer. Messages are handled one at a
+// time, in order; a join, presence push or token refresh runs on a
+// short-lived goroutine the read goroutine waits for (conn.deep), to keep
+// the read goroutine's stack small.
 //
-// Short-lived helpers (a join waiting for its subscription, the idle/ping
-// timer's callback, a token expiry, the closer) are registered with the
-// connection, and its teardown waits for all of them; Shutdown and Close
-// wait for every connection's teardown, then for the flushers and the idle
-// poller, so no goroutine outlives them.
+// Short-lived helpers (a join waiting for its subscription, a token
+// expiry) are registered with the connection (conn.spawn), and its
+// teardown, run from HandleEnd, stops its channels and waits for all of
+// them. Shutdown sends every connection a close frame and waits for every
+// teardown, then closes the wsconn.Host (its flushers and idle poller);
+// Close drops the sockets at once and does the same. No goroutine outlives
+// them.
+//
+// Lock order: channel.mu, then conn.mu, then wsconn's locks; wsconn never
+// calls into a conn while it holds a lock.
 //
 // # Close codes
 //
+//	1002 protocol error    a frame broke RFC 6455 (unmasked, reserved bits or opcodes, bad control frame)
+//	1007 invalid payload   a text message (or close reason) that is not UTF-8
 //	1009 message too big   an inbound message exceeded MaxFrameBytes
 //	1012 server restarting Shutdown
 //	4000 slow consumer     the outbound queue overflowed (QueueBytes)
 //	4001 idle timeout      no inbound message for IdleTimeout
 //
-// A client that does not take a write within WriteTimeout, or does not
-// answer a ping within it, is dropped without a close frame: it would not
-// read one either. realtime-js reconnects after every close it did not
+// A client's close frame is answered with its own code. A client that does
+// not take a write within WriteTimeout, does not answer a ping within it,
+// or does not answer a close frame within it, is dropped without (another)
+// close frame: it would not read one either, and sees the connection end
+// (1006 in a browser). realtime-js reconnects after every close it did not
 // initiate, whatever the code.
 package transport

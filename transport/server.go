@@ -13,11 +13,11 @@ import (
 	"github.com/walcast/walcast/phoenix"
 	"github.com/walcast/walcast/replication"
 
-	"github.com/coder/websocket"
 	"github.com/go-chi/chi/v5"
 	"github.com/walcast/walcast/auth"
 	"github.com/walcast/walcast/broadcast"
 	"github.com/walcast/walcast/changes"
+	"github.com/walcast/walcast/internal/wsconn"
 	"github.com/walcast/walcast/presence"
 )
 
@@ -63,6 +63,13 @@ type Config struct {
 	// does not take a write in time is dropped without a close frame: it
 	// would not read one either.
 	WriteTimeout time.Duration
+	// DisableParking keeps a read goroutine on every idle connection
+	// instead of parking it on the server's epoll instance; DisableRawIO
+	// writes and reads sockets through net.Conn instead of non-blocking
+	// system calls. Both are what macOS, Windows and TLS-wrapped sockets
+	// get anyway; off by default, where the system allows.
+	DisableParking bool
+	DisableRawIO   bool
 	// WriteCoalesce is the least time between two writes to one connection
 	// (default 0: none). Frames queued meanwhile go out together, so a
 	// busy connection costs one syscall per interval, not one per message,
@@ -155,16 +162,14 @@ func (d dispatcherSource) SubscribeAfter(ctx context.Context, sink changes.Sink,
 // Server serves the Supabase Realtime WebSocket protocol. See the package
 // documentation for its routes, close codes and concurrency.
 type Server struct {
-	cfg        Config
-	flushers   *flushPool
-	idle       atomic.Pointer[idlePoller] // started by the first parked connection
-	idleFailed bool                       // under mu: no poller (unavailable, or stopped)
-	log        *slog.Logger
-	changes    changeSource        // nil when Config.Changes is nil
-	hub        *broadcast.Hub      // broadcast and presence rooms
-	presence   presence.Store      // who is in each room; diffs go out through pub
-	pub        broadcast.Publisher // every broadcast's way out: Config.Relay, or localPublisher
-	router     chi.Router
+	cfg      Config
+	ws       *wsconn.Host // accepts, reads and writes the WebSockets
+	log      *slog.Logger
+	changes  changeSource        // nil when Config.Changes is nil
+	hub      *broadcast.Hub      // broadcast and presence rooms
+	presence presence.Store      // who is in each room; diffs go out through pub
+	pub      broadcast.Publisher // every broadcast's way out: Config.Relay, or localPublisher
+	router   chi.Router
 
 	mu       sync.Mutex
 	draining bool
@@ -174,14 +179,12 @@ type Server struct {
 	// its read loop has torn it down (which waits for its other goroutines).
 	wg sync.WaitGroup
 
-	nextConnID  atomic.Uint64
 	nextLocalID atomic.Uint64 // binding ids when there is no dispatcher
 	stats       counters
 	payloads    payloadCache // feeds' last converted change
 	malformed   logLimiter
 	refusals    logLimiter // refused handshakes (conn_stats.go)
 	joinRefusal logLimiter // refused joins
-	slowLog     logLimiter // slow-consumer closes
 }
 
 // NewServer returns a Server; it serves nothing until Handler is mounted.
@@ -213,7 +216,22 @@ func NewServer(cfg Config) *Server {
 	} else {
 		s.presence = presence.NewMemory(s.publishPresence)
 	}
-	s.flushers = newFlushPool(s.cfg.WriteCoalesce)
+	s.ws = wsconn.NewHost(wsconn.Options{
+		MaxMessageBytes: cfg.MaxFrameBytes,
+		QueueBytes:      cfg.QueueBytes,
+		IdleTimeout:     cfg.IdleTimeout,
+		PingInterval:    cfg.PingInterval,
+		WriteTimeout:    cfg.WriteTimeout,
+		WriteCoalesce:   cfg.WriteCoalesce,
+		Parking:         !cfg.DisableParking,
+		RawIO:           !cfg.DisableRawIO,
+		// Browsers of any application connect, from any origin, as they do
+		// to Supabase: the apikey, not the Origin header, is what
+		// authorizes a connection. Compression is never negotiated: it
+		// costs a flate state per connection and CPU per message, and
+		// realtime-js does not ask for it.
+		Logger: s.log,
+	})
 	r := chi.NewRouter()
 	r.Get("/realtime/v1/websocket", s.serveWebSocket)
 	r.Get("/socket/websocket", s.serveWebSocket)
@@ -242,10 +260,11 @@ func (s *Server) serveHealth(w http.ResponseWriter, _ *http.Request) {
 	w.Write([]byte(`{"status":"ok"}`))
 }
 
-// serveWebSocket authenticates the upgrade request, upgrades it and starts
-// the connection's read loop on a fresh goroutine, then returns: keeping an
-// idle connection on the HTTP handler's goroutine costs more (its stack
-// keeps net/http's frames).
+// serveWebSocket authenticates the upgrade request, upgrades it
+// (wsconn.Host.Accept) and starts the connection, which parks it or starts
+// its read loop on a fresh goroutine, then returns: keeping an idle
+// connection on the HTTP handler's goroutine costs more (its stack keeps
+// net/http's frames).
 func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	vsn, err := phoenix.ParseVersion(r.URL.Query().Get("vsn"))
 	if err != nil {
@@ -280,36 +299,29 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 
 	c := new(conn)
-	uw := &upgradeWriter{ResponseWriter: w, timeout: s.cfg.WriteTimeout, sw: &c.sock}
-	ws, err := websocket.Accept(uw, r, &websocket.AcceptOptions{
-		// Browsers of any application connect, from any origin, as they do
-		// to Supabase: the apikey, not the Origin header, is what
-		// authorizes a connection, so origin checks would add nothing.
-		InsecureSkipVerify: true,
-		// Compression costs a flate state per connection and CPU per
-		// message; realtime-js does not ask for it either.
-		CompressionMode: websocket.CompressionDisabled,
-	})
-	if err != nil {
+	if err := s.ws.Accept(w, r, &c.ws, c); err != nil {
 		// Accept has answered the request.
 		s.wg.Done()
 		s.log.Debug("websocket upgrade failed", "error", err)
 		return
 	}
-	c.init(s, ws, vsn, apikey)
-	c.br, c.hc = uw.br, uw.hc
+	c.init(s, vsn, apikey)
 
 	s.mu.Lock()
-	if s.draining {
-		s.mu.Unlock()
-		ws.Close(StatusServiceRestart, "server restarting")
-		s.wg.Done()
+	draining := s.draining
+	if !draining {
+		s.conns[c] = struct{}{}
+	}
+	s.mu.Unlock()
+	if draining {
+		// Started only to close: its read loop takes the answer and its
+		// teardown releases s.wg.
+		c.ws.Close(wsconn.StatusServiceRestart, "server restarting")
+		c.ws.Start()
 		return
 	}
-	s.conns[c] = struct{}{}
-	s.mu.Unlock()
 	s.stats.accepted.Add(1)
-	go c.run()
+	c.ws.Start()
 }
 
 // apiKey reads the key from the x-api-key or apikey header, else from the
@@ -357,48 +369,28 @@ func (s *Server) remove(c *conn) {
 	s.mu.Unlock()
 }
 
-// shutdownConcurrency bounds the close handshakes Shutdown runs at once.
-const shutdownConcurrency = 128
-
-// Shutdown stops accepting connections (new upgrades get 503), closes every
-// socket with 1012 "server restarting" (a few at a time), and waits until
-// every goroutine of every connection has returned. When ctx ends first,
-// the remaining sockets are dropped without a close handshake; Shutdown
-// still waits for their goroutines (which no longer block on anything) and
-// returns ctx.Err().
+// Shutdown stops accepting connections (new upgrades get 503), sends every
+// socket a close frame with 1012 "server restarting", and waits until
+// every connection has ended and every goroutine of every connection has
+// returned. A client that does not answer its close frame is cut off after
+// WriteTimeout. When ctx ends first, the remaining sockets are dropped
+// without waiting further; Shutdown still waits for their goroutines (which
+// no longer block on anything) and returns ctx.Err().
 func (s *Server) Shutdown(ctx context.Context) error {
-	conns := s.stopAccepting()
-	work := make(chan *conn)
-	var workers sync.WaitGroup
-	for range min(shutdownConcurrency, len(conns)) {
-		workers.Go(func() {
-			for c := range work {
-				c.closeNowWith(StatusServiceRestart, "server restarting")
-			}
-		})
+	for _, c := range s.stopAccepting() {
+		// Close never waits: the close frames go out through the flush
+		// pool, and each read loop takes its client's answer.
+		c.ws.Close(wsconn.StatusServiceRestart, "server restarting")
 	}
-	var err error
-feed:
-	for _, c := range conns {
-		select {
-		case work <- c:
-		case <-ctx.Done():
-			err = ctx.Err()
-			break feed
-		}
-	}
-	close(work)
 	done := make(chan struct{})
 	go func() {
-		workers.Wait()
 		s.wg.Wait()
-		s.flushers.wait()
-		s.stopIdlePoller()
+		s.ws.Close()
 		close(done)
 	}()
 	select {
 	case <-done:
-		return err
+		return nil
 	case <-ctx.Done():
 	}
 	s.dropAll()
@@ -412,8 +404,7 @@ func (s *Server) Close() error {
 	s.stopAccepting()
 	s.dropAll()
 	s.wg.Wait()
-	s.flushers.wait()
-	s.stopIdlePoller()
+	s.ws.Close()
 	return nil
 }
 
@@ -439,6 +430,6 @@ func (s *Server) dropAll() {
 	}
 	s.mu.Unlock()
 	for _, c := range conns {
-		c.drop()
+		c.ws.Drop()
 	}
 }

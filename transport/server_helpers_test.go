@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -19,6 +20,12 @@ import (
 	"github.com/walcast/walcast/auth"
 	"github.com/walcast/walcast/internal/testlog"
 )
+
+// envPortable, set to 1, runs every test server without parking and raw
+// I/O: the path other systems and TLS take, which CI runs too.
+const envPortable = "WALCAST_TEST_WS_PORTABLE"
+
+func portableIO() bool { return os.Getenv(envPortable) == "1" }
 
 var testSecret = []byte("super-secret-jwt-token-with-at-least-32-characters")
 
@@ -55,6 +62,9 @@ func newEnv(t testing.TB, cfg Config) *testEnv {
 	}
 	if cfg.AuthFailureDelay == 0 {
 		cfg.AuthFailureDelay = -1
+	}
+	if portableIO() {
+		cfg.DisableParking, cfg.DisableRawIO = true, true
 	}
 	e := &testEnv{s: NewServer(cfg), fake: newFakeChanges(true)}
 	e.s.changes = e.fake

@@ -38,7 +38,9 @@ func TestSlowConsumerInRoom(t *testing.T) {
 	}
 	// No idle timeout: the clients send no heartbeats. No message rate
 	// limit: the publisher sends far more than 100 messages/s.
-	e := newEnv(t, Config{QueueBytes: queueBytes, IdleTimeout: time.Hour, MessagesPerSecond: -1, Logger: slog.New(slog.DiscardHandler)})
+	// A long WriteTimeout: the stalled socket's blocked write must outlast
+	// the time its queue takes to overflow, which the race detector stretches.
+	e := newEnv(t, Config{QueueBytes: queueBytes, IdleTimeout: time.Hour, WriteTimeout: time.Minute, MessagesPerSecond: -1, Logger: slog.New(slog.DiscardHandler)})
 	const topic = "realtime:room"
 	room := roomKey(false, "room")
 	join := `{"config":{"broadcast":{"self":false,"ack":false},"presence":{"key":"","enabled":false},"postgres_changes":[]}}`
@@ -79,7 +81,7 @@ func TestSlowConsumerInRoom(t *testing.T) {
 	var peak, stalledPeak atomic.Uint64
 	stopSampling := sample(10*time.Millisecond, func() {
 		maxTo(&peak, heapInuse(false))
-		maxTo(&stalledPeak, uint64(stalledConn.q.Bytes()))
+		maxTo(&stalledPeak, uint64(stalledConn.ws.QueuedBytes()))
 	})
 
 	// Once the server gave up on the stalled client, it reads again (as a

@@ -104,7 +104,7 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request) {
 			}
 			if overflow {
 				// The client resumes from its last event when it reconnects.
-				s.stats.slowConsumers.Add(1)
+				s.stats.feedsSlow.Add(1)
 				send()
 				return
 			}

@@ -54,6 +54,8 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (*s
 	coalesce := f.duration("write-coalesce", "WALCAST_WRITE_COALESCE", 0, "least time between two writes to one busy connection, batching what is queued meanwhile (0: none)")
 	retainBytes := f.int("retain-bytes", "WALCAST_RETAIN_BYTES", changes.DefaultRetainBytes, "bytes of recent changes kept for clients that resume after a cursor (0: none)")
 	retainAge := f.duration("retain-age", "WALCAST_RETAIN_AGE", changes.DefaultRetainAge, "how long recent changes are kept for clients that resume (0: no age bound)")
+	parking := f.bool("ws-parking", "WALCAST_WS_PARKING", true, "park idle WebSocket connections on epoll without a goroutine (Linux); false keeps a read goroutine per connection")
+	rawIO := f.bool("ws-raw-io", "WALCAST_WS_RAW_IO", true, "write and read WebSockets with non-blocking system calls (Unix); false uses blocking net.Conn writes from a writer goroutine")
 	if err := f.parse(args); err != nil {
 		return nil, err
 	}
@@ -81,7 +83,8 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (*s
 	}
 	cfg.retention = changes.Retention{MaxBytes: *retainBytes, MaxAge: *retainAge}
 	cfg.gcPercent = *gcPercent
-	cfg.server = transport.Config{QueueBytes: *queueBytes, MaxChannels: *maxChannels, WriteCoalesce: *coalesce}
+	cfg.server = transport.Config{QueueBytes: *queueBytes, MaxChannels: *maxChannels, WriteCoalesce: *coalesce,
+		DisableParking: !*parking, DisableRawIO: !*rawIO}
 	if err := cfg.stream.Validate(); err != nil {
 		return nil, usageError{err}
 	}

@@ -1,17 +1,13 @@
-//go:build unix && (!linux || race)
+//go:build unix && !(linux && !386)
 
-package transport
+package wsconn
 
 import "syscall"
 
 // sendNow writes p to a non-blocking socket and recvNow reads from one;
 // EAGAIN means the socket is full or empty. Both retry when interrupted.
-//
-// Race-detector builds on Linux use these too: syscall.Write and
-// syscall.Read tell the detector that what one goroutine did before
-// writing happens before what a reader of the other end does after reading
-// it, and tests rely on that edge. The raw calls of sock_raw_linux.go do
-// not.
+// The runtime keeps its sockets non-blocking, so these never block.
+// (Linux, but for 386, uses raw send/recv calls: sock_raw_linux.go.)
 func sendNow(fd int, p []byte) (int, error) { return retryEINTR(syscall.Write, fd, p) }
 
 func recvNow(fd int, p []byte) (int, error) { return retryEINTR(syscall.Read, fd, p) }

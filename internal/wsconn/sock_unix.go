@@ -1,6 +1,6 @@
 //go:build unix
 
-package transport
+package wsconn
 
 import (
 	"net"
@@ -8,7 +8,8 @@ import (
 )
 
 // rawConnOf returns the socket's raw connection, for non-blocking writes
-// straight on the file descriptor, or nil when nc is not a socket.
+// and reads straight on the file descriptor, or nil when nc is not a
+// socket (a TLS connection, a pipe).
 func rawConnOf(nc net.Conn) syscall.RawConn {
 	sc, ok := nc.(syscall.Conn)
 	if !ok {
@@ -21,13 +22,13 @@ func rawConnOf(nc net.Conn) syscall.RawConn {
 	return rc
 }
 
-// rawRead reads into c.readBuf without blocking; it reports false, to wait
+// rawRead reads into s.readBuf without blocking; it reports false, to wait
 // in the runtime's poller, while the socket is empty.
-func (c *hijackedConn) rawRead(fd uintptr) bool {
-	n, err := recvNow(int(fd), c.readBuf)
+func (s *sock) rawRead(fd uintptr) bool {
+	n, err := recvNow(int(fd), s.readBuf)
 	if err == syscall.EAGAIN {
 		return false
 	}
-	c.readN, c.readErr = max(n, 0), err
+	s.readN, s.readErr = max(n, 0), err
 	return true
 }

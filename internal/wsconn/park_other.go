@@ -1,6 +1,6 @@
 //go:build !linux
 
-package transport
+package wsconn
 
 import "errors"
 
@@ -11,6 +11,6 @@ func newIdlePoller() (*idlePoller, error) {
 	return nil, errors.New("parking idle connections needs epoll (Linux)")
 }
 
-func (p *idlePoller) watch(*conn) error { return errors.ErrUnsupported }
-func (p *idlePoller) forget(*conn)      {}
+func (p *idlePoller) watch(*Conn) error { return errors.ErrUnsupported }
+func (p *idlePoller) forget(*Conn)      {}
 func (p *idlePoller) close()            {}

@@ -1,6 +1,6 @@
-//go:build linux && !race
+//go:build linux && !386
 
-package transport
+package wsconn
 
 import (
 	"syscall"
@@ -18,6 +18,14 @@ import (
 // of the CPU, and the per-call overhead another tenth. send and recv rather
 // than write and read skip the VFS layer. MSG_NOSIGNAL: a peer that is gone
 // gives EPIPE, not a signal.
+//
+// Race-detector builds use these too, so that the detector runs the code
+// production runs. A raw call gives the detector no happens-before edge
+// between a write here and a read at the other end of the socket: tests
+// synchronise explicitly.
+//
+// Not on 386, where socket calls go through socketcall(2) and there is no
+// SYS_SENDTO: sock_nb_unix.go serves it.
 func sendNow(fd int, p []byte) (int, error) {
 	return rawSocketCall(syscall.SYS_SENDTO, fd, p, syscall.MSG_DONTWAIT|syscall.MSG_NOSIGNAL)
 }

@@ -1,6 +1,6 @@
 //go:build linux
 
-package transport
+package wsconn
 
 import (
 	"errors"
@@ -11,7 +11,7 @@ import (
 )
 
 // idlePoller watches parked connections: sockets with nothing to read,
-// whose read loop has returned (see conn.park). A goroutine blocked in a
+// whose read loop has returned (see Conn.park). A goroutine blocked in a
 // read keeps a stack of several KiB per connection, most of an idle
 // connection's memory; here an idle connection costs one epoll
 // registration. One goroutine waits on an epoll instance of our own (the Go
@@ -30,7 +30,7 @@ type idlePoller struct {
 	epfd  int
 	ep    *os.File // epfd, in the runtime's poller
 	mu    sync.Mutex
-	conns map[uint64]*conn // parked, by id
+	conns map[uint64]*Conn // parked, by id
 	done  chan struct{}
 }
 
@@ -46,7 +46,7 @@ func newIdlePoller() (*idlePoller, error) {
 	// A non-blocking descriptor given to os.NewFile joins the runtime's
 	// poller, so waiting for it parks the goroutine, not a thread.
 	p := &idlePoller{epfd: epfd, ep: os.NewFile(uintptr(epfd), "idle-epoll"),
-		conns: make(map[uint64]*conn), done: make(chan struct{})}
+		conns: make(map[uint64]*Conn), done: make(chan struct{})}
 	rc, err := p.ep.SyscallConn()
 	if err != nil {
 		p.ep.Close()
@@ -57,8 +57,8 @@ func newIdlePoller() (*idlePoller, error) {
 }
 
 // watch arms c's socket. The caller set c.parked; c must not be read from
-// until the poller (or conn.unpark) starts its read loop again.
-func (p *idlePoller) watch(c *conn) error {
+// until the poller (or Conn.unpark) starts its read loop again.
+func (p *idlePoller) watch(c *Conn) error {
 	p.mu.Lock()
 	p.conns[c.id] = c
 	p.mu.Unlock()
@@ -68,7 +68,7 @@ func (p *idlePoller) watch(c *conn) error {
 		Pad:    int32(uint32(c.id >> 32)),
 	}
 	var err error
-	cerr := c.sw.rc.Control(func(fd uintptr) {
+	cerr := c.sock.rc.Control(func(fd uintptr) {
 		// Re-arm; the first time (or on a new socket with a reused
 		// number) there is nothing to modify yet.
 		err = epollCtl(p.epfd, syscall.EPOLL_CTL_MOD, int(fd), &ev)
@@ -86,7 +86,7 @@ func (p *idlePoller) watch(c *conn) error {
 }
 
 // forget drops c from the parked set. Its registration ends with its socket.
-func (p *idlePoller) forget(c *conn) {
+func (p *idlePoller) forget(c *Conn) {
 	p.mu.Lock()
 	delete(p.conns, c.id)
 	p.mu.Unlock()

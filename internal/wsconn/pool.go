@@ -1,4 +1,4 @@
-package transport
+package wsconn
 
 import (
 	"runtime"
@@ -13,7 +13,7 @@ import (
 // thus costs no goroutine per connection and no scheduling per message, and
 // the syscalls run on as many goroutines as there are cores. A socket that
 // cannot take the bytes at once, or a message too big to copy, gets a
-// writer goroutine of its own (conn.writeBlocking), so no flusher ever
+// writer goroutine of its own (Conn.writeBlocking), so no flusher ever
 // waits for a client.
 //
 // Coalescing (Config.WriteCoalesce, off by default): a connection written
@@ -30,7 +30,7 @@ type flushPool struct {
 	hold time.Duration
 
 	mu       sync.Mutex
-	ready    []*conn // in line: ready[head:]
+	ready    []*Conn // in line: ready[head:]
 	head     int
 	held     heldHeap // by due time
 	sleeping bool     // a flusher waits for the first held connection
@@ -46,9 +46,9 @@ func newFlushPool(hold time.Duration) *flushPool {
 	return &flushPool{max: runtime.GOMAXPROCS(0), hold: max(hold, 0)}
 }
 
-// schedule puts c in line. The caller holds c's writer role and one count
-// of c.wg, which the flush that takes c passes on or releases.
-func (p *flushPool) schedule(c *conn) {
+// schedule puts c in line. The caller holds c's writer role, which the
+// flush that takes c passes on or releases.
+func (p *flushPool) schedule(c *Conn) {
 	p.mu.Lock()
 	p.ready = append(p.ready, c)
 	start := p.running < p.max
@@ -64,7 +64,7 @@ func (p *flushPool) schedule(c *conn) {
 
 func (p *flushPool) run() {
 	defer p.wg.Done()
-	var batch [flushGrab]*conn
+	var batch [flushGrab]*Conn
 	sc := new(writerScratch)
 	for {
 		n, wait := p.take(batch[:])
@@ -97,7 +97,7 @@ func (p *flushPool) run() {
 // putting the held ones that are due back in line. When there are none it
 // returns how long the calling flusher must sleep for the first held
 // connection, or 0 after retiring it.
-func (p *flushPool) take(dst []*conn) (int, time.Duration) {
+func (p *flushPool) take(dst []*Conn) (int, time.Duration) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if len(p.held) > 0 {
@@ -135,14 +135,14 @@ func (p *flushPool) take(dst []*conn) (int, time.Duration) {
 
 // holdBack parks c (whose writer role the caller holds) until due. Some
 // flusher is running: the caller.
-func (p *flushPool) holdBack(c *conn, due time.Time) {
+func (p *flushPool) holdBack(c *Conn, due time.Time) {
 	p.mu.Lock()
 	p.held.push(heldConn{c: c, due: due})
 	p.mu.Unlock()
 }
 
 type heldConn struct {
-	c   *conn
+	c   *Conn
 	due time.Time
 }
 
@@ -163,7 +163,7 @@ func (h *heldHeap) push(x heldConn) {
 	}
 }
 
-func (h *heldHeap) pop() *conn {
+func (h *heldHeap) pop() *Conn {
 	a := *h
 	c := a[0].c
 	last := len(a) - 1
@@ -189,5 +189,5 @@ func (h *heldHeap) pop() *conn {
 }
 
 // wait returns when no flusher runs. Connections hold the pool's work, so
-// the server calls it after every connection is gone.
+// the host calls it after every connection is gone.
 func (p *flushPool) wait() { p.wg.Wait() }

@@ -1,0 +1,273 @@
+package wsconn
+
+import (
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/walcast/walcast/broadcast"
+)
+
+// Writing. Everything a connection sends, data and control frames alike,
+// is written by whoever holds its writer role (Conn.writing): the first
+// Send (or control frame) into an idle connection takes the role and puts
+// the connection in the host's flushPool line. The flusher frames every
+// queued message straight into one buffer (server frames are not masked
+// and compression is off, so the framing is a few bytes) and writes it
+// with one non-blocking syscall. Only when the socket cannot take it all,
+// or a message is too big to copy, or raw I/O is off, does the connection
+// get a goroutine of its own that blocks with a write deadline
+// (writeBlocking). An idle connection holds no goroutine, no buffer and no
+// slice for writing.
+//
+// Control frames wait in a slot (Conn.ctl) that the role's holder empties
+// before it takes the next batch of data: pong and ping go out between two
+// whole data frames, ahead of queued data; the close frame goes out next
+// and nothing after it, since Close discards the queue.
+
+// assembleMax is the largest message copied into a flusher's buffer. Larger
+// ones are written by writeBlocking with writev, without a copy.
+const assembleMax = 32 << 10
+
+// batchBytes bounds what one write takes from a queue: a connection with a
+// long backlog is written in batches of this size, each followed by the
+// other connections in line, and a flusher's buffer stays small.
+const batchBytes = 256 << 10
+
+// writerScratch is what a flusher or a blocking writer reuses.
+type writerScratch struct {
+	frames []broadcast.Frame
+	buf    []byte
+}
+
+// reset drops references to frame bodies (shared, possibly large) and a
+// buffer that grew past the usual size.
+func (sc *writerScratch) reset() {
+	clear(sc.frames)
+	sc.frames = sc.frames[:0]
+	if cap(sc.buf) > 256<<10 {
+		sc.buf = nil
+	}
+}
+
+var scratchPool = sync.Pool{New: func() any { return new(writerScratch) }}
+
+// control holds the control frames waiting for the writer role. Under
+// Conn.ctlMu.
+type control struct {
+	pong      bool
+	ping      bool
+	close     bool
+	pongData  []byte // the payload of the latest ping (§5.5.3: only the latest needs its pong)
+	closeData []byte
+}
+
+// queueControl puts a control frame in the slot and makes sure a writer
+// runs. Nothing is queued once the close frame is.
+func (c *Conn) queueControl(op byte, payload []byte) {
+	c.ctlMu.Lock()
+	if c.ctl.close {
+		c.ctlMu.Unlock()
+		return
+	}
+	switch op {
+	case opPong:
+		c.ctl.pong = true
+		c.ctl.pongData = append(c.ctl.pongData[:0], payload...)
+	case opPing:
+		c.ctl.ping = true
+	}
+	c.ctlMu.Unlock()
+	c.ctlPending.Store(true)
+	c.startWriter()
+}
+
+// takeControl appends the waiting control frames to b and reports whether
+// the close frame is among them (then nothing may follow). Writer role only.
+func (c *Conn) takeControl(b []byte) ([]byte, bool) {
+	c.ctlMu.Lock()
+	defer c.ctlMu.Unlock()
+	c.ctlPending.Store(false)
+	if c.ctl.pong {
+		b = appendControl(b, opPong, c.ctl.pongData)
+		c.ctl.pong, c.ctl.pongData = false, nil
+	}
+	if c.ctl.ping {
+		b = appendControl(b, opPing, nil)
+		c.ctl.ping = false
+	}
+	if !c.ctl.close {
+		return b, false
+	}
+	return appendControl(b, opClose, c.ctl.closeData), true
+}
+
+// startWriter makes sure queued frames get written: it takes the writer
+// role unless someone holds it, and puts the connection in line.
+func (c *Conn) startWriter() {
+	if c.writing.CompareAndSwap(false, true) {
+		c.host.flushers.schedule(c)
+	}
+}
+
+// releaseWriter gives the writer role up, or keeps it and gets back in line
+// when frames arrived meanwhile.
+func (c *Conn) releaseWriter() {
+	// Hand the role back, then look again: a Send that saw writing==true
+	// just before the Store would otherwise be stranded in the queue.
+	c.writing.Store(false)
+	if (c.q.Len() == 0 && !c.ctlPending.Load()) || !c.writing.CompareAndSwap(false, true) {
+		return
+	}
+	c.host.flushers.schedule(c)
+}
+
+// flush runs on a flusher: it writes what c holds without blocking.
+func (c *Conn) flush(sc *writerScratch, now time.Time) {
+	sc.buf = sc.buf[:0]
+	closing := false
+	if c.ctlPending.Load() {
+		sc.buf, closing = c.takeControl(sc.buf)
+	}
+	if !closing {
+		sc.frames = c.q.Pop(sc.frames[:0], batchBytes)
+	}
+	if len(sc.frames) == 0 && len(sc.buf) == 0 {
+		c.releaseWriter()
+		return
+	}
+	big := c.sock.rc == nil
+	for _, f := range sc.frames {
+		big = big || f.Len() > assembleMax
+	}
+	if big {
+		// A big message, or no raw I/O: not the flusher's to wait for.
+		c.handOff(slices.Clone(sc.buf), slices.Clone(sc.frames), closing)
+		clear(sc.frames)
+		return
+	}
+	sc.buf = appendFrames(sc.buf, sc.frames)
+	clear(sc.frames)
+	c.lastWrite = now
+	n, err := c.sock.trySend(sc.buf)
+	if err != nil {
+		c.writeFailed(err, closing)
+		return
+	}
+	if n < len(sc.buf) {
+		// The socket is full. The rest must follow before any other
+		// frame: the new writer takes the role over with it.
+		c.handOff(slices.Clone(sc.buf[n:]), nil, closing)
+		return
+	}
+	if closing {
+		c.closeWritten(nil)
+		return
+	}
+	if c.q.Bytes() >= batchBytes {
+		// A backlog: the next batch goes out as soon as the line comes
+		// round again, not after the coalescing interval.
+		c.backlog = true
+		c.host.flushers.schedule(c)
+		return
+	}
+	if c.q.Len() > 0 || c.ctlPending.Load() {
+		c.host.flushers.schedule(c) // more came meanwhile: back of the line
+		return
+	}
+	c.releaseWriter()
+}
+
+// handOff passes the writer role to a goroutine of c's own, which writes
+// pre (framed bytes) and then frames, and after them, unless closing,
+// whatever is queued.
+func (c *Conn) handOff(pre []byte, frames []broadcast.Frame, closing bool) {
+	if !c.enter() {
+		// Torn down: nothing is written any more; the role stays taken.
+		c.closeWritten(errTornDown)
+		return
+	}
+	go c.writeBlocking(pre, frames, closing)
+}
+
+// writeFailed ends the writer role after a failed write. The role is not
+// given back, so that no other writer starts on a connection that is over.
+func (c *Conn) writeFailed(err error, closing bool) {
+	if closing || c.closeStarted() {
+		// A close was under way: the peer would not have read the close
+		// frame; the close handshake ends here (closeWritten wakes
+		// whoever waits for it) and the read loop or the timer tears
+		// down.
+		c.closeWritten(err)
+		c.drop()
+		return
+	}
+	// The socket is broken (write timeout, reset): drop it; the read loop
+	// notices and tears down.
+	c.host.stats.deadLinks.Add(1)
+	c.host.log.Debug("write failed; dropping connection", "conn", c.id, "error", err)
+	c.drop()
+}
+
+// writeBlocking is the writer of a connection whose socket is full, that
+// has a big message, or that has no raw I/O: blocking writes with a
+// deadline, until nothing is left to write.
+// It was counted in c.wg by handOff.
+func (c *Conn) writeBlocking(pre []byte, frames []broadcast.Frame, closing bool) {
+	defer c.wg.Done()
+	sc := scratchPool.Get().(*writerScratch)
+	defer func() {
+		sc.reset()
+		scratchPool.Put(sc)
+	}()
+	sc.buf = append(sc.buf[:0], pre...)
+	sc.frames = append(sc.frames[:0], frames...)
+	clear(frames)
+	for {
+		if len(sc.frames) == 0 && len(sc.buf) == 0 {
+			if c.ctlPending.Load() {
+				sc.buf, closing = c.takeControl(sc.buf)
+			}
+			if !closing {
+				sc.frames = c.q.Pop(sc.frames[:0], batchBytes)
+			}
+		}
+		if len(sc.frames) == 0 && len(sc.buf) == 0 {
+			c.releaseWriter()
+			return
+		}
+		err := c.writeFramesBlocking(sc)
+		clear(sc.frames)
+		sc.frames, sc.buf = sc.frames[:0], sc.buf[:0]
+		if err != nil {
+			c.writeFailed(err, closing)
+			return
+		}
+		if closing {
+			c.closeWritten(nil)
+			return
+		}
+	}
+}
+
+// writeFramesBlocking writes sc.buf (framed bytes), then sc.frames: small
+// ones gathered into one buffer, big ones with writev from their own bytes.
+func (c *Conn) writeFramesBlocking(sc *writerScratch) error {
+	for _, f := range sc.frames {
+		if f.Len() <= assembleMax {
+			sc.buf = appendFrame(sc.buf, f)
+			continue
+		}
+		var head [maxFrameHeader]byte
+		hdr := appendFrameHeader(head[:0], f.Binary, f.Len())
+		bufs := [...][]byte{sc.buf, hdr, f.Head, f.Body, f.Tail}
+		if err := c.sock.writev(bufs[:]); err != nil {
+			return err
+		}
+		sc.buf = sc.buf[:0]
+	}
+	if len(sc.buf) == 0 {
+		return nil
+	}
+	return c.sock.write(sc.buf)
+}
