@@ -22,6 +22,8 @@ var (
 	dJoins       = desc("walcast_joins_total", "phx_join requests by result.", "result")
 	dMessagesIn  = desc("walcast_messages_received_total", "Decoded inbound messages by event.", "event")
 	dBytesIn     = desc("walcast_received_bytes_total", "Bytes of inbound WebSocket frames.")
+	dMessagesOut = desc("walcast_messages_sent_total", "Messages handed to the WebSockets' writers (replies, changes, broadcasts, presence, system messages).")
+	dBytesOut    = desc("walcast_sent_bytes_total", "Payload bytes of the messages handed to the WebSockets' writers.")
 	dMalformed   = desc("walcast_malformed_frames_total", "Inbound frames that did not decode (dropped).")
 	dQueued      = desc("walcast_queued_bytes", "Outbound bytes queued for all connections.")
 	dRateLimited = desc("walcast_rate_limited_total", "Joins, pushes and REST messages refused by a rate limit.")
@@ -83,6 +85,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 			counter(ch, dMessagesIn, s.MessagesIn[event], event)
 		}
 		counter(ch, dBytesIn, s.BytesIn)
+		counter(ch, dMessagesOut, s.MessagesOut)
+		counter(ch, dBytesOut, s.BytesOut)
 		counter(ch, dMalformed, s.Malformed)
 		gauge(ch, dQueued, float64(s.QueuedBytes))
 		counter(ch, dRateLimited, s.RateLimited)

@@ -27,6 +27,8 @@ type Stats struct {
 	RateLimited  uint64            // joins, pushes and REST messages refused by a rate limit
 	MessagesIn   map[string]uint64 // decoded inbound messages by event (inboundEvents, "other")
 	BytesIn      uint64            // bytes of inbound frames
+	MessagesOut  uint64            // messages handed to the sockets' writers (replies, changes, broadcasts, presence, system)
+	BytesOut     uint64            // their payload bytes
 }
 
 type counters struct {
@@ -87,6 +89,8 @@ func (s *Server) Stats() Stats {
 		RateLimited:   s.stats.rateLimited.Load(),
 		MessagesIn:    in,
 		BytesIn:       s.stats.bytesIn.Load(),
+		MessagesOut:   ws.MessagesOut,
+		BytesOut:      ws.BytesOut,
 		Connections:   n,
 		Accepted:      s.stats.accepted.Load(),
 		Rejected:      s.stats.rejected.Load(),

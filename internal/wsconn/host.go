@@ -103,16 +103,22 @@ type Stats struct {
 	SlowConsumers uint64 // closed with 4000: the outbound queue overflowed
 	IdleTimeouts  uint64 // closed with 4001
 	DeadLinks     uint64 // dropped after a failed write or an unanswered ping
+	// MessagesOut and BytesOut count the data messages handed to the
+	// sockets' writers and their payload bytes (framing not included).
+	MessagesOut, BytesOut uint64
 }
 
 type counters struct {
 	slowConsumers, idleTimeouts, deadLinks atomic.Uint64
+	messagesOut, bytesOut                  atomic.Uint64
 }
 
 // NewHost returns a Host for connections configured by o.
 func NewHost(o Options) *Host {
 	o.setDefaults()
-	return &Host{opts: o, log: o.Logger, flushers: newFlushPool(o.WriteCoalesce)}
+	h := &Host{opts: o, log: o.Logger}
+	h.flushers = newFlushPool(o.WriteCoalesce, &h.stats)
+	return h
 }
 
 // Stats returns a snapshot of the counters.
@@ -121,6 +127,8 @@ func (h *Host) Stats() Stats {
 		SlowConsumers: h.stats.slowConsumers.Load(),
 		IdleTimeouts:  h.stats.idleTimeouts.Load(),
 		DeadLinks:     h.stats.deadLinks.Load(),
+		MessagesOut:   h.stats.messagesOut.Load(),
+		BytesOut:      h.stats.bytesOut.Load(),
 	}
 }
 

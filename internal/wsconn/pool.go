@@ -26,8 +26,9 @@ import (
 //
 // Flushers exist only while there is work: an idle server has none.
 type flushPool struct {
-	max  int
-	hold time.Duration
+	max   int
+	hold  time.Duration
+	stats *counters // the host's: what the flushers sent is added per batch
 
 	mu       sync.Mutex
 	ready    []*Conn // in line: ready[head:]
@@ -42,8 +43,8 @@ type flushPool struct {
 // few enough that the other flushers find work, enough to amortize the lock.
 const flushGrab = 32
 
-func newFlushPool(hold time.Duration) *flushPool {
-	return &flushPool{max: runtime.GOMAXPROCS(0), hold: max(hold, 0)}
+func newFlushPool(hold time.Duration, stats *counters) *flushPool {
+	return &flushPool{max: runtime.GOMAXPROCS(0), hold: max(hold, 0), stats: stats}
 }
 
 // schedule puts c in line. The caller holds c's writer role, which the
@@ -89,6 +90,7 @@ func (p *flushPool) run() {
 			c.flush(sc, now)
 		}
 		clear(batch[:n])
+		sc.publish(p.stats)
 		sc.reset()
 	}
 }

@@ -38,6 +38,27 @@ const batchBytes = 256 << 10
 type writerScratch struct {
 	frames []broadcast.Frame
 	buf    []byte
+	// What this writer popped since it last published, counted here and
+	// added to the host's counters once per batch of connections, so
+	// that the flushers do not share a cache line per write.
+	sent, sentBytes uint64
+}
+
+// count notes frames taken from a queue for writing.
+func (sc *writerScratch) count(frames []broadcast.Frame) {
+	sc.sent += uint64(len(frames))
+	for _, f := range frames {
+		sc.sentBytes += uint64(f.Len())
+	}
+}
+
+// publish adds what was counted to the host's counters.
+func (sc *writerScratch) publish(st *counters) {
+	if sc.sent > 0 {
+		st.messagesOut.Add(sc.sent)
+		st.bytesOut.Add(sc.sentBytes)
+		sc.sent, sc.sentBytes = 0, 0
+	}
 }
 
 // reset drops references to frame bodies (shared, possibly large) and a
@@ -131,6 +152,7 @@ func (c *Conn) flush(sc *writerScratch, now time.Time) {
 	}
 	if !closing {
 		sc.frames = c.q.Pop(sc.frames[:0], batchBytes)
+		sc.count(sc.frames)
 	}
 	if len(sc.frames) == 0 && len(sc.buf) == 0 {
 		c.releaseWriter()
@@ -230,6 +252,8 @@ func (c *Conn) writeBlocking(pre []byte, frames []broadcast.Frame, closing bool)
 			}
 			if !closing {
 				sc.frames = c.q.Pop(sc.frames[:0], batchBytes)
+				sc.count(sc.frames)
+				sc.publish(&c.host.stats)
 			}
 		}
 		if len(sc.frames) == 0 && len(sc.buf) == 0 {
