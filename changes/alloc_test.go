@@ -49,7 +49,7 @@ func registerBindings(d *Dispatcher, sink Sink, bindings ...Binding) ([]uint64, 
 		ids[i] = d.lastID.Add(1)
 		specs[i], errs[i] = parseBinding(b)
 	}
-	d.register(sink, ids, specs, errs, nil, false)
+	d.register(sink, ids, specs, errs, nil, nil)
 	return ids, errors.Join(errs...)
 }
 

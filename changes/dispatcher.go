@@ -83,6 +83,11 @@ type sinkEntry struct {
 	// liveFrom is the first change (by window sequence number) delivered
 	// to the sink as it happens; earlier ones it gets from its Resume.
 	liveFrom atomic.Uint64
+	// after is the cursor a resumed subscription's client saw last: no
+	// change at or before it is delivered, live or replayed. A restarted
+	// node reads its window again from the slot, and those changes come
+	// through the live path while clients may already have resumed.
+	after replication.Cursor
 }
 
 // New returns a Dispatcher; it touches the database only in Subscribe.
@@ -123,13 +128,14 @@ func New(cfg Config) *Dispatcher {
 // same sink that runs meanwhile does not cover them, so a channel that
 // leaves during its join must Unsubscribe after Subscribe returned.
 func (d *Dispatcher) Subscribe(ctx context.Context, sink Sink, bindings []Binding) (ids []uint64, err error) {
-	ids, _, err = d.subscribe(ctx, sink, bindings, false)
+	ids, _, err = d.subscribe(ctx, sink, bindings, nil)
 	return ids, err
 }
 
-// subscribe is Subscribe; with resuming, the registered bindings get no
-// change as it happens until a Resume switches them live.
-func (d *Dispatcher) subscribe(ctx context.Context, sink Sink, bindings []Binding, resuming bool) (ids []uint64, e *sinkEntry, err error) {
+// subscribe is Subscribe; with a cursor to resume after, the registered
+// bindings get no change as it happens until a Resume switches them live,
+// and none at or before the cursor ever.
+func (d *Dispatcher) subscribe(ctx context.Context, sink Sink, bindings []Binding, after *replication.Cursor) (ids []uint64, e *sinkEntry, err error) {
 	if len(bindings) == 0 {
 		return nil, nil, nil
 	}
@@ -153,7 +159,7 @@ func (d *Dispatcher) subscribe(ctx context.Context, sink Sink, bindings []Bindin
 	if valid > 0 {
 		rels = d.validate(ctx, specs, errs)
 	}
-	e = d.register(sink, ids, specs, errs, rels, resuming)
+	e = d.register(sink, ids, specs, errs, rels, after)
 	return ids, e, d.refused(ids, errs)
 }
 
@@ -190,7 +196,7 @@ func (d *Dispatcher) validate(ctx context.Context, specs []spec, errs []error) m
 // register adds the bindings without an error to the index, setting errs
 // for any the index refuses. Index and maps change under one lock, so an
 // Unsubscribe sees either all or none of a call's bindings.
-func (d *Dispatcher) register(sink Sink, ids []uint64, specs []spec, errs []error, rels map[[2]string]*replication.Relation, resuming bool) *sinkEntry {
+func (d *Dispatcher) register(sink Sink, ids []uint64, specs []spec, errs []error, rels map[[2]string]*replication.Relation, after *replication.Cursor) *sinkEntry {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	e := d.sinks[sink]
@@ -213,8 +219,9 @@ func (d *Dispatcher) register(sink Sink, ids []uint64, specs []spec, errs []erro
 		if e == nil {
 			d.lastSeq++
 			e = &sinkEntry{sink: sink, seq: d.lastSeq}
-			if resuming {
+			if after != nil {
 				e.liveFrom.Store(math.MaxUint64)
+				e.after = *after
 			}
 			d.sinks[sink] = e
 		}

@@ -91,7 +91,7 @@ func (d *Dispatcher) HandleChange(_ context.Context, ch *replication.Change) err
 	for _, id := range d.matched {
 		// An id unsubscribed since Match is simply gone; a resuming one
 		// gets this change from its Resume.
-		if e := d.byID[id]; e != nil && e.liveFrom.Load() <= seq {
+		if e := d.byID[id]; e != nil && e.liveFrom.Load() <= seq && e.after.Less(ch.Cursor) {
 			targets = append(targets, target{seq: e.seq, id: id, entry: e})
 		}
 	}

@@ -32,7 +32,7 @@ func (r *Resume) Gap() *Gap { return r.gap }
 // after it may have been lost, the subscription is live at once and Gap
 // says so.
 func (d *Dispatcher) SubscribeAfter(ctx context.Context, sink Sink, bindings []Binding, after replication.Cursor) ([]uint64, *Resume, error) {
-	ids, e, err := d.subscribe(ctx, sink, bindings, true)
+	ids, e, err := d.subscribe(ctx, sink, bindings, &after)
 	r := &Resume{d: d, e: e}
 	if e == nil {
 		return ids, r, err

@@ -53,6 +53,39 @@ func registerResuming(d *Dispatcher, sink Sink, b Binding) ([]uint64, *sinkEntry
 		return nil, nil, err
 	}
 	ids := []uint64{d.lastID.Add(1)}
-	e := d.register(sink, ids, []spec{s}, []error{nil}, nil, true)
+	e := d.register(sink, ids, []spec{s}, []error{nil}, nil, &replication.Cursor{})
 	return ids, e, nil
+}
+
+// A restarted node reads its window again from the slot: those changes
+// come through the live path, and a client that resumed meanwhile after a
+// later cursor must not get them twice.
+func TestLiveSkipsWhatTheResumedClientHas(t *testing.T) {
+	d := New(Config{})
+	ctx := context.Background()
+	d.HandleRelation(ctx, memItems)
+	d.HandleStart(ctx, 0x1000)
+	sink := &recorder{}
+	ids, e, err := registerResuming(d, sink, Binding{Event: "*", Schema: "public", Table: "items"})
+	if err != nil || len(ids) != 1 {
+		t.Fatal(err)
+	}
+	e.after = replication.Cursor{LSN: 0x2000, Ordinal: 1}
+	r := &Resume{d: d, e: e}
+	r.next, r.gap = d.win.find(e.after)
+	if r.gap != nil {
+		t.Fatal(r.gap)
+	}
+	if err := r.Run(ctx, func(context.Context) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	for _, lsn := range []replication.LSN{0x1500, 0x2000, 0x2500} {
+		ch := memInsert(int(lsn), 1)
+		ch.Cursor = replication.Cursor{LSN: lsn, Ordinal: 1}
+		d.HandleChange(ctx, ch)
+	}
+	got := sink.deliveries(t)
+	if len(got) != 1 || decode(t, got[0].data).Cursor != (replication.Cursor{LSN: 0x2500, Ordinal: 1}).String() {
+		t.Errorf("resumed sink got %d changes, want only the one after its cursor", len(got))
+	}
 }

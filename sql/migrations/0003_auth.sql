@@ -29,8 +29,11 @@ BEGIN
                 ELSE
                     EXECUTE pg_catalog.format('CREATE ROLE %I NOLOGIN NOINHERIT', r);
                 END IF;
-            EXCEPTION WHEN insufficient_privilege THEN
-                RAISE WARNING 'walcast: cannot create role % (needs CREATEROLE); tokens with role % are refused until a privileged user runs: CREATE ROLE % NOLOGIN NOINHERIT; GRANT % TO %', r, r, r, r, current_user;
+            EXCEPTION
+                WHEN duplicate_object OR unique_violation THEN
+                    NULL; -- another walcast on this cluster created it meanwhile (roles are cluster-wide)
+                WHEN insufficient_privilege THEN
+                    RAISE WARNING 'walcast: cannot create role % (needs CREATEROLE); tokens with role % are refused until a privileged user runs: CREATE ROLE % NOLOGIN NOINHERIT; GRANT % TO %', r, r, r, r, current_user;
             END;
         END IF;
         -- walcast checks privileges and policies as the token's role with
