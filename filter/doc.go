@@ -40,7 +40,11 @@
 //   - Text compares in byte order, as under COLLATE "C"; a database with
 //     another collation can order text differently for lt/lte/gt/gte.
 //   - like and ilike take % and _ with backslash as escape; ilike folds
-//     ASCII letters only, as Postgres does under the C collation.
+//     ASCII letters only, as Postgres does under the C collation. Matching
+//     is linear in the value: the pattern is cut at its % and each piece is
+//     found by one forward search (Knuth-Morris-Pratt for plain text, a
+//     bit-parallel automaton of ⌈k/64⌉ words for a piece of k characters
+//     holding _), so no pattern makes a value cost more than a few scans.
 //   - match and imatch use Go's RE2 syntax, not Postgres's POSIX AREs: both
 //     agree on classes, anchors, ., *, +, ?, {n,m}, alternation and groups,
 //     and . matches newline in both; RE2 rejects back-references and
