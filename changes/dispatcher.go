@@ -35,7 +35,10 @@ type Config struct {
 	Publication    string        // default "walcast", as replication.Config
 	Encode         replication.EncodeOptions
 	MaxRecordBytes int // default DefaultMaxRecordBytes; larger changes get the Error 413 treatment
-	Logger         *slog.Logger
+	// FilterLimits bound the filters clients send; zero fields mean the
+	// filter package's defaults.
+	FilterLimits filter.Limits
+	Logger       *slog.Logger
 }
 
 // Dispatcher routes the changes of a replication.Stream to the sinks whose
@@ -85,7 +88,7 @@ func New(cfg Config) *Dispatcher {
 	return &Dispatcher{
 		cfg:   cfg,
 		log:   cfg.Logger.With("component", "changes"),
-		index: filter.NewIndex(),
+		index: filter.NewIndexLimits(cfg.FilterLimits),
 		sinks: make(map[Sink]*sinkEntry),
 		byID:  make(map[uint64]*sinkEntry),
 		live:  liveState{ch: make(chan struct{})},
@@ -118,7 +121,7 @@ func (d *Dispatcher) Subscribe(ctx context.Context, sink Sink, bindings []Bindin
 	specs := make([]spec, len(bindings))
 	valid := 0
 	for i, b := range bindings {
-		if specs[i], errs[i] = parseBinding(b); errs[i] == nil {
+		if specs[i], errs[i] = parseBinding(b, d.cfg.FilterLimits); errs[i] == nil {
 			valid++
 		}
 	}

@@ -18,8 +18,9 @@
 // is refused when it covers no table of the publication (the table is
 // missing or not published), with Supabase's "Unable to subscribe to
 // changes with given parameters..." text, or when its filter does not
-// parse or does not compile against a table it covers, with the filter
-// package's error, which names the condition and column. Refusing one
+// parse, exceeds Config.FilterLimits or does not compile against a table it
+// covers, with the filter package's error, which names the condition and
+// column (and the limit). Refusing one
 // binding leaves the others of the call active.
 //
 // # Which row filters see

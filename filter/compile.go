@@ -71,14 +71,13 @@ func compileCond(rel *replication.Relation, c *Condition) (cond, error) {
 	fail := func(format string, args ...any) (cond, error) {
 		return cond{}, &Error{Filter: text, Column: c.Column, Msg: fmt.Sprintf(format, args...)}
 	}
-	// Conditions need not come from Parse: check what Parse guarantees.
+	// Conditions need not come from Parse: check what Parse guarantees,
+	// except its Limits, which are the caller's to choose.
 	switch {
 	case c.Op < OpEq || c.Op > OpIsDistinct:
 		return fail("invalid operator %d", c.Op)
 	case c.Op == OpIs && c.Value != "null" && c.Value != "true" && c.Value != "false" && c.Value != "unknown":
 		return fail("invalid value for is filter: %q; want null, true, false or unknown", c.Value)
-	case c.Op == OpIn && len(c.List)+int(boolByte(c.ListNull)) > MaxInValues:
-		return fail("too many values for `in` filter. Maximum %d", MaxInValues)
 	}
 	ci := rel.ColumnIndex(c.Column)
 	if ci < 0 {

@@ -16,6 +16,17 @@
 // Parse checks the syntax; Compile checks columns, operators and constants
 // against a relation, once, at subscribe time.
 //
+// # Limits
+//
+// Every size a client chooses is bounded (Limits; ParseLimited and
+// NewIndexLimits take other values, a negative one meaning no limit): the
+// filter string (default 4096 bytes, room for an in list of 100 UUIDs;
+// Supabase keeps filter values as unbounded text), conditions per filter
+// (16), values per in list (100, Supabase's limit and text), the operand of
+// like, ilike, match and imatch (512 bytes) and the RE2 program of a match
+// or imatch pattern (1000 instructions). A filter over a limit is refused
+// with an *Error naming the limit and the column and operator concerned.
+//
 // # Semantics
 //
 // Match gives the answer Postgres would give to `WHERE <filter>` on the row,
