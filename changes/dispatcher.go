@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/walcast/walcast/filter"
@@ -22,12 +23,29 @@ type Sink interface {
 	DeliverChange(ids []uint64, data []byte)
 }
 
+// ErrorSink is a Sink that wants to know when the dispatcher drops some of
+// its bindings by itself: today when their filter took longer than
+// Config.GroupBudget to evaluate on a change. ids are the dropped bindings,
+// which no later change carries; err, a *BudgetError, is written for the
+// client (the text of the channel's `system` status:"error" message).
+// BindingsDropped is called like DeliverChange: from the replication
+// goroutine, with no lock held; it must not block. A sink that is not an
+// ErrorSink loses the bindings silently (the dispatcher logs it).
+type ErrorSink interface {
+	Sink
+	BindingsDropped(ids []uint64, err error)
+}
+
 // Binding is one postgres_changes entry of a join, as the client sent it.
 // An empty Schema or Table means the client left it out.
 type Binding struct{ Event, Schema, Table, Filter string }
 
 // DefaultMaxRecordBytes is Supabase's poll_max_record_bytes.
 const DefaultMaxRecordBytes = 1 << 20
+
+// DefaultGroupBudget is the default Config.GroupBudget: a like or match on a
+// megabyte of text takes about a millisecond when the filter is reasonable.
+const DefaultGroupBudget = 10 * time.Millisecond
 
 // Config configures a Dispatcher.
 type Config struct {
@@ -38,7 +56,12 @@ type Config struct {
 	// FilterLimits bound the filters clients send; zero fields mean the
 	// filter package's defaults.
 	FilterLimits filter.Limits
-	Logger       *slog.Logger
+	// GroupBudget is the time the bindings sharing one filter may take to
+	// evaluate it on one change (default DefaultGroupBudget, negative for
+	// none); past it they are dropped with a *BudgetError to their sinks,
+	// and the stream goes on. See filter.Index.MatchBudget.
+	GroupBudget time.Duration
+	Logger      *slog.Logger
 }
 
 // Dispatcher routes the changes of a replication.Stream to the sinks whose
@@ -61,6 +84,7 @@ type Dispatcher struct {
 	// Scratch of the replication goroutine, reused from change to change so
 	// that routing does not allocate.
 	matched []uint64
+	over    []uint64 // bindings whose filter went over the group budget
 	targets []target
 	ids     []uint64
 	buf     []byte
@@ -84,6 +108,9 @@ func New(cfg Config) *Dispatcher {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.GroupBudget == 0 {
+		cfg.GroupBudget = DefaultGroupBudget
 	}
 	return &Dispatcher{
 		cfg:   cfg,

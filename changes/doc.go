@@ -46,6 +46,15 @@
 // sends it: record and old_record keep only the fields whose JSON value is
 // at most 64 bytes, and errors is ["Error 413: Payload Too Large"].
 //
+// # Filter cost
+//
+// Filters are bounded by Config.FilterLimits when they come in, and like
+// and ilike match in linear time, but a pattern on a large value still
+// costs. Config.GroupBudget (default 10ms) caps what the bindings sharing
+// one filter may take on one change: past it (filter.Index.MatchBudget)
+// they are removed, their sinks told through ErrorSink with a *BudgetError,
+// and the stream carries on for everyone else.
+//
 // # Concurrency
 //
 // Subscribe and Unsubscribe may be called from any goroutine. The Handle

@@ -3,6 +3,7 @@ package filter
 import (
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/walcast/walcast/replication"
 )
@@ -21,6 +22,9 @@ type Index struct {
 	rels   map[uint32]*relIndex        // bound relations by ID
 	relIDs map[qname]uint32
 	limits Limits
+	// spareLimit is kept from one MatchBudget call to the next, so that
+	// the usual single caller does not allocate.
+	spareLimit atomic.Pointer[evalLimit]
 }
 
 type qname struct{ schema, table string }

@@ -1,7 +1,5 @@
 package filter
 
-import "regexp/syntax"
-
 // Limits bound what one filter may ask for, so that a client cannot make
 // parsing, storing or evaluating it expensive. A zero field means its
 // default; a negative one means no limit.
@@ -61,16 +59,9 @@ func (l Limits) checkCondition(seg string, c *Condition) error {
 	if c.Op != OpMatch && c.Op != OpImatch || l.MaxRegexpInsts < 0 {
 		return nil
 	}
-	// A pattern that does not parse is left to Compile, which says why.
-	re, err := syntax.Parse("(?s)"+c.Value, syntax.Perl)
-	if err != nil {
-		return nil
-	}
-	prog, err := syntax.Compile(re.Simplify())
-	if err != nil {
-		return nil
-	}
-	if n := len(prog.Inst); n > l.MaxRegexpInsts {
+	// A pattern that does not parse counts as small here: Compile refuses
+	// it and says why.
+	if n := regexpInsts("(?s)" + c.Value); n > l.MaxRegexpInsts {
 		return syntaxErr(seg, c.Column, "column %q, operator %s: regular expression compiles to %d instructions, more than the limit of %d; use fewer or smaller repetitions",
 			c.Column, c.Op, n, l.MaxRegexpInsts)
 	}
