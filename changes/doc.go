@@ -63,7 +63,8 @@
 // no lock held, so a sink may call any method of the Dispatcher; in
 // exchange a sink may receive, after its Unsubscribe returned, the change
 // that was being dispatched meanwhile, and must drop it. DeliverChange must
-// not block: the stream reads nothing while sinks run.
+// not block: it holds up every later change (the stream keeps its
+// connection, but stops reading once its queue is full).
 //
 // Live and WaitLive tell whether the stream is live (HandleStreaming):
 // Subscribe does not wait for it, so a join that wants to promise delivery

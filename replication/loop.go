@@ -2,10 +2,10 @@ package replication
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pglogrepl"
@@ -13,36 +13,126 @@ import (
 	"github.com/jackc/pgx/v5/pgproto3"
 )
 
-// loop is the receive loop of one replication connection. Only its goroutine
-// touches the connection: a status update written concurrently with a read
-// can corrupt it (pgx#557).
+// loop runs one replication connection on two goroutines. The reader (run)
+// owns the connection: it alone reads and writes it, since a status update
+// written concurrently with a read can corrupt it (pgx#557). It hands each
+// message to the worker (work, in loop_work.go) through a bounded queue, and
+// answers the server's keepalives and sends status updates on time whatever
+// the handler costs: a handler that blocks holds up the changes behind it,
+// never the connection, so the walsender does not time out
+// (wal_sender_timeout). The status updates report what the worker has
+// acknowledged (acked), never more.
 type loop struct {
 	s       *Stream
 	conn    *pgconn.PgConn
 	catalog *Catalog
 	rels    map[uint32]*Relation
 
+	// The worker's state.
 	d       decoded
 	change  Change
 	inTx    bool
 	tx      Commit
 	ordinal uint32
+	handled LSN // newest position whose transactions the handler took
+	flushed LSN // handled, and flushed by the handler's Flusher
 
-	handled    LSN // newest position whose transactions the handler took
-	flushed    LSN // handled, and flushed by the handler's Flusher
+	// acked is s.ackable as the worker publishes it for the reader.
+	acked atomic.Uint64
+
+	// The reader's state.
 	nextStatus time.Time
 	lastRecv   time.Time
+	// waitStatus is how often the reader confirms while the queue is full
+	// and it reads nothing: often enough for the server's timeout.
+	waitStatus time.Duration
 }
+
+// The hand-off queue holds at most this many messages and, unless it holds
+// a single one, this many bytes.
+const (
+	handoffMessages = 256
+	handoffBytes    = 8 << 20
+	// Buffers larger than this are not reused.
+	handoffKeepBuffer = 1 << 20
+)
+
+// handoff is the bounded queue between reader and worker. Buffers go to the
+// worker on work and come back on free; the reader counts what is out.
+type handoff struct {
+	work  chan []byte
+	free  chan []byte
+	out   int // messages handed to the worker and not yet returned
+	bytes int // their size
+	spare [][]byte
+}
+
+func newHandoff() *handoff {
+	return &handoff{work: make(chan []byte, handoffMessages), free: make(chan []byte, handoffMessages)}
+}
+
+func (h *handoff) release(buf []byte) {
+	h.out--
+	h.bytes -= len(buf)
+	if cap(buf) <= handoffKeepBuffer {
+		h.spare = append(h.spare, buf[:0])
+	}
+}
+
+func (h *handoff) full(size int) bool {
+	return h.out == handoffMessages || h.out > 0 && h.bytes+size > handoffBytes
+}
+
+// errWorkerDone: the worker stopped; its own error says why.
+var errWorkerDone = errors.New("worker stopped")
 
 func (l *loop) run(ctx context.Context) error {
 	netConn := l.conn.Conn()
-	// Interrupt a blocked read as soon as ctx is cancelled. Reads otherwise
-	// use deadlines on the socket, not a context per call: pgconn arms a
-	// context watcher per ReceiveMessage, which allocates on every message.
-	stop := context.AfterFunc(ctx, func() { _ = netConn.SetReadDeadline(time.Now()) })
+	h := newHandoff()
+	wctx, stopWorker := context.WithCancel(ctx)
+	workerDone := make(chan error, 1)
+	// Interrupt a blocked read as soon as ctx is cancelled or the worker
+	// stops. Reads otherwise use deadlines on the socket, not a context per
+	// call: pgconn arms a context watcher per ReceiveMessage, which
+	// allocates on every message.
+	readCtx, stopReading := context.WithCancel(ctx)
+	defer stopReading()
+	stop := context.AfterFunc(readCtx, func() { _ = netConn.SetReadDeadline(time.Now()) })
 	defer stop()
 
 	l.handled, l.flushed = l.s.ackable, l.s.ackable
+	l.acked.Store(uint64(l.s.ackable))
+	if l.waitStatus <= 0 {
+		l.waitStatus = l.s.cfg.StatusInterval
+	}
+	go func() {
+		defer stopReading()
+		workerDone <- l.work(wctx, h)
+	}()
+
+	err := l.read(ctx, readCtx, h)
+	stopWorker()
+	werr := <-workerDone
+	if errors.Is(err, errWorkerDone) {
+		err = werr
+	}
+	if ctx.Err() != nil || errors.Is(err, ErrStop) {
+		// The worker has stopped: flush and acknowledge what it took, so a
+		// later run starts after it.
+		if ferr := l.finish(ctx); ferr != nil {
+			return ferr
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+	}
+	return err
+}
+
+// read receives messages and hands them to the worker until the connection
+// fails, ctx is done or the worker stops (errWorkerDone).
+func (l *loop) read(ctx, readCtx context.Context, h *handoff) error {
+	netConn := l.conn.Conn()
 	l.lastRecv = time.Now()
 	l.nextStatus = l.lastRecv
 	for {
@@ -60,8 +150,11 @@ func (l *loop) run(ctx context.Context) error {
 			}
 		}
 		msg, err := l.conn.ReceiveMessage(context.Background())
-		if ctx.Err() != nil {
-			return l.finish(ctx)
+		if readCtx.Err() != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return errWorkerDone
 		}
 		if err != nil {
 			var ne net.Error
@@ -73,12 +166,7 @@ func (l *loop) run(ctx context.Context) error {
 		l.lastRecv = now
 		switch m := msg.(type) {
 		case *pgproto3.CopyData:
-			if err := l.handleCopyData(ctx, m.Data); err != nil {
-				if errors.Is(err, ErrStop) {
-					if ferr := l.finish(ctx); ferr != nil {
-						return ferr
-					}
-				}
+			if err := l.take(ctx, readCtx, h, m.Data); err != nil {
 				return err
 			}
 		case *pgproto3.ErrorResponse:
@@ -89,206 +177,79 @@ func (l *loop) run(ctx context.Context) error {
 	}
 }
 
-// finish flushes the handler and acknowledges what it took, so a later run
-// starts after it. It is used on the way out, with ctx possibly cancelled.
-func (l *loop) finish(ctx context.Context) error {
-	ctx = context.WithoutCancel(ctx)
-	_ = l.conn.Conn().SetReadDeadline(time.Time{})
-	return l.sendStatus(ctx, false)
-}
-
-func (l *loop) handleCopyData(ctx context.Context, data []byte) error {
+// take answers a keepalive that asks for a reply, and queues data for the
+// worker (a copy: data is only valid until the next read). When the queue
+// is full it waits, sending status updates meanwhile.
+func (l *loop) take(ctx, readCtx context.Context, h *handoff, data []byte) error {
 	if len(data) == 0 {
 		return nil
 	}
-	switch data[0] {
-	case pglogrepl.PrimaryKeepaliveMessageByteID:
-		if len(data) < 18 {
-			return fmt.Errorf("keepalive message of %d bytes", len(data))
-		}
-		walEnd := LSN(binary.BigEndian.Uint64(data[1:9]))
-		// The server has sent everything before walEnd and we have handled
-		// all of it: outside a transaction the position is safe to confirm.
-		// This is what moves the slot while published tables are quiet.
-		if !l.inTx && walEnd > l.handled {
-			l.handled = walEnd
-		}
-		// The server sends a keepalive when it has caught up: a good moment
-		// to let a buffering handler write out.
-		if err := l.flush(ctx); err != nil {
+	if data[0] == pglogrepl.PrimaryKeepaliveMessageByteID && len(data) >= 18 && data[17] == 1 {
+		if err := l.sendStatus(ctx, false); err != nil {
 			return err
 		}
-		if data[17] == 1 {
-			return l.sendStatus(ctx, false)
-		}
-		return nil
-	case pglogrepl.XLogDataByteID:
-		if len(data) < 25 {
-			return fmt.Errorf("XLogData message of %d bytes", len(data))
-		}
-		if err := decode(data[25:], &l.d); err != nil {
-			return err
-		}
-		return l.dispatch(ctx)
 	}
-	return nil
-}
-
-func (l *loop) dispatch(ctx context.Context) error {
-	d := &l.d
-	switch d.kind {
-	case msgBegin:
-		l.inTx = true
-		l.ordinal = 0
-		l.tx = Commit{LSN: d.commitLSN, Time: d.time}
-	case msgCommit:
-		l.inTx = false
-		l.tx.EndLSN = d.endLSN
-		if l.tx.Changes > 0 {
-			if err := l.s.h.HandleCommit(ctx, l.tx); err != nil {
-				return &handlerError{err}
+	for waited := false; ; waited = true {
+		for drained := false; !drained; {
+			select {
+			case buf := <-h.free:
+				h.release(buf)
+			default:
+				drained = true
 			}
 		}
-		l.handled = d.endLSN
-		l.s.ackable = max(l.s.ackable, l.flushedOrHandledIfNoFlusher())
-	case msgRelation:
-		rel, err := l.catalog.complete(ctx, &d.rel)
-		if err != nil {
-			return err
-		}
-		l.rels[rel.ID] = rel
-		if l.s.relH != nil {
-			if err := l.s.relH.HandleRelation(ctx, rel); err != nil {
-				return &handlerError{err}
+		if !h.full(len(data)) {
+			if waited {
+				// Time spent waiting for the worker says nothing about
+				// the server.
+				l.lastRecv = time.Now()
 			}
+			break
 		}
-	case msgChange:
-		rel := l.rels[d.relID]
-		if rel == nil {
-			return fmt.Errorf("change for relation %d before its Relation message", d.relID)
-		}
-		return l.deliver(ctx, rel, d.change)
-	case msgTruncate:
-		for _, id := range d.relIDs {
-			rel := l.rels[id]
-			if rel == nil {
-				return fmt.Errorf("truncate of relation %d before its Relation message", id)
-			}
-			if err := l.deliver(ctx, rel, Truncate); err != nil {
+		timer := time.NewTimer(l.waitStatus)
+		select {
+		case buf := <-h.free:
+			h.release(buf)
+		case <-timer.C:
+			if err := l.sendStatus(ctx, false); err != nil {
 				return err
 			}
+		case <-readCtx.Done():
+			timer.Stop()
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return errWorkerDone
 		}
-	case msgLogical:
-		return l.deliverMessage(ctx)
+		timer.Stop()
 	}
+	var buf []byte
+	if n := len(h.spare); n > 0 {
+		buf, h.spare = h.spare[n-1], h.spare[:n-1]
+	}
+	buf = append(buf[:0], data...)
+	h.out++
+	h.bytes += len(buf)
+	h.work <- buf // never blocks: fewer than cap(work) are out
 	return nil
 }
 
-// next assigns the next cursor of the transaction and reports whether it was
-// handed to the handler before (a redelivery after reconnecting, or a resume
-// point given by the user).
-func (l *loop) next() (Cursor, bool) {
-	l.ordinal++
-	c := Cursor{LSN: l.tx.LSN, Ordinal: l.ordinal}
-	return c, !l.s.last.Less(c)
-}
-
-func (l *loop) deliver(ctx context.Context, rel *Relation, kind Kind) error {
-	cur, seen := l.next()
-	if seen {
-		return nil
-	}
-	ch := &l.change
-	*ch = Change{Relation: rel, Kind: kind, CommitTime: l.tx.Time, Cursor: cur}
-	if kind != Truncate {
-		d := &l.d
-		ch.New = d.newRow
-		if d.hasOld {
-			ch.Old, ch.OldKeyOnly = d.oldRow, d.oldKeyOnly
-		}
-		if len(ch.New) != len(rel.Columns) && kind != Delete || ch.Old != nil && len(ch.Old) != len(rel.Columns) {
-			return fmt.Errorf("%s on %s.%s: tuple has %d columns, relation %d", kind, rel.Schema, rel.Table, len(ch.New), len(rel.Columns))
-		}
-		if kind == Update && ch.Old != nil && !ch.OldKeyOnly {
-			fillUnchangedToast(ch.New, ch.Old)
-		}
-	}
-	if err := l.s.h.HandleChange(ctx, ch); err != nil {
-		if errors.Is(err, ErrStop) {
-			l.s.last = cur
-			return err
-		}
-		return &handlerError{err}
-	}
-	l.s.last = cur
-	l.tx.Changes++
-	return nil
-}
-
-// fillUnchangedToast replaces unchanged out-of-line values of the new row
-// with the old row's, which a REPLICA IDENTITY FULL old tuple carries.
-func fillUnchangedToast(newRow, oldRow []Value) {
-	for i := range newRow {
-		if newRow[i].State == ValueUnchanged && oldRow[i].State == ValueText {
-			newRow[i] = oldRow[i]
-		}
-	}
-}
-
-func (l *loop) deliverMessage(ctx context.Context) error {
-	msg := &l.d.msg
-	if msg.Transactional && l.inTx {
-		cur, seen := l.next()
-		if seen {
-			return nil
-		}
-		msg.Cursor = cur
-	} else {
-		msg.Cursor = Cursor{LSN: msg.LSN}
-	}
-	if l.s.msgH == nil {
-		return nil
-	}
-	if err := l.s.msgH.HandleMessage(ctx, msg); err != nil {
-		if errors.Is(err, ErrStop) {
-			return err
-		}
-		return &handlerError{err}
-	}
-	if msg.Transactional && l.inTx {
-		l.s.last = msg.Cursor
-		l.tx.Changes++
-	}
-	return nil
-}
-
-// flush lets a buffering handler write out, then marks what it had taken as
-// safe to acknowledge.
-func (l *loop) flush(ctx context.Context) error {
-	if l.s.flusher != nil && l.flushed < l.handled {
-		if err := l.s.flusher.Flush(ctx); err != nil {
-			return &handlerError{err}
-		}
-	}
-	l.flushed = l.handled
-	l.s.ackable = max(l.s.ackable, l.flushed)
-	return nil
-}
-
-func (l *loop) flushedOrHandledIfNoFlusher() LSN {
-	if l.s.flusher == nil {
-		l.flushed = l.handled
-	}
-	return l.flushed
-}
-
-// sendStatus confirms the flushed position. Write, flush and apply are all
-// set explicitly: pglogrepl copies a zero flush position from the write one.
-func (l *loop) sendStatus(ctx context.Context, replyRequested bool) error {
+// finish flushes the handler and acknowledges what it took. It runs once the
+// worker has stopped, on the way out, with ctx possibly cancelled.
+func (l *loop) finish(ctx context.Context) error {
+	ctx = context.WithoutCancel(ctx)
+	_ = l.conn.Conn().SetReadDeadline(time.Time{})
 	if err := l.flush(ctx); err != nil {
 		return err
 	}
-	pos := l.s.ackable
+	return l.sendStatus(ctx, false)
+}
+
+// sendStatus confirms what the worker acknowledged. Write, flush and apply
+// are all set explicitly: pglogrepl copies a zero flush position from the
+// write one.
+func (l *loop) sendStatus(ctx context.Context, replyRequested bool) error {
+	pos := LSN(l.acked.Load())
 	err := pglogrepl.SendStandbyStatusUpdate(ctx, l.conn, pglogrepl.StandbyStatusUpdate{
 		WALWritePosition: pos, WALFlushPosition: pos, WALApplyPosition: pos, ReplyRequested: replyRequested,
 	})
