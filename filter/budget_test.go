@@ -69,3 +69,24 @@ func TestRegexpStopsAtDeadline(t *testing.T) {
 		t.Fatalf("read %d of %d bytes after the deadline; clock checked every %d", read, len(data), every)
 	}
 }
+
+// TestMatchBudgetRegexpReader: under a budget, match and imatch read a large
+// value through the clock-checking reader, with the same results as on the
+// bytes.
+func TestMatchBudgetRegexpReader(t *testing.T) {
+	rel := testRelation()
+	ix := NewIndex()
+	filters := []string{"txt=match.ab$", "txt=imatch.AB$", "txt=match.ac$", "txt=match.^a+b$", "txt=not.match.é"}
+	for i, f := range filters {
+		mustAdd(t, ix, Subscription{ID: uint64(i + 1), Events: EventAll, Table: "t", Filter: f}, rel)
+	}
+	big := strings.Repeat("a", 500_000) + "b" // 500 KB × a few instructions: over regexpDirectCost
+	ch := change(rel, replication.Insert, map[string]string{"txt": big}, nil)
+	dst, over := ix.MatchBudget(ch, nil, nil, time.Minute)
+	want := ix.Match(ch, nil)
+	slices.Sort(dst)
+	slices.Sort(want)
+	if !slices.Equal(dst, []uint64{1, 2, 4, 5}) || !slices.Equal(want, dst) || len(over) != 0 {
+		t.Fatalf("MatchBudget = %v (over %v), Match = %v; want [1 2 4 5] from both", dst, over, want)
+	}
+}
