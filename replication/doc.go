@@ -8,9 +8,9 @@
 //
 // Two goroutines run a connection. The reader alone reads and writes the
 // socket: it receives messages, answers the server's keepalives and sends
-// status updates on time, and hands each message to the worker through a
-// bounded queue (256 messages or 8 MiB). The worker decodes and calls the
-// Handler. A handler that blocks fills the queue and the reader stops
+// status updates on time, and hands the messages to the worker through a
+// bounded queue (batches of what arrived together, at most 8 MiB queued).
+// The worker decodes and calls the Handler. A handler that blocks fills the queue and the reader stops
 // reading, but it keeps confirming (four times per wal_sender_timeout, read
 // from the server at connect), so the server never drops the connection
 // because of a slow handler.

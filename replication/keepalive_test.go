@@ -39,7 +39,7 @@ func (h *slowHandler) HandleStreaming(_ context.Context, streaming bool) {
 
 // TestSlowHandlerKeepsConnection runs a stream whose handler blocks for
 // three times the server's wal_sender_timeout (2 s) while a thousand more
-// rows arrive, more than the hand-off queue holds: the walsender must not
+// rows of 10 KB arrive, more than the hand-off queue holds: the walsender must not
 // time out, so the stream stays on its first connection and every row
 // arrives once, in order.
 func TestSlowHandlerKeepsConnection(t *testing.T) {
@@ -65,7 +65,9 @@ func TestSlowHandlerKeepsConnection(t *testing.T) {
 		t.Fatal("the first change did not arrive")
 	}
 	const rows = 1000
-	exec(t, conn, fmt.Sprintf("INSERT INTO t SELECT i, repeat('x', 100) FROM generate_series(1, %d) i", rows))
+	// 10 MB in all: more than the hand-off queue holds, so the reader has
+	// to stop reading and confirm while it waits.
+	exec(t, conn, fmt.Sprintf("INSERT INTO t SELECT i, repeat('x', 10000) FROM generate_series(1, %d) i", rows))
 	time.Sleep(3 * senderTimeout)
 	close(h.release)
 	h.wait(t, rows+1, 60*time.Second)

@@ -48,39 +48,64 @@ type loop struct {
 	waitStatus time.Duration
 }
 
-// The hand-off queue holds at most this many messages and, unless it holds
-// a single one, this many bytes.
+// The reader hands messages over in batches: all those that arrived
+// together (that it can read without waiting), up to batchBytes or
+// batchMessages, so that a busy stream costs one hand-off per batch, not
+// per message. The queue holds at most queueBatches batches and, unless it
+// holds a single one, queueBytes.
 const (
-	handoffMessages = 256
-	handoffBytes    = 8 << 20
-	// Buffers larger than this are not reused.
-	handoffKeepBuffer = 1 << 20
+	batchBytes    = 1 << 20
+	batchMessages = 4096
+	queueBatches  = 16
+	queueBytes    = 8 << 20
 )
 
-// handoff is the bounded queue between reader and worker. Buffers go to the
+// batch is consecutive CopyData payloads: message i is buf[ends[i-1]:ends[i]].
+type batch struct {
+	buf  []byte
+	ends []int
+}
+
+// handoff is the bounded queue between reader and worker. Batches go to the
 // worker on work and come back on free; the reader counts what is out.
 type handoff struct {
-	work  chan []byte
-	free  chan []byte
-	out   int // messages handed to the worker and not yet returned
+	work  chan *batch
+	free  chan *batch
+	out   int // batches handed to the worker and not yet returned
 	bytes int // their size
-	spare [][]byte
+	spare []*batch
+	cur   *batch // the batch being filled
 }
 
 func newHandoff() *handoff {
-	return &handoff{work: make(chan []byte, handoffMessages), free: make(chan []byte, handoffMessages)}
+	return &handoff{work: make(chan *batch, queueBatches), free: make(chan *batch, queueBatches)}
 }
 
-func (h *handoff) release(buf []byte) {
+func (h *handoff) release(b *batch) {
 	h.out--
-	h.bytes -= len(buf)
-	if cap(buf) <= handoffKeepBuffer {
-		h.spare = append(h.spare, buf[:0])
+	h.bytes -= len(b.buf)
+	if cap(b.buf) <= 2*batchBytes {
+		b.buf, b.ends = b.buf[:0], b.ends[:0]
+		h.spare = append(h.spare, b)
 	}
 }
 
-func (h *handoff) full(size int) bool {
-	return h.out == handoffMessages || h.out > 0 && h.bytes+size > handoffBytes
+// add copies a message into the current batch: data is only valid until
+// the next read.
+func (h *handoff) add(data []byte) {
+	if h.cur == nil {
+		if n := len(h.spare); n > 0 {
+			h.cur, h.spare = h.spare[n-1], h.spare[:n-1]
+		} else {
+			h.cur = &batch{}
+		}
+	}
+	h.cur.buf = append(h.cur.buf, data...)
+	h.cur.ends = append(h.cur.ends, len(h.cur.buf))
+}
+
+func (h *handoff) batchFull() bool {
+	return h.cur != nil && (len(h.cur.buf) >= batchBytes || len(h.cur.ends) >= batchMessages)
 }
 
 // errWorkerDone: the worker stopped; its own error says why.
@@ -90,6 +115,7 @@ func (l *loop) run(ctx context.Context) error {
 	netConn := l.conn.Conn()
 	h := newHandoff()
 	wctx, stopWorker := context.WithCancel(ctx)
+	defer stopWorker()
 	workerDone := make(chan error, 1)
 	// Interrupt a blocked read as soon as ctx is cancelled or the worker
 	// stops. Reads otherwise use deadlines on the socket, not a context per
@@ -111,10 +137,21 @@ func (l *loop) run(ctx context.Context) error {
 	}()
 
 	err := l.read(ctx, readCtx, h)
-	stopWorker()
+	switch {
+	case ctx.Err() != nil || errors.Is(err, errWorkerDone):
+		stopWorker()
+	default:
+		// The connection failed: let the worker handle what it was given
+		// (a transaction it completes is acknowledged on the next
+		// connection, not sent again) unless it fails first.
+		close(h.work)
+	}
 	werr := <-workerDone
-	if errors.Is(err, errWorkerDone) {
+	switch {
+	case errors.Is(err, errWorkerDone):
 		err = werr
+	case werr != nil && !errors.Is(werr, context.Canceled):
+		err = werr // a handler's failure ends the stream: it wins
 	}
 	if ctx.Err() != nil || errors.Is(err, ErrStop) {
 		// The worker has stopped: flush and acknowledge what it took, so a
@@ -132,9 +169,9 @@ func (l *loop) run(ctx context.Context) error {
 // read receives messages and hands them to the worker until the connection
 // fails, ctx is done or the worker stops (errWorkerDone).
 func (l *loop) read(ctx, readCtx context.Context, h *handoff) error {
-	netConn := l.conn.Conn()
 	l.lastRecv = time.Now()
 	l.nextStatus = l.lastRecv
+	draining := false // the deadline is in the past: read only what is buffered
 	for {
 		now := time.Now()
 		if !now.Before(l.nextStatus) {
@@ -145,8 +182,10 @@ func (l *loop) read(ctx, readCtx context.Context, h *handoff) error {
 				return fmt.Errorf("nothing received from the server for %s: connection presumed dead", dead)
 			}
 			l.nextStatus = now.Add(l.s.cfg.StatusInterval)
-			if err := netConn.SetReadDeadline(l.nextStatus); err != nil {
-				return fmt.Errorf("set read deadline: %w", err)
+			if !draining {
+				if err := l.setDeadline(readCtx, l.nextStatus); err != nil {
+					return err
+				}
 			}
 		}
 		msg, err := l.conn.ReceiveMessage(context.Background())
@@ -159,46 +198,95 @@ func (l *loop) read(ctx, readCtx context.Context, h *handoff) error {
 		if err != nil {
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() && !l.conn.IsClosed() {
+				if draining {
+					// Everything that had arrived is read: hand it over
+					// and wait for more.
+					draining = false
+					if err := l.setDeadline(readCtx, l.nextStatus); err != nil {
+						return err
+					}
+					if err := l.handOver(ctx, readCtx, h); err != nil {
+						return err
+					}
+				}
 				continue
 			}
+			l.handOverBestEffort(h)
 			return fmt.Errorf("receive: %w", err)
 		}
 		l.lastRecv = now
 		switch m := msg.(type) {
 		case *pgproto3.CopyData:
-			if err := l.take(ctx, readCtx, h, m.Data); err != nil {
+			if err := l.take(ctx, m.Data); err != nil {
 				return err
 			}
+			h.add(m.Data)
+			if h.batchFull() {
+				if err := l.handOver(ctx, readCtx, h); err != nil {
+					return err
+				}
+			}
+			if !draining {
+				// Read on without waiting: what else has arrived goes
+				// in the same batch.
+				draining = true
+				if err := l.setDeadline(readCtx, pastDeadline); err != nil {
+					return err
+				}
+			}
 		case *pgproto3.ErrorResponse:
+			l.handOverBestEffort(h)
 			return fmt.Errorf("server: %w", pgconn.ErrorResponseToPgError(m))
 		case *pgproto3.CopyDone:
+			l.handOverBestEffort(h)
 			return errors.New("server ended the replication stream")
 		}
 	}
 }
 
-// take answers a keepalive that asks for a reply, and queues data for the
-// worker (a copy: data is only valid until the next read). When the queue
-// is full it waits, sending status updates meanwhile.
-func (l *loop) take(ctx, readCtx context.Context, h *handoff, data []byte) error {
-	if len(data) == 0 {
-		return nil
+// pastDeadline makes a read return at once when nothing is buffered.
+var pastDeadline = time.Unix(1, 0)
+
+// setDeadline sets the read deadline, unless readCtx is done: then the
+// deadline stays in the past, where its AfterFunc may have set it just
+// before, so that the next read returns at once.
+func (l *loop) setDeadline(readCtx context.Context, t time.Time) error {
+	if err := l.conn.Conn().SetReadDeadline(t); err != nil {
+		return fmt.Errorf("set read deadline: %w", err)
 	}
-	if data[0] == pglogrepl.PrimaryKeepaliveMessageByteID && len(data) >= 18 && data[17] == 1 {
-		if err := l.sendStatus(ctx, false); err != nil {
-			return err
-		}
+	if readCtx.Err() != nil {
+		_ = l.conn.Conn().SetReadDeadline(pastDeadline)
+	}
+	return nil
+}
+
+// take answers a keepalive that asks for a reply, at once, with what the
+// worker acknowledged so far.
+func (l *loop) take(ctx context.Context, data []byte) error {
+	if len(data) >= 18 && data[0] == pglogrepl.PrimaryKeepaliveMessageByteID && data[17] == 1 {
+		return l.sendStatus(ctx, false)
+	}
+	return nil
+}
+
+// handOver queues the current batch for the worker. When the queue is full
+// it waits, sending status updates meanwhile so that the server does not
+// time out.
+func (l *loop) handOver(ctx, readCtx context.Context, h *handoff) error {
+	b := h.cur
+	if b == nil {
+		return nil
 	}
 	for waited := false; ; waited = true {
 		for drained := false; !drained; {
 			select {
-			case buf := <-h.free:
-				h.release(buf)
+			case done := <-h.free:
+				h.release(done)
 			default:
 				drained = true
 			}
 		}
-		if !h.full(len(data)) {
+		if h.out < queueBatches && (h.out == 0 || h.bytes+len(b.buf) <= queueBytes) {
 			if waited {
 				// Time spent waiting for the worker says nothing about
 				// the server.
@@ -208,8 +296,8 @@ func (l *loop) take(ctx, readCtx context.Context, h *handoff, data []byte) error
 		}
 		timer := time.NewTimer(l.waitStatus)
 		select {
-		case buf := <-h.free:
-			h.release(buf)
+		case done := <-h.free:
+			h.release(done)
 		case <-timer.C:
 			if err := l.sendStatus(ctx, false); err != nil {
 				return err
@@ -223,15 +311,21 @@ func (l *loop) take(ctx, readCtx context.Context, h *handoff, data []byte) error
 		}
 		timer.Stop()
 	}
-	var buf []byte
-	if n := len(h.spare); n > 0 {
-		buf, h.spare = h.spare[n-1], h.spare[:n-1]
-	}
-	buf = append(buf[:0], data...)
+	h.cur = nil
 	h.out++
-	h.bytes += len(buf)
-	h.work <- buf // never blocks: fewer than cap(work) are out
+	h.bytes += len(b.buf)
+	h.work <- b // never blocks: fewer than cap(work) are out
 	return nil
+}
+
+// handOverBestEffort queues what was read before the connection failed, if
+// the queue has room.
+func (l *loop) handOverBestEffort(h *handoff) {
+	if h.cur != nil && h.out < queueBatches {
+		h.out++
+		h.work <- h.cur
+		h.cur = nil
+	}
 }
 
 // finish flushes the handler and acknowledges what it took. It runs once the

@@ -13,19 +13,28 @@ import (
 // handler, on the goroutine of work. The reader (loop.go) owns the
 // connection; the two share only the hand-off channels and acked.
 
-// work handles the messages the reader hands off, in order, returning each
-// buffer once done with it, until ctx is done or handling fails.
+// work handles the batches the reader hands off, in order, returning each
+// once done with it, until ctx is done, handling fails, or the reader
+// closes the queue (then it returns nil once it has handled everything).
 func (l *loop) work(ctx context.Context, h *handoff) error {
 	for {
+		var b *batch
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case buf := <-h.work:
-			err := l.handleCopyData(ctx, buf)
-			h.free <- buf
-			if err != nil {
-				return err
-			}
+		case b = <-h.work:
+		}
+		if b == nil {
+			return nil // closed: the reader is done
+		}
+		var err error
+		for start, i := 0, 0; i < len(b.ends) && err == nil; i++ {
+			err = l.handleCopyData(ctx, b.buf[start:b.ends[i]])
+			start = b.ends[i]
+		}
+		h.free <- b
+		if err != nil {
+			return err
 		}
 	}
 }

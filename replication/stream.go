@@ -20,8 +20,8 @@ import (
 // called from one goroutine at a time, never concurrently, apart from the
 // goroutine that owns the replication connection: that one keeps answering
 // the server's keepalives while a handler runs, so a slow handler delays the
-// changes behind it (a queue of at most 256 messages or 8 MiB, then the
-// stream stops reading) but never makes the server drop the connection.
+// changes behind it (a queue of at most 8 MiB, then the stream stops
+// reading) but never makes the server drop the connection.
 type Handler interface {
 	// HandleChange is called for each change, in order. ch is valid only
 	// during the call.
