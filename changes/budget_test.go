@@ -107,8 +107,10 @@ func BenchmarkLikeWorstCase(b *testing.B) {
 			if err := d.HandleRelation(ctx, memItems); err != nil {
 				b.Fatal(err)
 			}
-			for range 8 {
-				mustRegisterLimited(b, d, &countSink{}, Binding{Event: "*", Schema: "public", Table: "items", Filter: pattern.filter})
+			likers := make([]*dropSink, 8)
+			for i := range likers {
+				likers[i] = &dropSink{}
+				mustRegisterLimited(b, d, likers[i], Binding{Event: "*", Schema: "public", Table: "items", Filter: pattern.filter})
 			}
 			other := &countSink{}
 			mustRegisterLimited(b, d, other, Binding{Event: "*", Schema: "public", Table: "items", Filter: "room=eq.1"})
@@ -118,6 +120,11 @@ func BenchmarkLikeWorstCase(b *testing.B) {
 			}
 			if other.calls != b.N {
 				b.Fatalf("other sink got %d of %d changes", other.calls, b.N)
+			}
+			for i, s := range likers {
+				if s.dropped != nil {
+					b.Fatalf("like binding %d dropped: %v", i, s.err)
+				}
 			}
 		})
 	}

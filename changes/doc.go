@@ -51,7 +51,8 @@
 // Filters are bounded by Config.FilterLimits when they come in, and like
 // and ilike match in linear time, but a pattern on a large value still
 // costs. Config.GroupBudget (default 10ms) caps what the bindings sharing
-// one filter may take on one change: past it (filter.Index.MatchBudget)
+// one filter may take on one change: past it, twice in a row so that a
+// stall of the process does not count (filter.Index.MatchBudget),
 // they are removed, their sinks told through ErrorSink with a *BudgetError,
 // and the stream carries on for everyone else.
 //
