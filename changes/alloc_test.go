@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/walcast/walcast/filter"
 	"github.com/walcast/walcast/replication"
 )
 
@@ -47,7 +48,7 @@ func registerBindings(d *Dispatcher, sink Sink, bindings ...Binding) ([]uint64, 
 	errs := make([]error, len(bindings))
 	for i, b := range bindings {
 		ids[i] = d.lastID.Add(1)
-		specs[i], errs[i] = parseBinding(b)
+		specs[i], errs[i] = parseBinding(b, filter.Limits{})
 	}
 	d.register(sink, ids, specs, errs, nil, nil)
 	return ids, errors.Join(errs...)

@@ -27,7 +27,8 @@ type spec struct {
 // Unlike Supabase, which ignores the filter of a binding without a table,
 // the filter of {schema, filter} is applied to every table of the schema:
 // delivering rows the client filtered out would be the bigger surprise.
-func parseBinding(b Binding) (spec, error) {
+// The filter must keep within lim.
+func parseBinding(b Binding, lim filter.Limits) (spec, error) {
 	s := spec{events: parseEvent(b.Event), schema: b.Schema, table: b.Table, filter: b.Filter}
 	switch {
 	case b.Schema != "" && b.Table != "":
@@ -39,7 +40,7 @@ func parseBinding(b Binding) (spec, error) {
 		//lint:ignore ST1005 Supabase's text, which clients match
 		return s, fmt.Errorf("No subscription params provided. Please provide at least a `schema` or `table` to subscribe to: %s", s.describe())
 	}
-	conds, err := filter.Parse(b.Filter)
+	conds, err := filter.ParseLimited(b.Filter, lim)
 	if err != nil {
 		return s, err
 	}
@@ -58,12 +59,18 @@ func parseEvent(event string) filter.EventMask {
 	return m
 }
 
+const maxQuotedFilter = 200
+
 // describe renders the binding for error messages, in the bracketed form of
 // Supabase's "Unable to subscribe" message.
 func (s *spec) describe() string {
 	f := s.filter
 	if strings.TrimSpace(f) == "" {
 		f = "[]"
+	}
+	if len(f) > maxQuotedFilter {
+		// The client sent it: an error need not echo all of it.
+		f = strings.ToValidUTF8(f[:maxQuotedFilter], "") + "…"
 	}
 	return fmt.Sprintf("[event: %s, schema: %s, table: %s, filters: %s]", s.events, s.schema, s.table, f)
 }

@@ -27,8 +27,11 @@ func TestParseBinding(t *testing.T) {
 		{in: Binding{Event: "*", Filter: "id=eq.1"}, errSub: "filters: id=eq.1]"},
 		{in: Binding{Event: "*", Table: "t", Filter: "id=eq.1,,x=eq.2"}, errSub: "condition 2 is empty"},
 		{in: Binding{Event: "*", Table: "t", Filter: "id=between.1"}, errSub: `unknown operator "between"`},
+		{in: Binding{Event: "*", Table: "t", Filter: "body=like.%" + strings.Repeat("a", 600)}, errSub: `column "body", operator like: pattern of 601 bytes is longer than the limit of 512 bytes`},
+		{in: Binding{Event: "*", Table: "t", Filter: strings.Repeat("x", 5000)}, errSub: "filter of 5000 bytes is longer than the limit of 4096 bytes"},
+		{in: Binding{Event: "*", Filter: strings.Repeat("x", 5000)}, errSub: "filters: " + strings.Repeat("x", 200) + "…]"},
 	} {
-		s, err := parseBinding(tc.in)
+		s, err := parseBinding(tc.in, filter.Limits{})
 		switch {
 		case tc.errSub != "":
 			if err == nil || !strings.Contains(err.Error(), tc.errSub) {

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/walcast/walcast/filter"
@@ -23,12 +24,29 @@ type Sink interface {
 	DeliverChange(ids []uint64, data []byte)
 }
 
+// ErrorSink is a Sink that wants to know when the dispatcher drops some of
+// its bindings by itself: today when their filter took longer than
+// Config.GroupBudget to evaluate on a change. ids are the dropped bindings,
+// which no later change carries; err, a *BudgetError, is written for the
+// client (the text of the channel's `system` status:"error" message).
+// BindingsDropped is called like DeliverChange: from the replication
+// goroutine, with no lock held; it must not block. A sink that is not an
+// ErrorSink loses the bindings silently (the dispatcher logs it).
+type ErrorSink interface {
+	Sink
+	BindingsDropped(ids []uint64, err error)
+}
+
 // Binding is one postgres_changes entry of a join, as the client sent it.
 // An empty Schema or Table means the client left it out.
 type Binding struct{ Event, Schema, Table, Filter string }
 
 // DefaultMaxRecordBytes is Supabase's poll_max_record_bytes.
 const DefaultMaxRecordBytes = 1 << 20
+
+// DefaultGroupBudget is the default Config.GroupBudget: a like or match on a
+// megabyte of text takes about a millisecond when the filter is reasonable.
+const DefaultGroupBudget = 10 * time.Millisecond
 
 // Config configures a Dispatcher.
 type Config struct {
@@ -42,7 +60,15 @@ type Config struct {
 	// confirms to Postgres only what has left the window, so a restarted
 	// node reads the window again from its slot.
 	Retention *Retention
-	Logger    *slog.Logger
+	// FilterLimits bound the filters clients send; zero fields mean the
+	// filter package's defaults.
+	FilterLimits filter.Limits
+	// GroupBudget is the time the bindings sharing one filter may take to
+	// evaluate it on one change (default DefaultGroupBudget, negative for
+	// none); past it they are dropped with a *BudgetError to their sinks,
+	// and the stream goes on. See filter.Index.MatchBudget.
+	GroupBudget time.Duration
+	Logger      *slog.Logger
 }
 
 // Dispatcher routes the changes of a replication.Stream to the sinks whose
@@ -69,6 +95,7 @@ type Dispatcher struct {
 	// Scratch of the replication goroutine, reused from change to change so
 	// that routing does not allocate.
 	matched []uint64
+	over    []uint64 // bindings whose filter went over the group budget
 	targets []target
 	ids     []uint64
 	buf     []byte
@@ -105,12 +132,15 @@ func New(cfg Config) *Dispatcher {
 	if cfg.Retention != nil {
 		ret = *cfg.Retention
 	}
+	if cfg.GroupBudget == 0 {
+		cfg.GroupBudget = DefaultGroupBudget
+	}
 	return &Dispatcher{
 		win:   newWindow(ret),
 		rels:  make(map[uint32]*replication.Relation),
 		cfg:   cfg,
 		log:   cfg.Logger.With("component", "changes"),
-		index: filter.NewIndex(),
+		index: filter.NewIndexLimits(cfg.FilterLimits),
 		sinks: make(map[Sink]*sinkEntry),
 		byID:  make(map[uint64]*sinkEntry),
 		live:  liveState{ch: make(chan struct{})},
@@ -151,7 +181,7 @@ func (d *Dispatcher) subscribe(ctx context.Context, sink Sink, bindings []Bindin
 	specs := make([]spec, len(bindings))
 	valid := 0
 	for i, b := range bindings {
-		if specs[i], errs[i] = parseBinding(b); errs[i] == nil {
+		if specs[i], errs[i] = parseBinding(b, d.cfg.FilterLimits); errs[i] == nil {
 			valid++
 		}
 	}

@@ -18,8 +18,9 @@
 // is refused when it covers no table of the publication (the table is
 // missing or not published), with Supabase's "Unable to subscribe to
 // changes with given parameters..." text, or when its filter does not
-// parse or does not compile against a table it covers, with the filter
-// package's error, which names the condition and column. Refusing one
+// parse, exceeds Config.FilterLimits or does not compile against a table it
+// covers, with the filter package's error, which names the condition and
+// column (and the limit). Refusing one
 // binding leaves the others of the call active.
 //
 // # Which row filters see
@@ -45,6 +46,16 @@
 // sends it: record and old_record keep only the fields whose JSON value is
 // at most 64 bytes, and errors is ["Error 413: Payload Too Large"].
 //
+// # Filter cost
+//
+// Filters are bounded by Config.FilterLimits when they come in, and like
+// and ilike match in linear time, but a pattern on a large value still
+// costs. Config.GroupBudget (default 10ms) caps what the bindings sharing
+// one filter may take on one change: past it, twice in a row so that a
+// stall of the process does not count (filter.Index.MatchBudget),
+// they are removed, their sinks told through ErrorSink with a *BudgetError,
+// and the stream carries on for everyone else.
+//
 // # Concurrency
 //
 // Subscribe and Unsubscribe may be called from any goroutine. The Handle
@@ -53,7 +64,8 @@
 // no lock held, so a sink may call any method of the Dispatcher; in
 // exchange a sink may receive, after its Unsubscribe returned, the change
 // that was being dispatched meanwhile, and must drop it. DeliverChange must
-// not block: the stream reads nothing while sinks run.
+// not block: it holds up every later change (the stream keeps its
+// connection, but stops reading once its queue is full).
 //
 // Live and WaitLive tell whether the stream is live (HandleStreaming):
 // Subscribe does not wait for it, so a join that wants to promise delivery

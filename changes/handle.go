@@ -82,7 +82,10 @@ func (d *Dispatcher) HandleChange(_ context.Context, ch *replication.Change) err
 		return nil
 	}
 	seq := d.win.add(ch)
-	d.matched = d.index.Match(ch, d.matched[:0])
+	d.matched, d.over = d.index.MatchBudget(ch, d.matched[:0], d.over[:0], d.cfg.GroupBudget)
+	if len(d.over) > 0 {
+		d.dropOverBudget(ch)
+	}
 	if len(d.matched) == 0 {
 		return nil
 	}

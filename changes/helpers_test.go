@@ -87,6 +87,13 @@ const testPublication = "walcast_test"
 // stream.
 func newFixture(t *testing.T, schema string, cfg Config) *fixture {
 	t.Helper()
+	return newWrappedFixture(t, schema, cfg, nil)
+}
+
+// newWrappedFixture is newFixture with a stream whose handler is
+// wrap(dispatcher) (the dispatcher itself when wrap is nil).
+func newWrappedFixture(t *testing.T, schema string, cfg Config, wrap func(*Dispatcher) replication.Handler) *fixture {
+	t.Helper()
 	url := pgtest.NewDatabase(t)
 	ctx := context.Background()
 	pool, err := pgxpool.New(ctx, url)
@@ -107,17 +114,21 @@ func newFixture(t *testing.T, schema string, cfg Config) *fixture {
 	}
 	cfg.Pool, cfg.Publication, cfg.Logger = pool, testPublication, testLogger(t)
 	f := &fixture{d: New(cfg), pool: pool, marker: &recorder{}}
-	startStream(t, url, f.d)
+	var h replication.Handler = f.d
+	if wrap != nil {
+		h = wrap(f.d)
+	}
+	startStream(t, url, h)
 	f.subscribe(t, f.marker, Binding{Event: "INSERT", Schema: "public", Table: "marker"})
 	return f
 }
 
-func startStream(t *testing.T, url string, d *Dispatcher) (stop func()) {
+func startStream(t *testing.T, url string, d replication.Handler) (stop func()) {
 	t.Helper()
 	return startStreamWith(t, replication.Config{DatabaseURL: url, Publication: testPublication, Logger: testLogger(t)}, d)
 }
 
-func startStreamWith(t *testing.T, cfg replication.Config, d *Dispatcher) (stop func()) {
+func startStreamWith(t *testing.T, cfg replication.Config, d replication.Handler) (stop func()) {
 	t.Helper()
 	s, err := replication.NewStream(cfg, d)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/walcast/walcast/filter"
 	"github.com/walcast/walcast/replication"
 )
 
@@ -48,7 +49,7 @@ func BenchmarkReplayWindow(b *testing.B) {
 
 // registerResuming is registerBindings for a subscription that resumes.
 func registerResuming(d *Dispatcher, sink Sink, b Binding) ([]uint64, *sinkEntry, error) {
-	s, err := parseBinding(b)
+	s, err := parseBinding(b, filter.Limits{})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"regexp/syntax"
 	"slices"
 	"strings"
 	"unicode/utf8"
@@ -17,8 +18,11 @@ import (
 // is immutable and safe for concurrent use.
 type Predicate struct {
 	conds []cond
-	key   string // canonical form: equal for filters that mean the same on this relation
-	text  string
+	// costly: a like, ilike, match or imatch condition, whose cost grows
+	// with the value and the pattern; MatchBudget times these.
+	costly bool
+	key    string // canonical form: equal for filters that mean the same on this relation
+	text   string
 }
 
 // isKind is the operand of is.
@@ -41,6 +45,7 @@ type cond struct {
 	listNull bool
 	like     *likePattern
 	re       *regexp.Regexp
+	reInsts  int // size of re's program: its worst cost per byte of a value
 	is       isKind
 }
 
@@ -61,6 +66,7 @@ func Compile(rel *replication.Relation, conds []Condition) (*Predicate, error) {
 			return nil, err
 		}
 		p.conds = append(p.conds, c)
+		p.costly = p.costly || c.like != nil || c.re != nil
 	}
 	p.key = canonicalKey(p.conds)
 	return p, nil
@@ -71,14 +77,13 @@ func compileCond(rel *replication.Relation, c *Condition) (cond, error) {
 	fail := func(format string, args ...any) (cond, error) {
 		return cond{}, &Error{Filter: text, Column: c.Column, Msg: fmt.Sprintf(format, args...)}
 	}
-	// Conditions need not come from Parse: check what Parse guarantees.
+	// Conditions need not come from Parse: check what Parse guarantees,
+	// except its Limits, which are the caller's to choose.
 	switch {
 	case c.Op < OpEq || c.Op > OpIsDistinct:
 		return fail("invalid operator %d", c.Op)
 	case c.Op == OpIs && c.Value != "null" && c.Value != "true" && c.Value != "false" && c.Value != "unknown":
 		return fail("invalid value for is filter: %q; want null, true, false or unknown", c.Value)
-	case c.Op == OpIn && len(c.List)+int(boolByte(c.ListNull)) > MaxInValues:
-		return fail("too many values for `in` filter. Maximum %d", MaxInValues)
 	}
 	ci := rel.ColumnIndex(c.Column)
 	if ci < 0 {
@@ -121,11 +126,11 @@ func compileCond(rel *replication.Relation, c *Condition) (cond, error) {
 		}
 		k.like = lp
 	case OpMatch, OpImatch:
-		re, err := compileRegexp(c.Value, c.Op == OpImatch)
+		re, insts, err := compileRegexp(c.Value, c.Op == OpImatch)
 		if err != nil {
 			return fail("invalid regular expression for match filter on column %q: %v", c.Column, err)
 		}
-		k.re = re
+		k.re, k.reInsts = re, insts
 	case OpIn:
 		seen := make(map[string]bool, len(c.List))
 		for _, s := range c.List {
@@ -246,16 +251,16 @@ func isOctal(c byte) bool { return c >= '0' && c <= '7' }
 
 // compileRegexp compiles a match/imatch pattern with Go's RE2 syntax, in the
 // mode Postgres uses for ~: unanchored, and . matching newline.
-func compileRegexp(pattern string, fold bool) (*regexp.Regexp, error) {
+func compileRegexp(pattern string, fold bool) (*regexp.Regexp, int, error) {
 	if err := checkText(pattern); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	// \b and \B mean backspace and backslash in Postgres but word boundaries
 	// in RE2; refuse them rather than match differently.
 	for i := 0; i+1 < len(pattern); i++ {
 		if pattern[i] == '\\' {
 			if pattern[i+1] == 'b' || pattern[i+1] == 'B' {
-				return nil, fmt.Errorf(`\%c means different things in Postgres and Go regular expressions`, pattern[i+1])
+				return nil, 0, fmt.Errorf(`\%c means different things in Postgres and Go regular expressions`, pattern[i+1])
 			}
 			i++
 		}
@@ -264,7 +269,24 @@ func compileRegexp(pattern string, fold bool) (*regexp.Regexp, error) {
 	if fold {
 		flags = "(?is)"
 	}
-	return regexp.Compile(flags + pattern)
+	re, err := regexp.Compile(flags + pattern)
+	if err != nil {
+		return nil, 0, err
+	}
+	return re, regexpInsts(flags + pattern), nil
+}
+
+// regexpInsts is the size of the RE2 program of a valid pattern.
+func regexpInsts(pattern string) int {
+	re, err := syntax.Parse(pattern, syntax.Perl)
+	if err != nil {
+		return 1
+	}
+	prog, err := syntax.Compile(re.Simplify())
+	if err != nil {
+		return 1
+	}
+	return max(1, len(prog.Inst))
 }
 
 // canonicalKey renders the conditions so that filters meaning the same on

@@ -16,6 +16,17 @@
 // Parse checks the syntax; Compile checks columns, operators and constants
 // against a relation, once, at subscribe time.
 //
+// # Limits
+//
+// Every size a client chooses is bounded (Limits; ParseLimited and
+// NewIndexLimits take other values, a negative one meaning no limit): the
+// filter string (default 4096 bytes, room for an in list of 100 UUIDs;
+// Supabase keeps filter values as unbounded text), conditions per filter
+// (16), values per in list (100, Supabase's limit and text), the operand of
+// like, ilike, match and imatch (512 bytes) and the RE2 program of a match
+// or imatch pattern (1000 instructions). A filter over a limit is refused
+// with an *Error naming the limit and the column and operator concerned.
+//
 // # Semantics
 //
 // Match gives the answer Postgres would give to `WHERE <filter>` on the row,
@@ -40,7 +51,11 @@
 //   - Text compares in byte order, as under COLLATE "C"; a database with
 //     another collation can order text differently for lt/lte/gt/gte.
 //   - like and ilike take % and _ with backslash as escape; ilike folds
-//     ASCII letters only, as Postgres does under the C collation.
+//     ASCII letters only, as Postgres does under the C collation. Matching
+//     is linear in the value: the pattern is cut at its % and each piece is
+//     found by one forward search (Knuth-Morris-Pratt for plain text, a
+//     bit-parallel automaton of ⌈k/64⌉ words for a piece of k characters
+//     holding _), so no pattern makes a value cost more than a few scans.
 //   - match and imatch use Go's RE2 syntax, not Postgres's POSIX AREs: both
 //     agree on classes, anchors, ., *, +, ?, {n,m}, alternation and groups,
 //     and . matches newline in both; RE2 rejects back-references and

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -90,9 +91,15 @@ func FuzzMatch(f *testing.F) {
 		if err := ix.Add(Subscription{ID: 1, Events: EventAll, Table: "t", Filter: c.String()}, rel); err != nil {
 			t.Fatalf("Add(%s): %v", c, err)
 		}
-		got := ix.Match(&replication.Change{Relation: rel, Kind: replication.Insert, New: row}, nil)
+		ch := &replication.Change{Relation: rel, Kind: replication.Insert, New: row}
+		got := ix.Match(ch, nil)
 		if slices.Contains(got, 1) != want {
 			t.Fatalf("%s on %q (state %q): Predicate.Match = %v, Index.Match = %v", c, data, v.State, want, got)
+		}
+		// A budget that is never reached changes nothing.
+		got, over := ix.MatchBudget(ch, nil, nil, time.Hour)
+		if slices.Contains(got, 1) != want || len(over) != 0 {
+			t.Fatalf("%s on %q (state %q): Predicate.Match = %v, Index.MatchBudget = %v, over %v", c, data, v.State, want, got, over)
 		}
 	})
 }

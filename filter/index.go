@@ -3,6 +3,7 @@ package filter
 import (
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/walcast/walcast/replication"
 )
@@ -20,6 +21,10 @@ type Index struct {
 	wild   map[uint64]*entry           // subscriptions with a wildcard
 	rels   map[uint32]*relIndex        // bound relations by ID
 	relIDs map[qname]uint32
+	limits Limits
+	// spareLimit is kept from one MatchBudget call to the next, so that
+	// the usual single caller does not allocate.
+	spareLimit atomic.Pointer[evalLimit]
 }
 
 type qname struct{ schema, table string }
@@ -30,9 +35,14 @@ type entry struct {
 	groups map[uint32]*group // its group in each bound relation it covers
 }
 
-// NewIndex returns an empty index.
-func NewIndex() *Index {
+// NewIndex returns an empty index that parses filters within the default
+// Limits.
+func NewIndex() *Index { return NewIndexLimits(Limits{}) }
+
+// NewIndexLimits returns an empty index that parses filters within lim.
+func NewIndexLimits(lim Limits) *Index {
 	return &Index{
+		limits: lim,
 		subs:   make(map[uint64]*entry),
 		byName: make(map[qname]map[uint64]*entry),
 		wild:   make(map[uint64]*entry),
@@ -51,7 +61,7 @@ func (ix *Index) Add(sub Subscription, rel *replication.Relation) error {
 	if err := sub.normalize(); err != nil {
 		return err
 	}
-	conds, err := Parse(sub.Filter)
+	conds, err := ParseLimited(sub.Filter, ix.limits)
 	if err != nil {
 		return fmt.Errorf("subscription %d: %w", sub.ID, err)
 	}

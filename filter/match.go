@@ -49,6 +49,8 @@ type rowView struct {
 	// keyOnly: row is a key-only old tuple, whose NULLs are columns that
 	// were not sent (key columns are never NULL).
 	keyOnly bool
+	// limit, under MatchBudget, is the deadline of the group evaluated.
+	limit *evalLimit
 }
 
 // viewOf picks the row of a change; ok is false for TRUNCATE (no row).
@@ -70,7 +72,11 @@ func viewOf(ch *replication.Change) (rv rowView, ok bool) {
 
 func (p *Predicate) match(rv *rowView) bool {
 	for i := range p.conds {
-		if p.conds[i].eval(rv) != triTrue {
+		c := &p.conds[i]
+		if c.eval(rv) != triTrue {
+			return false
+		}
+		if rv.limit != nil && (c.like != nil || c.re != nil) && rv.limit.expired() {
 			return false
 		}
 	}
@@ -106,7 +112,7 @@ func (c *cond) eval(rv *rowView) tri {
 		case replication.ValueNull:
 			r = triTrue
 		case replication.ValueText:
-			r = c.evalCompare(v)
+			r = c.evalCompare(rv, v)
 			if r != triUnknown {
 				r = r.not() // distinct means not equal
 			}
@@ -122,7 +128,7 @@ func (c *cond) eval(rv *rowView) tri {
 				r = triNull
 			}
 		case replication.ValueText:
-			r = c.evalCompare(v)
+			r = c.evalCompare(rv, v)
 		default:
 			return triUnknown
 		}
@@ -163,12 +169,12 @@ func (c *cond) evalIs(v *replication.Value) tri {
 
 // evalCompare evaluates every operator but is on a non-NULL value. For
 // isdistinct it evaluates equality.
-func (c *cond) evalCompare(v *replication.Value) tri {
+func (c *cond) evalCompare(rv *rowView, v *replication.Value) tri {
 	switch c.op {
 	case OpLike, OpIlike:
 		return triOf(c.like.match(v.Data))
 	case OpMatch, OpImatch:
-		return triOf(c.re.Match(v.Data))
+		return triOf(c.matchRegexp(rv, v.Data))
 	}
 	x, ok := parseValue(c.typ, v.Data)
 	if !ok {

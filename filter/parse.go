@@ -3,6 +3,7 @@ package filter
 import (
 	"fmt"
 	"strings"
+	"unicode/utf8"
 )
 
 // Op is a filter operator.
@@ -51,8 +52,8 @@ func parseOp(s string) (Op, bool) {
 	return 0, false
 }
 
-// MaxInValues is the largest number of values an `in` list may hold; Supabase
-// Realtime enforces the same limit.
+// MaxInValues is the default largest number of values an `in` list may hold
+// (Limits.MaxInValues); Supabase Realtime enforces the same limit.
 const MaxInValues = 100
 
 // Condition is one `column=[not.]op.value` term of a filter, as written: the
@@ -79,17 +80,40 @@ type Error struct {
 	Msg    string
 }
 
-func (e *Error) Error() string { return fmt.Sprintf("filter %q: %s", e.Filter, e.Msg) }
+func (e *Error) Error() string { return fmt.Sprintf("filter %q: %s", clip(e.Filter), e.Msg) }
+
+// clip shortens a filter quoted in an error: a client's filter may be huge,
+// and an error message need not repeat it.
+func clip(s string) string {
+	const max = 200
+	if len(s) <= max {
+		return s
+	}
+	cut := max
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}
 
 func syntaxErr(seg, col, format string, args ...any) *Error {
 	return &Error{Filter: seg, Column: col, Msg: fmt.Sprintf(format, args...)}
 }
 
 // Parse parses a Supabase filter: conditions `column=[not.]op.value` joined by
-// top-level commas (logical AND). It checks syntax only; Compile checks the
-// columns and values against a table. An empty or blank filter has no
-// conditions.
-func Parse(s string) ([]Condition, error) {
+// top-level commas (logical AND), within the default Limits. It checks
+// syntax only; Compile checks the columns and values against a table. An
+// empty or blank filter has no conditions.
+func Parse(s string) ([]Condition, error) { return ParseLimited(s, Limits{}) }
+
+// ParseLimited is Parse within lim (zero fields mean the defaults). A filter
+// over a limit is an *Error naming the limit and, for a limit on one
+// condition, its column and operator.
+func ParseLimited(s string, lim Limits) ([]Condition, error) {
+	lim = lim.withDefaults()
+	if over(len(s), lim.MaxFilterBytes) {
+		return nil, syntaxErr(s, "", "filter of %d bytes is longer than the limit of %d bytes", len(s), lim.MaxFilterBytes)
+	}
 	if trimSpace(s) == "" {
 		return nil, nil
 	}
@@ -97,14 +121,20 @@ func Parse(s string) ([]Condition, error) {
 	if err != nil {
 		return nil, err
 	}
+	if over(len(segs), lim.MaxConditions) {
+		return nil, syntaxErr(s, "", "filter has %d conditions, more than the limit of %d", len(segs), lim.MaxConditions)
+	}
 	conds := make([]Condition, 0, len(segs))
 	for i, seg := range segs {
 		seg = trimSpace(seg)
 		if seg == "" {
 			return nil, syntaxErr(s, "", "condition %d is empty; conditions are joined by single commas", i+1)
 		}
-		c, err := parseCondition(seg)
+		c, err := parseCondition(seg, lim.MaxInValues)
 		if err != nil {
+			return nil, err
+		}
+		if err := lim.checkCondition(seg, &c); err != nil {
 			return nil, err
 		}
 		conds = append(conds, c)
@@ -159,7 +189,7 @@ func closingQuote(s string, open int) (int, bool) {
 	return 0, false
 }
 
-func parseCondition(seg string) (Condition, error) {
+func parseCondition(seg string, maxIn int) (Condition, error) {
 	eq := strings.IndexByte(seg, '=')
 	if eq < 0 {
 		return Condition{}, syntaxErr(seg, "", `missing "="; want column=op.value, e.g. id=eq.1`)
@@ -187,7 +217,7 @@ func parseCondition(seg string) (Condition, error) {
 	var err error
 	switch op {
 	case OpIn:
-		c.List, c.ListNull, err = parseList(val)
+		c.List, c.ListNull, err = parseList(val, maxIn)
 	case OpIs:
 		c.Value, err = unquote(val)
 		if err == nil {
@@ -239,7 +269,7 @@ func unquote(v string) (string, error) {
 
 // parseList parses the operand of in: "(a,b,\"c,d\")". Unquoted elements are
 // trimmed, as in a Postgres array literal, and an unquoted null is a NULL.
-func parseList(v string) ([]string, bool, error) {
+func parseList(v string, maxIn int) ([]string, bool, error) {
 	if len(v) < 2 || v[0] != '(' || v[len(v)-1] != ')' {
 		return nil, false, fmt.Errorf("want a parenthesised list such as (1,2,3), got %q", v)
 	}
@@ -268,8 +298,8 @@ func parseList(v string) ([]string, bool, error) {
 			continue
 		}
 		elem := trimSpace(inner[start:i])
-		if n++; n > MaxInValues {
-			return nil, false, fmt.Errorf("too many values for `in` filter. Maximum %d", MaxInValues)
+		if n++; over(n, maxIn) {
+			return nil, false, fmt.Errorf("too many values for `in` filter. Maximum %d", maxIn)
 		}
 		switch {
 		case elem == "":

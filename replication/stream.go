@@ -15,10 +15,13 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
-// Handler receives the changes of committed transactions, in commit order,
-// from the one goroutine that owns the replication connection. It must not
-// block for long: the stream neither receives nor answers keepalives while a
-// handler runs.
+// Handler receives the changes of committed transactions, in commit order.
+// Its methods (and those of Flusher, RelationHandler and MessageHandler) are
+// called from one goroutine at a time, never concurrently, apart from the
+// goroutine that owns the replication connection: that one keeps answering
+// the server's keepalives while a handler runs, so a slow handler delays the
+// changes behind it (a queue of at most 8 MiB, then the stream stops
+// reading) but never makes the server drop the connection.
 type Handler interface {
 	// HandleChange is called for each change, in order. ch is valid only
 	// during the call.
@@ -70,8 +73,9 @@ type StartHandler interface {
 // hand them out again and need them back after a restart: the stream
 // confirms no position past the commit LSN of the oldest one they keep, so
 // that the slot sends them again to the next run. RetainFrom reports that
-// LSN, or false when nothing is kept. It is called from the stream's
-// goroutine, before each acknowledgement.
+// LSN, or false when nothing is kept. It is called before each
+// acknowledgement, from the goroutine that owns the connection, while the
+// Handle methods may run on another: it must be safe for that.
 type Retainer interface {
 	RetainFrom() (LSN, bool)
 }
@@ -270,6 +274,7 @@ func (s *Stream) session(ctx context.Context, attempt int) error {
 	}
 	defer rconn.Close(context.WithoutCancel(ctx))
 
+	senderTimeout := walSenderTimeout(ctx, rconn, s.log)
 	slot := s.cfg.Slot
 	if slot == "" {
 		slot = "walcast_tmp_" + randomHex(6)
@@ -293,14 +298,15 @@ func (s *Stream) session(ctx context.Context, attempt int) error {
 	if err := pglogrepl.StartReplication(ctx, rconn, slot, s.last.LSN, pglogrepl.StartReplicationOptions{PluginArgs: args}); err != nil {
 		return fmt.Errorf("start replication on slot %s: %w", slot, err)
 	}
-	s.log.Info("streaming", "slot", slot, "publication", s.cfg.Publication, "after", s.last.String())
+	s.log.Info("streaming", "slot", slot, "publication", s.cfg.Publication, "after", s.last.String(), "wal_sender_timeout", senderTimeout)
 	s.stats.streaming.Store(true)
 	defer s.stats.streaming.Store(false)
 	if s.stateH != nil {
 		s.stateH.HandleStreaming(ctx, true)
 		defer s.stateH.HandleStreaming(context.WithoutCancel(ctx), false)
 	}
-	l := loop{s: s, conn: rconn, catalog: catalog, rels: make(map[uint32]*Relation)}
+	l := loop{s: s, conn: rconn, catalog: catalog, rels: make(map[uint32]*Relation),
+		waitStatus: waitStatusInterval(senderTimeout, s.cfg.StatusInterval)}
 	return l.run(ctx)
 }
 
