@@ -17,6 +17,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/walcast/walcast/auth"
 	"github.com/walcast/walcast/changes"
+	"github.com/walcast/walcast/cluster"
 	"github.com/walcast/walcast/internal/localpg"
 	"github.com/walcast/walcast/replication"
 	"github.com/walcast/walcast/transport"
@@ -29,6 +30,8 @@ type serveConfig struct {
 	stream                          replication.Config
 	server                          transport.Config // limits; serve fills in the rest
 	gcPercent                       int
+	node                            cluster.Config // Pool filled in by serve
+	nodeIDPersisted                 bool
 	log                             *slog.Logger
 }
 
@@ -42,7 +45,11 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (*s
 	secret := f.string("jwt-secret", "JWT_SECRET", "", "HS256 secret that signs apikey and access tokens (local mode: generated)")
 	pub := f.string("publication", "WALCAST_PUBLICATION", "walcast", "publication to stream (created when missing)")
 	tables := f.list("tables", "WALCAST_TABLES", "tables to publish: schema.table, schema.* (default: all tables)")
-	slot := f.string("slot", "WALCAST_SLOT", defaultSlot(), "permanent replication slot of this node")
+	slot := f.string("slot", "WALCAST_SLOT", "", "permanent replication slot of this node (default: walcast_ and the node id)")
+	nodeID := f.string("node-id", "WALCAST_NODE_ID", "", "this node's id, unique among the nodes on one database and stable across restarts (default: kept in --data-dir/node-id, first made from the host name)")
+	heartbeat := f.duration("heartbeat", "WALCAST_HEARTBEAT", cluster.DefaultHeartbeat, "how often the node renews its registration and looks for dead nodes")
+	nodeTTL := f.duration("node-ttl", "WALCAST_NODE_TTL", cluster.DefaultTTL, "a node without a heartbeat for this long is dead: its presence members leave")
+	slotTTL := f.duration("slot-ttl", "WALCAST_SLOT_TTL", cluster.DefaultSlotTTL, "a dead node's slot is dropped this long after its last heartbeat")
 	logLevel := f.string("log-level", "WALCAST_LOG_LEVEL", "info", "debug, info, warn or error")
 	logFormat := f.string("log-format", "WALCAST_LOG_FORMAT", "text", "text or json")
 	queueBytes := f.int("queue-bytes", "WALCAST_QUEUE_BYTES", transport.DefaultQueueBytes, "outbound bytes queued per connection; a client that falls further behind is closed (4000 slow consumer)")
@@ -69,6 +76,22 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (*s
 		return nil, usageErrorf("--queue-bytes must be at least 1024, --max-channels at least 1, --write-coalesce not negative")
 	}
 	cfg.gcPercent = *gcPercent
+	if *nodeID == "" {
+		if *nodeID, cfg.nodeIDPersisted, err = defaultNodeID(*dataDir); err != nil {
+			return nil, usageError{err}
+		}
+	} else if !nodeIDPattern.MatchString(*nodeID) {
+		return nil, usageErrorf("--node-id %q: want letters, digits, '_', '.' or '-', at most 48, starting with a letter or digit", *nodeID)
+	} else {
+		cfg.nodeIDPersisted = true
+	}
+	if *slot == "" {
+		cfg.stream.Slot = slotFor(*nodeID)
+	}
+	cfg.node = cluster.Config{ID: *nodeID, Slot: cfg.stream.Slot, Heartbeat: *heartbeat, TTL: *nodeTTL, SlotTTL: *slotTTL, Logger: log}
+	if err := cfg.node.Validate(); err != nil {
+		return nil, usageError{err}
+	}
 	cfg.server = transport.Config{QueueBytes: *queueBytes, MaxChannels: *maxChannels, WriteCoalesce: *coalesce}
 	if err := cfg.stream.Validate(); err != nil {
 		return nil, usageError{err}
@@ -115,24 +138,34 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	// realtime.send emits into the stream.
 	scfg := cfg.server
 	scfg.Verifier, scfg.Changes, scfg.Logger = auth.NewVerifier([]byte(cfg.jwtSecret)), dispatcher, log
-	server := transport.NewServer(scfg)
-	cfg.stream.DatabaseURL = cfg.dbURL
-	stream, err := replication.NewStream(cfg.stream, replication.WithMessages(dispatcher, server))
-	if err != nil {
-		return usageError{err}
-	}
 	listener, err := net.Listen("tcp", net.JoinHostPort(cfg.host, strconv.Itoa(cfg.port)))
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
+	}
+	defer listener.Close()
+	nodes, err := newNodeParts(cfg, pool, listener.Addr().String(), &scfg)
+	if err != nil {
+		return err
+	}
+	server := transport.NewServer(scfg)
+	cfg.stream.DatabaseURL = cfg.dbURL
+	stream, err := replication.NewStream(cfg.stream, replication.WithMessages(dispatcher, nodes.handlers(server)))
+	if err != nil {
+		return usageError{err}
 	}
 	httpServer := &http.Server{Handler: server.Handler(), ReadHeaderTimeout: 10 * time.Second}
 
 	streamCtx, stopStream := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
+	if err := nodes.start(ctx, &wg, streamCtx); err != nil {
+		stopStream()
+		server.Close()
+		return err
+	}
 	wg.Go(func() { runStream(streamCtx, stream, log) })
 	httpErr := make(chan error, 1)
 	go func() { httpErr <- httpServer.Serve(listener) }()
-	log.Info("walcast serving", "version", version, "addr", listener.Addr().String(), "publication", cfg.stream.Publication, "slot", cfg.stream.Slot)
+	log.Info("walcast serving", "version", version, "addr", listener.Addr().String(), "node", cfg.node.ID, "publication", cfg.stream.Publication, "slot", cfg.stream.Slot)
 	if local {
 		printLocalAccess(log, cfg)
 	}
@@ -153,6 +186,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	if herr := httpServer.Shutdown(shutdownCtx); herr != nil && !errors.Is(herr, http.ErrServerClosed) {
 		log.Error("stop http server", "error", herr)
 	}
+	nodes.stop()
 	stopStream()
 	wg.Wait()
 	log.Info("stopped")
