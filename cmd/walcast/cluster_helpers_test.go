@@ -28,7 +28,7 @@ var clusterTimings = []string{"--heartbeat", "200ms", "--node-ttl", "1s", "--slo
 
 // nodeProc is a `walcast serve` process of a test cluster.
 type nodeProc struct {
-	t    *testing.T
+	t    testing.TB
 	id   string
 	cmd  *exec.Cmd
 	addr string
@@ -42,10 +42,10 @@ var servingAddr = regexp.MustCompile(`msg="walcast serving".* addr=(\S+)`)
 
 // startNode runs a node with id on the database at url and waits until its
 // stream is live (it then sees every broadcast committed afterwards).
-func startNode(t *testing.T, url, id string, extra ...string) *nodeProc {
+func startNode(t testing.TB, url, id string, extra ...string) *nodeProc {
 	t.Helper()
 	args := append([]string{"serve", "--database-url", url, "--jwt-secret", clusterSecret, "--node-id", id,
-		"--host", "127.0.0.1", "--port", "0", "--data-dir", t.TempDir(), "--log-level", "debug"}, clusterTimings...)
+		"--host", "127.0.0.1", "--port", "0", "--data-dir", t.TempDir()}, clusterTimings...)
 	p := &nodeProc{t: t, id: id, cmd: exec.Command(binary, append(args, extra...)...), done: make(chan struct{})}
 	stderr, err := p.cmd.StderrPipe()
 	if err != nil {
@@ -119,7 +119,7 @@ func (p *nodeProc) stop() {
 // wsClient is a WebSocket client that reads every frame in the
 // background.
 type wsClient struct {
-	t   *testing.T
+	t   testing.TB
 	ws  *websocket.Conn
 	vsn string
 
@@ -134,7 +134,15 @@ type wsFrame struct {
 	data   []byte
 }
 
-func dialNode(t *testing.T, addr, vsn string) *wsClient {
+func dialNode(t testing.TB, addr, vsn string) *wsClient {
+	t.Helper()
+	c := &wsClient{t: t, ws: dialWS(t, addr, vsn), vsn: vsn, notify: make(chan struct{}, 1)}
+	go c.readLoop()
+	return c
+}
+
+// dialWS opens a WebSocket to the node at addr, closed when the test ends.
+func dialWS(t testing.TB, addr, vsn string) *websocket.Conn {
 	t.Helper()
 	tok, err := auth.Sign([]byte(clusterSecret), map[string]any{"role": "anon", "exp": time.Now().Add(time.Hour).Unix()})
 	if err != nil {
@@ -147,10 +155,8 @@ func dialNode(t *testing.T, addr, vsn string) *wsClient {
 		t.Fatalf("dial %s: %v", addr, err)
 	}
 	ws.SetReadLimit(-1)
-	c := &wsClient{t: t, ws: ws, vsn: vsn, notify: make(chan struct{}, 1)}
-	go c.readLoop()
 	t.Cleanup(func() { ws.CloseNow() })
-	return c
+	return ws
 }
 
 func (c *wsClient) readLoop() {
@@ -323,7 +329,7 @@ func (c *wsClient) presenceView(topic string) map[string]string {
 
 // queryDB runs a query on a fresh connection and returns the first column
 // of each row as text.
-func queryDB(t *testing.T, url, sql string, args ...any) []string {
+func queryDB(t testing.TB, url, sql string, args ...any) []string {
 	t.Helper()
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, url)
