@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"encoding/json"
+	"errors"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -84,7 +85,7 @@ func AliveTx(ctx context.Context, tx pgx.Tx, inc Incarnation) (bool, error) {
 	var one int
 	err := tx.QueryRow(ctx, `SELECT 1 FROM realtime.walcast_nodes
 WHERE node_id = $1 AND incarnation = $2 AND dead_at IS NULL FOR SHARE`, inc.Node, inc.N).Scan(&one)
-	if err == pgx.ErrNoRows {
+	if errors.Is(err, pgx.ErrNoRows) {
 		return false, nil
 	}
 	return err == nil, err

@@ -353,3 +353,17 @@ func queryDB(t testing.TB, url, sql string, args ...any) []string {
 	}
 	return out
 }
+
+// execDB runs statements (several allowed) on a fresh connection.
+func execDB(t testing.TB, url, sql string) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, sql); err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+}

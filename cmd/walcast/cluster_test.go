@@ -62,7 +62,7 @@ func restPublish(t *testing.T, addr, topic, event, body string) {
 }
 
 // A broadcast published on any node (a client's text or binary push, REST,
-// realtime.send) reaches every subscriber on every node exactly once, in
+// realtime.send, realtime.broadcast_changes) reaches every subscriber on every node exactly once, in
 // the order its sender published, whatever the subscriber's serializer.
 func TestClusterBroadcast(t *testing.T) {
 	url := pgtest.NewDatabase(t)
@@ -73,6 +73,7 @@ func TestClusterBroadcast(t *testing.T) {
 		for _, vsn := range []string{"1.0.0", "2.0.0"} {
 			c := dialNode(t, n.addr, vsn)
 			c.join(topic, "1", `{"config":{"broadcast":{"self":true}}}`)
+			c.join("realtime:priv", "2", `{"config":{"private":true}}`)
 			subs = append(subs, c)
 		}
 	}
@@ -85,6 +86,13 @@ func TestClusterBroadcast(t *testing.T) {
 		c.join(topic, "1", `{"config":{"broadcast":{"self":false}}}`)
 		senders = append(senders, c)
 	}
+	execDB(t, url, `CREATE TABLE items (id serial PRIMARY KEY, f text, s int);
+CREATE FUNCTION items_broadcast() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM realtime.broadcast_changes('priv', TG_OP, TG_OP, TG_TABLE_NAME, TG_TABLE_SCHEMA, NEW, OLD);
+    RETURN NULL;
+END $$;
+CREATE TRIGGER items_broadcast AFTER INSERT ON items FOR EACH ROW EXECUTE FUNCTION items_broadcast()`)
 	const perSender, rest, db = 60, 10, 10
 	for k := 1; k <= perSender; k++ {
 		for i, c := range senders {
@@ -102,7 +110,10 @@ func TestClusterBroadcast(t *testing.T) {
 	for k := 1; k <= db; k++ {
 		queryDB(t, url, "SELECT realtime.send(jsonb_build_object('f', 'db', 's', $1::int), 'db', 'room', false)::text", k)
 	}
-	want := 3*perSender + rest + db
+	for k := 1; k <= db; k++ {
+		queryDB(t, url, "INSERT INTO items (f, s) VALUES ('bc', $1)", k)
+	}
+	want := 3*perSender + rest + 2*db
 	for i, c := range subs {
 		c.waitFor(fmt.Sprintf("subscriber %d (node %d, vsn %s)", i, i/2+1, c.vsn), 30*time.Second, func(fs []wsFrame) bool {
 			return count(received(fs)) >= want
@@ -112,7 +123,7 @@ func TestClusterBroadcast(t *testing.T) {
 	senders[0].push("1", "hb", "phoenix", "heartbeat", `{}`)
 	senders[0].waitReply("hb")
 	time.Sleep(500 * time.Millisecond)
-	expect := map[string]int{"s1": perSender, "s2": perSender, "s3": perSender, "rest": rest, "db": db}
+	expect := map[string]int{"s1": perSender, "s2": perSender, "s3": perSender, "rest": rest, "db": db, "bc": db}
 	for i, c := range subs {
 		got := received(c.snapshot())
 		for sender, n := range expect {
@@ -371,4 +382,24 @@ func TestClusterRestartResumesSlot(t *testing.T) {
 	sub.join("realtime:r", "1", `{}`)
 	restPublish(t, n1.addr, "r", "e", `{"f":"x","s":1}`)
 	sub.waitFor("a broadcast from n1", 10*time.Second, func(fs []wsFrame) bool { return len(received(fs)["x"]) == 1 })
+}
+
+// A node that starts after the others reads their members from Postgres,
+// then follows their changes.
+func TestClusterLateNode(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	n1 := startNode(t, url, "n1")
+	a := dialNode(t, n1.addr, "2.0.0")
+	joinPresence(a, "a")
+	for i := range 3 { // several batches (under the 5 presence pushes a channel may make per 30 s), so the late node starts past a gap
+		track(a, strconv.Itoa(i+2), fmt.Sprintf(`{"v":%d}`, i))
+	}
+	w1 := dialNode(t, n1.addr, "2.0.0")
+	joinPresence(w1, "")
+	n2 := startNode(t, url, "n2")
+	w2 := dialNode(t, n2.addr, "1.0.0")
+	joinPresence(w2, "")
+	converge(t, "a late node", []*wsClient{w1, w2}, []string{`a {"v":2}`})
+	track(a, "9", `{"v":3}`)
+	converge(t, "a change after", []*wsClient{w1, w2}, []string{`a {"v":3}`})
 }
