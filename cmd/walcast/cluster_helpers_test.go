@@ -60,6 +60,12 @@ func startNode(t testing.TB, url, id string, extra ...string) *nodeProc {
 		p.cmd.Process.Kill()
 		<-p.done
 		p.cmd.Wait()
+		for _, l := range p.log() {
+			if strings.Contains(l, "DATA RACE") {
+				t.Errorf("node %s: the race detector found a data race", id)
+				break
+			}
+		}
 		if t.Failed() {
 			t.Logf("log of node %s:\n%s", id, strings.Join(p.log(), "\n"))
 		}
