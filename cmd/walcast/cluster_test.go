@@ -403,3 +403,56 @@ func TestClusterLateNode(t *testing.T) {
 	track(a, "9", `{"v":3}`)
 	converge(t, "a change after", []*wsClient{w1, w2}, []string{`a {"v":3}`})
 }
+
+// When the registry and presence tables are emptied (what crash recovery
+// does to unlogged tables), every node registers again and writes its
+// members again, and the views end as they were: no member lost, none
+// shown twice.
+func TestClusterTablesLost(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	n1, n2 := startNode(t, url, "n1"), startNode(t, url, "n2")
+	w1, w2 := dialNode(t, n1.addr, "2.0.0"), dialNode(t, n2.addr, "1.0.0")
+	joinPresence(w1, "")
+	joinPresence(w2, "")
+	a, b := dialNode(t, n1.addr, "1.0.0"), dialNode(t, n2.addr, "2.0.0")
+	joinPresence(a, "a")
+	track(a, "2", `{}`)
+	joinPresence(b, "b")
+	track(b, "2", `{}`)
+	converge(t, "two members", []*wsClient{w1, w2}, []string{"a {}", "b {}"})
+
+	execDB(t, url, "TRUNCATE realtime.walcast_nodes, realtime.walcast_presence, realtime.walcast_presence_seq")
+	n1.waitLog(regexp.MustCompile(`the cluster declared this node dead`), 10*time.Second)
+	n2.waitLog(regexp.MustCompile(`the cluster declared this node dead`), 10*time.Second)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		rows := queryDB(t, url, "SELECT node_id || '/' || key FROM realtime.walcast_presence p JOIN realtime.walcast_nodes n USING (node_id, incarnation) ORDER BY 1")
+		if slices.Equal(rows, []string{"n1/a", "n2/b"}) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("presence rows %v, want n1/a and n2/b under the nodes' new incarnations", rows)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	converge(t, "tables lost", []*wsClient{w1, w2}, []string{"a {}", "b {}"})
+	track(b, "3", `{"v":2}`)
+	converge(t, "a change after", []*wsClient{w1, w2}, []string{"a {}", `b {"v":2}`})
+	// A newcomer's state lists each meta once (a client keyed by ref, as
+	// the watchers are, would not notice a meta held twice).
+	for _, n := range []*nodeProc{n1, n2} {
+		c := dialNode(t, n.addr, "2.0.0")
+		joinPresence(c, "")
+		c.waitFor("presence_state", 10*time.Second, func(fs []wsFrame) bool {
+			for _, f := range fs {
+				if m, ok := c.decode(f); ok && m.Event == "presence_state" {
+					if got := strings.Count(string(m.Payload), "phx_ref\""); got != 2 {
+						t.Errorf("node %s: presence_state %s holds %d metas, want 2", n.id, m.Payload, got)
+					}
+					return true
+				}
+			}
+			return false
+		})
+	}
+}

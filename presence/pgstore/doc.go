@@ -32,8 +32,13 @@
 // its clients see nothing, the other nodes see its members leave at the
 // death and come back.
 //
+// Incarnations come from one sequence, so the first batch of a node's new
+// incarnation drops whatever the views still hold of its older ones; a
+// new incarnation always writes one, even with no members.
+//
 // The tables are UNLOGGED (no WAL per heartbeat or member, never in a
 // publication); the batches are the WAL. After a Postgres crash the
 // tables are empty, every node finds itself unregistered at its next
-// heartbeat, and writes its members again.
+// heartbeat, registers again and writes its members again, and that
+// first batch replaces its old incarnation in every view.
 package pgstore

@@ -34,6 +34,9 @@ func (s *Store) HandleMessage(_ context.Context, msg *replication.LogicalMessage
 	if s.dead[inc] {
 		return nil
 	}
+	if _, known := s.remotes[inc]; !known {
+		s.supersedeLocked(inc)
+	}
 	r := s.remote(inc)
 	switch {
 	case b.Seq <= r.seq:
@@ -58,6 +61,19 @@ func (s *Store) remote(inc cluster.Incarnation) *remote {
 		s.remotes[inc] = r
 	}
 	return r
+}
+
+// supersedeLocked drops the incarnations of inc's node older than inc:
+// incarnations come from one sequence, so a node writing as inc has left
+// every earlier life behind, whether or not a death was declared (after a
+// Postgres crash empties the unlogged tables, nobody declares one).
+func (s *Store) supersedeLocked(inc cluster.Incarnation) {
+	for old := range s.remotes {
+		if old.Node == inc.Node && old.N < inc.N {
+			s.dead[old] = true
+			s.dropLocked(old)
+		}
+	}
 }
 
 // drain applies the waiting batches that follow r's seq now.

@@ -91,6 +91,16 @@ func TestHandleMessage(t *testing.T) {
 			wantDiffs: 2 + 1 + 2, // joins in r and q, n3's join, one leave per room
 		},
 		{
+			name: "a newer incarnation of a node supersedes the older ones",
+			steps: []step{
+				b("n2", 3, 1, put("r", 1, "a", "refA", `{}`)),
+				b("n2", 5, 1, put("r", 1, "a", "refA", `{}`)),
+				b("n2", 3, 2, put("r", 2, "z", "refZ", `{}`)),
+			},
+			wantState: map[string]string{"r": `{"a":{"metas":[{"phx_ref":"refA"}]}}`},
+			wantDiffs: 3, // the join, the old one's leave, the new one's join
+		},
+		{
 			name:      "malformed messages are skipped",
 			steps:     []step{{raw: `{"n":`}, {raw: `{"n":"n2","i":1,"s":0}`}, b("n2", 1, 1, put("r", 1, "a", "refA", `[1]`))},
 			wantState: map[string]string{"r": `{}`},

@@ -32,6 +32,9 @@ type Store struct {
 	dead    map[cluster.Incarnation]bool
 	nextID  presence.MemberID // ids of other nodes' members in mem
 	live    bool
+	// announce asks for a batch even with nothing pending: the first
+	// batch of a new incarnation tells the others to drop the old one.
+	announce bool
 
 	// writer state, owned by the writer goroutine
 	seqOf cluster.Incarnation

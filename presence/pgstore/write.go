@@ -72,10 +72,10 @@ func (s *Store) writeLoop(ctx context.Context) {
 // to pending, behind anything newer.
 func (s *Store) write(ctx context.Context) error {
 	s.mu.Lock()
-	ops := s.pending
-	s.pending = make(map[memberKey]op)
+	ops, announce := s.pending, s.announce
+	s.pending, s.announce = make(map[memberKey]op), false
 	s.mu.Unlock()
-	if len(ops) == 0 {
+	if len(ops) == 0 && !announce {
 		return nil
 	}
 	inc := s.node.Incarnation()
@@ -144,6 +144,7 @@ ON CONFLICT (node_id, incarnation) DO UPDATE SET seq = EXCLUDED.seq`, inc.Node, 
 	})
 	if err != nil {
 		s.mu.Lock()
+		s.announce = s.announce || announce
 		for k, o := range ops {
 			if _, newer := s.pending[k]; !newer {
 				s.pending[k] = o
@@ -183,6 +184,7 @@ func (s *Store) Reincarnated(int64) {
 	for k, e := range s.local {
 		s.pending[k] = op{entry: e}
 	}
+	s.announce = true
 	n := len(s.local)
 	s.mu.Unlock()
 	s.log.Info("tracking this node's members again under its new incarnation", "members", n)
