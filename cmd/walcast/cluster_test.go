@@ -456,3 +456,45 @@ func TestClusterTablesLost(t *testing.T) {
 		})
 	}
 }
+
+// After Postgres restarts, the nodes reconnect and go on relaying and
+// sharing presence. (Broadcasts published while it is down reach only the
+// sender's node: the relay is at most once.)
+func TestClusterPostgresRestart(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	n1, n2 := startNode(t, url, "n1"), startNode(t, url, "n2")
+	w2 := dialNode(t, n2.addr, "2.0.0")
+	joinPresence(w2, "")
+	sub := dialNode(t, n2.addr, "1.0.0")
+	sub.join("realtime:r", "1", `{}`)
+	a := dialNode(t, n1.addr, "2.0.0")
+	joinPresence(a, "a")
+	track(a, "2", `{}`)
+	converge(t, "a member", []*wsClient{w2}, []string{"a {}"})
+
+	pgtest.Restart(t)
+	// Publish until one gets through: the nodes' streams come back after
+	// their reconnect backoff.
+	deadline := time.Now().Add(60 * time.Second)
+	for k := 1; len(received(sub.snapshot())["after"]) == 0; k++ {
+		if time.Now().After(deadline) {
+			t.Fatal("no broadcast from n1 reached n2 within 60s of the restart")
+		}
+		restPublishQuiet(n1.addr, "r", "e", fmt.Sprintf(`{"f":"after","s":%d}`, k))
+		time.Sleep(200 * time.Millisecond)
+	}
+	track(a, "3", `{"v":2}`)
+	converge(t, "a change after the restart", []*wsClient{w2}, []string{`a {"v":2}`})
+}
+
+// restPublishQuiet publishes, ignoring failures (the node may be
+// reconnecting).
+func restPublishQuiet(addr, topic, event, body string) {
+	tok, _ := auth.Sign([]byte(clusterSecret), map[string]any{"role": "service_role", "exp": time.Now().Add(time.Hour).Unix()})
+	req, _ := http.NewRequest("POST", "http://"+addr+"/api/broadcast/"+topic+"/events/"+event, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+tok)
+	req.Header.Set("Content-Type", "application/json")
+	if resp, err := http.DefaultClient.Do(req); err == nil {
+		resp.Body.Close()
+	}
+}
