@@ -33,6 +33,11 @@ type Envelope struct {
 	// Sender identifies the publisher: broadcasts of one sender reach
 	// every subscriber in the order the sender published them.
 	Sender Sender
+	// NodeLocal says that every node publishes its own copy of this
+	// broadcast (a database broadcast reaches each node through the node's
+	// own replication slot): relays deliver it locally and carry it no
+	// further.
+	NodeLocal bool
 	// Except, on the publishing node only, is the subscriber that must not
 	// receive the broadcast (a sender that did not ask to hear itself).
 	// Relays do not carry it: it never matches a subscriber elsewhere.

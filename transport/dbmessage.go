@@ -58,6 +58,7 @@ func (s *Server) HandleMessage(_ context.Context, msg *replication.LogicalMessag
 	s.publish(&broadcast.Envelope{
 		Topic: m.Topic, Private: m.Private, Kind: broadcast.KindUser,
 		Event: m.Event, Meta: meta, Payload: m.Payload, JSON: true,
+		NodeLocal: true, // every node reads it from its own slot
 	})
 	return nil
 }

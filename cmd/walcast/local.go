@@ -65,14 +65,3 @@ func localAnonKey(cfg *serveConfig) (string, error) {
 }
 
 var slotUnsafe = regexp.MustCompile(`[^a-z0-9_]+`)
-
-// defaultSlot names the slot after the host, so a restarted node resumes
-// where it stopped and nodes on different hosts do not share a slot.
-func defaultSlot() string {
-	host, _ := os.Hostname()
-	name := "walcast_" + strings.Trim(slotUnsafe.ReplaceAllString(strings.ToLower(host), "_"), "_")
-	if len(name) > 63 {
-		name = name[:63]
-	}
-	return strings.TrimRight(name, "_")
-}

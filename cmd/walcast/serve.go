@@ -16,6 +16,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/walcast/walcast/changes"
+	"github.com/walcast/walcast/cluster"
 	"github.com/walcast/walcast/internal/localpg"
 	"github.com/walcast/walcast/metrics"
 	"github.com/walcast/walcast/replication"
@@ -31,6 +32,8 @@ type serveConfig struct {
 	server                          transport.Config // limits; serve fills in the rest
 	gcPercent                       int
 	retention                       changes.Retention
+	node                            cluster.Config // Pool filled in by serve
+	nodeIDPersisted                 bool
 	log                             *slog.Logger
 }
 
@@ -46,7 +49,11 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (*s
 	keys := keyFlags(f)
 	pub := f.string("publication", "WALCAST_PUBLICATION", "walcast", "publication to stream (created when missing)")
 	tables := f.list("tables", "WALCAST_TABLES", "tables to publish: schema.table, schema.* (default: all tables)")
-	slot := f.string("slot", "WALCAST_SLOT", defaultSlot(), "permanent replication slot of this node")
+	slot := f.string("slot", "WALCAST_SLOT", "", "permanent replication slot of this node (default: walcast_ and the node id)")
+	nodeID := f.string("node-id", "WALCAST_NODE_ID", "", "this node's id, unique among the nodes on one database and stable across restarts (default: kept in --data-dir/node-id, first made from the host name)")
+	heartbeat := f.duration("heartbeat", "WALCAST_HEARTBEAT", cluster.DefaultHeartbeat, "how often the node renews its registration and looks for dead nodes")
+	nodeTTL := f.duration("node-ttl", "WALCAST_NODE_TTL", cluster.DefaultTTL, "a node without a heartbeat for this long is dead: its presence members leave")
+	slotTTL := f.duration("slot-ttl", "WALCAST_SLOT_TTL", cluster.DefaultSlotTTL, "a dead node's slot is dropped this long after its last heartbeat")
 	logger := f.logFlags("info")
 	queueBytes := f.int("queue-bytes", "WALCAST_QUEUE_BYTES", transport.DefaultQueueBytes, "outbound bytes queued per connection; a client that falls further behind is closed (4000 slow consumer)")
 	maxChannels := f.int("max-channels", "WALCAST_MAX_CHANNELS", transport.DefaultMaxChannels, "channels per connection")
@@ -83,6 +90,22 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (*s
 	}
 	cfg.retention = changes.Retention{MaxBytes: *retainBytes, MaxAge: *retainAge}
 	cfg.gcPercent = *gcPercent
+	if *nodeID == "" {
+		if *nodeID, cfg.nodeIDPersisted, err = defaultNodeID(*dataDir); err != nil {
+			return nil, usageError{err}
+		}
+	} else if !nodeIDPattern.MatchString(*nodeID) {
+		return nil, usageErrorf("--node-id %q: want letters, digits, '_', '.' or '-', at most 48, starting with a letter or digit", *nodeID)
+	} else {
+		cfg.nodeIDPersisted = true
+	}
+	if *slot == "" {
+		cfg.stream.Slot = slotFor(*nodeID)
+	}
+	cfg.node = cluster.Config{ID: *nodeID, Slot: cfg.stream.Slot, Heartbeat: *heartbeat, TTL: *nodeTTL, SlotTTL: *slotTTL, Logger: log}
+	if err := cfg.node.Validate(); err != nil {
+		return nil, usageError{err}
+	}
 	cfg.server = transport.Config{QueueBytes: *queueBytes, MaxChannels: *maxChannels, WriteCoalesce: *coalesce,
 		DisableParking: !*parking, DisableRawIO: !*rawIO}
 	if err := cfg.stream.Validate(); err != nil {
@@ -150,28 +173,31 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		return err
 	}
 	scfg.Verifier, scfg.Changes, scfg.Logger = verifier, dispatcher, log
+	listener, err := net.Listen("tcp", net.JoinHostPort(cfg.host, strconv.Itoa(cfg.port)))
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	defer listener.Close()
+	var adminListener net.Listener
+	if cfg.adminPort >= 0 {
+		if adminListener, err = net.Listen("tcp", net.JoinHostPort(cfg.host, strconv.Itoa(cfg.adminPort))); err != nil {
+			return fmt.Errorf("listen on --admin-port: %w", err)
+		}
+	}
+	nodes, err := newNodeParts(cfg, pool, listener.Addr().String(), &scfg)
+	if err != nil {
+		return err
+	}
 	server := transport.NewServer(scfg)
 	cfg.stream.DatabaseURL = cfg.dbURL
 	var stats *metrics.Metrics
 	cfg.stream.OnCommit = func(c replication.Commit, d time.Duration) { stats.ObserveCommit(c, d) }
-	stream, err := replication.NewStream(cfg.stream, replication.WithMessages(dispatcher, server))
+	stream, err := replication.NewStream(cfg.stream, replication.WithMessages(dispatcher, nodes.handlers(server)))
 	if err != nil {
 		return usageError{err}
 	}
 	stats = metrics.New(metrics.Config{Server: server, Stream: stream, Changes: dispatcher, DB: pool, Slot: cfg.stream.Slot})
 	ready := readiness(stream, pool)
-
-	listener, err := net.Listen("tcp", net.JoinHostPort(cfg.host, strconv.Itoa(cfg.port)))
-	if err != nil {
-		return fmt.Errorf("listen: %w", err)
-	}
-	var adminListener net.Listener
-	if cfg.adminPort >= 0 {
-		if adminListener, err = net.Listen("tcp", net.JoinHostPort(cfg.host, strconv.Itoa(cfg.adminPort))); err != nil {
-			listener.Close()
-			return fmt.Errorf("listen on --admin-port: %w", err)
-		}
-	}
 	handler := server.Handler()
 	if local {
 		handler = withDemo(handler, cfg, pool)
@@ -182,11 +208,16 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 
 	streamCtx, stopStream := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
+	if err := nodes.start(ctx, &wg, streamCtx); err != nil {
+		stopStream()
+		server.Close()
+		return err
+	}
 	wg.Go(func() { runStream(streamCtx, stream, log) })
 	httpErr := make(chan error, 2)
 	go func() { httpErr <- httpServer.Serve(listener) }()
 	port := listener.Addr().(*net.TCPAddr).Port
-	logArgs := []any{"version", version, "addr", listener.Addr().String(), "port", port, "publication", cfg.stream.Publication, "slot", cfg.stream.Slot}
+	logArgs := []any{"version", version, "addr", listener.Addr().String(), "port", port, "node", cfg.node.ID, "publication", cfg.stream.Publication, "slot", cfg.stream.Slot}
 	if adminListener != nil {
 		go func() { httpErr <- adminServer.Serve(adminListener) }()
 		logArgs = append(logArgs, "admin_addr", adminListener.Addr().String())
@@ -222,6 +253,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 			log.Error("stop admin http server", "error", herr)
 		}
 	}
+	// The sockets are closed, their presence left: write the leaves and
+	// stop heartbeating.
+	nodes.stop()
 	log.Info("stopped")
 	return err
 }
