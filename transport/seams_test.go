@@ -157,8 +157,15 @@ func TestPresenceStoreFromConfig(t *testing.T) {
 // policy is an Authorizer for tests: private topics in readers may be
 // joined, and those in writers written to; public topics are open.
 type policy struct {
+	mu               sync.Mutex // the test changes the maps while the server reads them
 	readers, writers map[string]bool
 	asked            atomic.Int64 // Write calls
+}
+
+func (p *policy) set(m map[string]bool, key string, v bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	m[key] = v
 }
 
 //lint:ignore ST1005 Supabase's text
@@ -168,7 +175,10 @@ func (p *policy) AuthorizeChannel(_ context.Context, req ChannelRequest) (Channe
 	if req.Claims == nil || req.Claims.Role != "anon" {
 		return nil, errors.New("no claims")
 	}
-	if req.Private && !p.readers[req.Topic] {
+	p.mu.Lock()
+	readable := p.readers[req.Topic]
+	p.mu.Unlock()
+	if req.Private && !readable {
 		return nil, errNoRead
 	}
 	return policyAccess{p, req}, nil
@@ -181,7 +191,10 @@ type policyAccess struct {
 
 func (a policyAccess) Write(_ context.Context, ext Extension) error {
 	a.p.asked.Add(1)
-	if a.req.Private && !a.p.writers[a.req.Topic+"/"+ext.String()] {
+	a.p.mu.Lock()
+	writable := a.p.writers[a.req.Topic+"/"+ext.String()]
+	a.p.mu.Unlock()
+	if a.req.Private && !writable {
 		return errors.New("Unauthorized")
 	}
 	return nil
@@ -226,14 +239,14 @@ func TestAuthorizerDecidesJoinsAndWrites(t *testing.T) {
 	expectFrames(t, "listener after REST", listener.sync())
 
 	// Granting write and refreshing the token lets the broadcast through.
-	p.writers["ro/broadcast"] = true
+	p.set(p.writers, "ro/broadcast", true)
 	c.send("2", "r", "realtime:ro", "access_token", `{"access_token":"`+token(t, 2*time.Hour)+`"}`)
 	c.pushText("2", "b9", "realtime:ro", `{"type":"broadcast","event":"e","payload":{}}`)
 	c.sync()
 	expectFrames(t, "listener after refresh", listener.sync(), textBroadcast(phoenix.V2, "realtime:ro", `{"type":"broadcast","event":"e","payload":{}}`))
 
 	// A refresh that loses read access closes the channel.
-	delete(p.readers, "ro")
+	p.set(p.readers, "ro", false)
 	listener.send("2", "r", "realtime:ro", "access_token", `{"access_token":"`+token(t, 3*time.Hour)+`"}`)
 	got = listener.sync()
 	if len(got) != 2 || !bytes.Contains([]byte(got[0].data), []byte(errNoRead.Error())) || !bytes.Contains([]byte(got[1].data), []byte(`"phx_close"`)) {
