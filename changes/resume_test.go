@@ -240,3 +240,64 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// gatedHandler holds the stream's first change until open is closed.
+type gatedHandler struct {
+	*Dispatcher
+	open chan struct{}
+}
+
+func (g *gatedHandler) HandleChange(ctx context.Context, ch *replication.Change) error {
+	<-g.open
+	return g.Dispatcher.HandleChange(ctx, ch)
+}
+
+// A client can resume after a change that a restarted node has not re-read
+// from its slot yet (its window is still filling): the changes up to its
+// cursor then come in live, and must not reach it a second time.
+func TestResumeAheadOfTheRestartedStream(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	if _, err := pool.Exec(ctx, testSchema); err != nil {
+		t.Fatal(err)
+	}
+	items := Binding{Event: "INSERT", Schema: "public", Table: "items"}
+	cfg := replication.Config{DatabaseURL: url, Publication: testPublication, Slot: "walcast_ahead_test", Logger: testLogger(t)}
+	first := New(Config{Pool: pool, Publication: testPublication, Logger: testLogger(t)})
+	stop := startStreamWith(t, cfg, first)
+	all := &recorder{}
+	if _, err := first.Subscribe(ctx, all, []Binding{items}); err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= 10; i++ {
+		if _, err := pool.Exec(ctx, fmt.Sprintf("INSERT INTO items VALUES (%d, 1, 'n')", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "10 rows before the restart", func() bool { ids, _ := itemIDs(t, all); return len(ids) == 10 })
+	_, cursors := itemIDs(t, all)
+	stop()
+
+	second := New(Config{Pool: pool, Publication: testPublication, Logger: testLogger(t)})
+	gate := &gatedHandler{Dispatcher: second, open: make(chan struct{})}
+	startStreamWith(t, cfg, gate)
+	r := &recorder{}
+	_, res, err := second.SubscribeAfter(ctx, r, []Binding{items}, mustCursor(t, cursors[3]))
+	if err != nil || res.Gap() != nil {
+		t.Fatalf("SubscribeAfter: %v, gap %v", err, res.Gap())
+	}
+	if err := res.Run(ctx, noWait); err != nil {
+		t.Fatal(err)
+	}
+	close(gate.open) // the stream re-reads rows 1 to 10 now
+	waitFor(t, "rows 5 to 10", func() bool { ids, _ := itemIDs(t, r); return len(ids) >= 6 })
+	time.Sleep(200 * time.Millisecond) // a repeat would arrive now
+	if got, _ := itemIDs(t, r); fmt.Sprint(got) != fmt.Sprint([]int{5, 6, 7, 8, 9, 10}) {
+		t.Errorf("resumed after row 4 ahead of the stream: got rows %v, want 5..10", got)
+	}
+}
