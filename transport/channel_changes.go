@@ -16,7 +16,7 @@ import (
 	"github.com/walcast/walcast/changes"
 )
 
-var _ changes.Sink = (*channel)(nil)
+var _ changes.ErrorSink = (*channel)(nil)
 
 // errNoChanges is the system error of a channel with postgres_changes on a
 // server without a dispatcher.
@@ -237,6 +237,20 @@ func (ch *channel) DeliverChange(ids []uint64, data []byte) {
 	}
 	ch.c.ws.Send(broadcast.Frame{Head: head, Body: data, Tail: ch.tail})
 	ch.mu.Unlock()
+}
+
+// BindingsDropped tells the client that the dispatcher dropped some of the
+// channel's bindings (their filter was too expensive to evaluate): a
+// system error naming why, as for a binding refused at subscribe. It runs
+// on the dispatcher's goroutine and only queues.
+func (ch *channel) BindingsDropped(ids []uint64, err error) {
+	ch.mu.Lock()
+	defer ch.mu.Unlock()
+	if ch.state != joined {
+		return
+	}
+	ch.c.debug("postgres_changes bindings dropped", "topic", ch.topic, "ids", ids, "error", err)
+	ch.c.sendMessage(ch.system(systemPayload("postgres_changes", "error", err.Error(), ch.sub)))
 }
 
 // setIDs records the binding ids and precomputes the single-id heads.

@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/walcast/walcast/changes"
 	"github.com/walcast/walcast/phoenix"
 	"github.com/walcast/walcast/replication"
 )
@@ -74,5 +76,20 @@ func TestResumeReplayIsPaced(t *testing.T) {
 		if f.Event != "postgres_changes" || !strings.Contains(string(f.Payload), fmt.Sprintf(`{"i":%d,`, i)) {
 			t.Fatalf("replayed message %d: %.80s", i, f)
 		}
+	}
+}
+
+// A binding the dispatcher drops (its filter ran over its time budget)
+// reaches the client as a postgres_changes system error.
+func TestBindingsDroppedReachTheClient(t *testing.T) {
+	e := newEnv(t, Config{})
+	c := e.dial(t, phoenix.V2)
+	c.join("realtime:room", "1", oneBinding)
+	checkFrame(t, c.next(), "1", "null", "realtime:room", "system", subscribedMsg)
+	ch := findChannel(t, e, "realtime:room")
+	ch.BindingsDropped([]uint64{101}, &changes.BudgetError{Schema: "public", Table: "todos", Budget: 10 * time.Millisecond})
+	f := c.next()
+	if f.Event != "system" || !strings.Contains(string(f.Payload), `"status":"error"`) || !strings.Contains(string(f.Payload), "took more than 10ms") {
+		t.Errorf("after a dropped binding: %s, want a postgres_changes system error saying why", f)
 	}
 }
