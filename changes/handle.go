@@ -24,6 +24,7 @@ type target struct {
 	seq   uint64
 	id    uint64
 	entry *sinkEntry
+	grant *grant // with Config.Authz: what the binding's viewer may read
 }
 
 func compareTargets(a, b target) int {
@@ -41,6 +42,9 @@ func (d *Dispatcher) HandleRelation(_ context.Context, rel *replication.Relation
 		// filters compiled for the new one: the window starts again, and a
 		// resume from before the DDL is a gap.
 		d.win.reset()
+	}
+	if d.rels[rel.ID] != rel {
+		d.views.reset()
 	}
 	d.rels[rel.ID] = rel
 	d.index.Bind(rel)
@@ -92,7 +96,13 @@ func (d *Dispatcher) HandleChange(_ context.Context, ch *replication.Change) err
 		// An id unsubscribed since Match is simply gone; a resuming one
 		// gets this change from its Resume.
 		if e := d.byID[id]; e != nil && e.liveFrom.Load() <= seq {
-			targets = append(targets, target{seq: e.seq, id: id, entry: e})
+			t := target{seq: e.seq, id: id, entry: e}
+			if d.rows != nil {
+				if s := d.specs[id]; s != nil {
+					t.grant = s.grant
+				}
+			}
+			targets = append(targets, t)
 		}
 	}
 	d.mu.RUnlock()
@@ -103,6 +113,12 @@ func (d *Dispatcher) HandleChange(_ context.Context, ch *replication.Change) err
 	// Sorting groups a sink's bindings without a map; Match returns members
 	// mostly in registration order, which pdqsort handles in linear time.
 	slices.SortFunc(targets, compareTargets)
+	if d.rows != nil {
+		d.routeChecked(ch, targets)
+		clear(targets)
+		d.targets = targets[:0]
+		return nil
+	}
 	data := d.encode(ch)
 	// No lock is held here: a sink may call back into the dispatcher.
 	for i := 0; i < len(targets); {
@@ -149,9 +165,16 @@ func (d *Dispatcher) encodeWith(buf []byte, ch *replication.Change) (data, scrat
 	return data, buf
 }
 
-// HandleCommit has nothing to do: changes are delivered as they come, and
-// Postgres sends only committed transactions.
-func (d *Dispatcher) HandleCommit(context.Context, replication.Commit) error { return nil }
+// HandleCommit hands the transaction's deliveries waiting for row checks
+// (Config.Authz) to the checking goroutine. Otherwise it has nothing to
+// do: changes are delivered as they come, and Postgres sends only
+// committed transactions.
+func (d *Dispatcher) HandleCommit(context.Context, replication.Commit) error {
+	if d.rows != nil {
+		d.rows.flush()
+	}
+	return nil
+}
 
 // liveState is closed-channel signalling: ch is closed while the stream is
 // live and replaced by a new, open one when it goes down.
@@ -165,6 +188,9 @@ type liveState struct {
 func (d *Dispatcher) HandleStreaming(_ context.Context, streaming bool) {
 	d.live.mu.Lock()
 	defer d.live.mu.Unlock()
+	if !streaming && d.rows != nil {
+		d.rows.flush()
+	}
 	if streaming == d.live.on {
 		return
 	}
