@@ -47,6 +47,8 @@ type colSet struct {
 }
 
 // errNoViewer refuses a binding without a Viewer when authorization is on.
+//
+//lint:ignore ST1005 Supabase's capitalised style of refusals
 var errNoViewer = errors.New("Unauthorized: postgres_changes need the token's role to check access; the subscription carried none")
 
 // authorizeBindings authorizes the valid specs, each for its binding's

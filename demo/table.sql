@@ -15,3 +15,7 @@ BEGIN
 	END IF;
 END
 $$;
+
+-- Subscribers are checked as their token's role: the demo's anon key may
+-- read the demo table, as a Supabase project grants it.
+GRANT SELECT ON public.demo_items TO anon, authenticated;

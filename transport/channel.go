@@ -64,7 +64,7 @@ type channel struct {
 	write writeAccess // what the token may send; its own lock, never with mu
 }
 
-func newChannel(c *conn, m phoenix.Message, sub string, cfg *phoenix.JoinConfig, token string, exp time.Time) *channel {
+func newChannel(c *conn, m phoenix.Message, sub string, cfg *phoenix.JoinConfig, token string, claims *auth.Claims) *channel {
 	ch := &channel{
 		c:           c,
 		topic:       m.Topic,
@@ -77,7 +77,7 @@ func newChannel(c *conn, m phoenix.Message, sub string, cfg *phoenix.JoinConfig,
 		bc:          newBroadcastConfig(cfg),
 		pr:          newChanPresence(cfg),
 		token:       token,
-		exp:         exp,
+		exp:         claims.Exp,
 	}
 	if ch.joinRef == "" {
 		// A V1 client may omit join_ref; Phoenix then uses the join's ref.
@@ -86,8 +86,9 @@ func newChannel(c *conn, m phoenix.Message, sub string, cfg *phoenix.JoinConfig,
 	if n := len(cfg.PostgresChanges); n > 0 {
 		ch.bindings = make([]changes.Binding, n)
 		ch.raws = make([]json.RawMessage, n)
+		viewer := viewerOf(claims)
 		for i, b := range cfg.PostgresChanges {
-			ch.bindings[i] = changes.Binding{Event: b.Event, Schema: b.Schema, Table: b.Table, Filter: b.Filter}
+			ch.bindings[i] = changes.Binding{Event: b.Event, Schema: b.Schema, Table: b.Table, Filter: b.Filter, Viewer: viewer}
 			ch.raws[i] = b.Raw
 		}
 		ch.prefix, ch.tail = changeFraming(c.vsn, m.Topic)
@@ -270,7 +271,7 @@ func (ch *channel) refreshToken(payload json.RawMessage) {
 	}
 	// The new claims may read less (or write more): ask again, as Supabase
 	// re-runs its policies on a new token.
-	access, err := ch.c.s.authorize(ChannelRequest{Topic: ch.sub, Private: ch.bc.private, Token: token, Claims: claims})
+	access, err := ch.c.s.authorize(ChannelRequest{Topic: ch.sub, Private: ch.bc.private, Token: token, Claims: claims, Refresh: true})
 	if err != nil {
 		ch.close(systemPayload("system", "error", err.Error(), ch.sub))
 		return
@@ -283,13 +284,34 @@ func (ch *channel) refreshToken(payload json.RawMessage) {
 	}
 	ch.token, ch.exp = token, claims.Exp
 	ch.scheduleExpiry()
+	subscribed := ch.subscribed
+	ch.mu.Unlock()
 	// Supabase re-creates the subscription with the new claims and says so
-	// again. The dispatcher does not take claims yet (no RLS), so the
-	// subscription stands and only the status is re-sent. While joining,
-	// the subscribing goroutine reports it.
+	// again: the dispatcher re-evaluates the bindings for the new role and
+	// claims (keeping their ids), dropping those it may no longer read.
+	// While joining, the subscribing goroutine reports the status.
+	var subErr error
+	if src := ch.c.s.changes; src != nil && subscribed {
+		ctx, cancel := context.WithTimeout(ch.ctx, authorizeTimeout)
+		subErr = src.SetViewer(ctx, ch, viewerOf(claims))
+		cancel()
+	}
+	ch.mu.Lock()
 	if ch.state == joined && len(ch.bindings) > 0 {
+		if subErr != nil {
+			ch.subErr = subErr
+		}
 		if sys := ch.changesStatus(); sys != nil {
 			ch.c.sendMessage(ch.system(sys))
 		}
 	}
+}
+
+// viewerOf is who a token's claims make a subscriber, for the dispatcher's
+// authorization.
+func viewerOf(claims *auth.Claims) *changes.Viewer {
+	if claims == nil {
+		return nil
+	}
+	return &changes.Viewer{Role: claims.Role, Claims: claims.Raw}
 }

@@ -11,10 +11,13 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/walcast/walcast/access"
+	"github.com/walcast/walcast/authz"
 	"github.com/walcast/walcast/changes"
 	"github.com/walcast/walcast/internal/localpg"
 	"github.com/walcast/walcast/replication"
@@ -30,6 +33,7 @@ type serveConfig struct {
 	server                          transport.Config // limits; serve fills in the rest
 	gcPercent                       int
 	retention                       changes.Retention
+	serviceRole                     string
 	log                             *slog.Logger
 }
 
@@ -53,6 +57,7 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (*s
 	coalesce := f.duration("write-coalesce", "WALCAST_WRITE_COALESCE", 0, "least time between two writes to one busy connection, batching what is queued meanwhile (0: none)")
 	retainBytes := f.int("retain-bytes", "WALCAST_RETAIN_BYTES", changes.DefaultRetainBytes, "bytes of recent changes kept for clients that resume after a cursor (0: none)")
 	retainAge := f.duration("retain-age", "WALCAST_RETAIN_AGE", changes.DefaultRetainAge, "how long recent changes are kept for clients that resume (0: no age bound)")
+	serviceRole := f.string("service-role", "WALCAST_SERVICE_ROLE", "service_role", "role whose tokens bypass row-level security and channel policies, as service_role does in Supabase")
 	if err := f.parse(args); err != nil {
 		return nil, err
 	}
@@ -76,6 +81,9 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (*s
 		return nil, usageErrorf("--retain-bytes and --retain-age must not be negative")
 	}
 	cfg.retention = changes.Retention{MaxBytes: *retainBytes, MaxAge: *retainAge}
+	if cfg.serviceRole = strings.TrimSpace(*serviceRole); cfg.serviceRole == "" {
+		return nil, usageErrorf("--service-role must name a role")
+	}
 	cfg.gcPercent = *gcPercent
 	cfg.server = transport.Config{QueueBytes: *queueBytes, MaxChannels: *maxChannels, WriteCoalesce: *coalesce}
 	if err := cfg.stream.Validate(); err != nil {
@@ -126,7 +134,16 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		}
 	}
 
-	dispatcher := changes.New(changes.Config{Pool: pool, Publication: cfg.stream.Publication, Retention: &cfg.retention, Logger: log})
+	// Authorization checks run on a small pool of their own, so that a
+	// burst of row checks never waits behind (or starves) the rest.
+	authzPool, err := newAuthzPool(ctx, cfg.dbURL)
+	if err != nil {
+		return err
+	}
+	defer authzPool.Close()
+	checker := authz.New(authz.Config{Pool: authzPool, ServiceRole: cfg.serviceRole, Logger: log})
+	dispatcher := changes.New(changes.Config{Pool: pool, Publication: cfg.stream.Publication, Retention: &cfg.retention, Authz: checker, Logger: log})
+	defer dispatcher.Close()
 	// The server exists before the stream: it takes the broadcasts that
 	// realtime.send emits into the stream.
 	scfg := cfg.server
@@ -135,6 +152,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		return err
 	}
 	scfg.Verifier, scfg.Changes, scfg.Logger = verifier, dispatcher, log
+	scfg.Authorizer = access.New(access.Config{Checker: checker, ServiceRole: cfg.serviceRole})
 	server := transport.NewServer(scfg)
 	cfg.stream.DatabaseURL = cfg.dbURL
 	stream, err := replication.NewStream(cfg.stream, replication.WithMessages(dispatcher, server))
@@ -184,6 +202,23 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	}
 	log.Info("stopped")
 	return err
+}
+
+// authzPoolConns is the size of the authorization checks' pool: a check is
+// one short round trip, and authz spreads a batch over the connections.
+const authzPoolConns = 4
+
+func newAuthzPool(ctx context.Context, dbURL string) (*pgxpool.Pool, error) {
+	pcfg, err := pgxpool.ParseConfig(dbURL)
+	if err != nil {
+		return nil, fmt.Errorf("database URL: %w", err)
+	}
+	pcfg.MaxConns = authzPoolConns
+	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
+	if err != nil {
+		return nil, fmt.Errorf("connect for authorization checks: %w", err)
+	}
+	return pool, nil
 }
 
 // runStream streams until ctx ends. A configuration problem is reported and
