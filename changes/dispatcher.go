@@ -294,6 +294,16 @@ func (e *BindingError) Unwrap() error { return e.Err }
 // order given. Its message is theirs, joined by "; ".
 type SubscribeError struct{ Refused []BindingError }
 
+// Unwrap returns the refusals' errors, so that errors.Is and errors.As
+// see them.
+func (e *SubscribeError) Unwrap() []error {
+	errs := make([]error, len(e.Refused))
+	for i := range e.Refused {
+		errs[i] = e.Refused[i].Err
+	}
+	return errs
+}
+
 func (e *SubscribeError) Error() string {
 	msgs := make([]string, len(e.Refused))
 	for i := range e.Refused {

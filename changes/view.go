@@ -82,11 +82,11 @@ func (v *view) cut(ch *replication.Change, nw, old []replication.Value) (c repli
 		}
 		return dst
 	}
-	if ch.New != nil {
+	if len(ch.New) > 0 {
 		nw = pick(nw, ch.New)
 		c.New = nw
 	}
-	if ch.Old != nil {
+	if len(ch.Old) > 0 {
 		old = pick(old, ch.Old)
 		c.Old = old
 	}
