@@ -18,7 +18,7 @@ import (
 // dispatcher that authorizes every binding through authz. schema runs as
 // the superuser and must create testPublication. The marker table is
 // readable by service_role, whose viewer the marker binding has.
-func newAuthzFixture(t *testing.T, schema string) *fixture {
+func newAuthzFixture(t testing.TB, schema string) *fixture {
 	t.Helper()
 	url := pgtest.NewDatabase(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
