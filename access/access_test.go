@@ -19,8 +19,10 @@ import (
 	"github.com/walcast/walcast/access"
 	"github.com/walcast/walcast/auth"
 	"github.com/walcast/walcast/authz"
+	"github.com/walcast/walcast/changes"
 	"github.com/walcast/walcast/internal/pgtest"
 	"github.com/walcast/walcast/internal/testlog"
+	"github.com/walcast/walcast/replication"
 	walcastsql "github.com/walcast/walcast/sql"
 	"github.com/walcast/walcast/transport"
 )
@@ -45,6 +47,13 @@ const policies = `
 // server starts a walcast server whose Authorizer is access on authz on
 // a fresh migrated database with policies.
 func server(t *testing.T) (*httptest.Server, *pgxpool.Pool) {
+	return serverWith(t, "")
+}
+
+// serverWith is server; with schema (which must create the publication
+// "walcast") it also streams postgres_changes through a dispatcher that
+// authorizes with the same checker.
+func serverWith(t *testing.T, schema string) (*httptest.Server, *pgxpool.Pool) {
 	t.Helper()
 	url := pgtest.NewDatabase(t)
 	ctx := context.Background()
@@ -55,8 +64,10 @@ func server(t *testing.T) (*httptest.Server, *pgxpool.Pool) {
 	if _, err := walcastsql.Apply(ctx, conn); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := conn.Exec(ctx, policies); err != nil {
-		t.Fatal(err)
+	for _, q := range []string{policies, schema} {
+		if _, err := conn.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
 	}
 	conn.Close(ctx)
 	pool, err := pgxpool.New(ctx, url)
@@ -66,8 +77,28 @@ func server(t *testing.T) (*httptest.Server, *pgxpool.Pool) {
 	t.Cleanup(pool.Close)
 	log := testlog.New(t, 0)
 	checker := authz.New(authz.Config{Pool: pool, Logger: log})
-	s := transport.NewServer(transport.Config{Verifier: auth.NewVerifier(secret), Logger: log, PingInterval: -1,
-		Authorizer: access.New(access.Config{Checker: checker})})
+	cfg := transport.Config{Verifier: auth.NewVerifier(secret), Logger: log, PingInterval: -1,
+		Authorizer: access.New(access.Config{Checker: checker})}
+	if schema != "" {
+		d := changes.New(changes.Config{Pool: pool, Publication: "walcast", Authz: checker, Logger: log})
+		t.Cleanup(d.Close)
+		stream, err := replication.NewStream(replication.Config{DatabaseURL: url, Publication: "walcast", Logger: log}, d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sctx, stop := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- stream.Run(sctx) }()
+		t.Cleanup(func() {
+			stop()
+			if err := <-done; err != nil {
+				t.Errorf("stream: %v", err)
+			}
+		})
+		pgtest.WaitForActiveSlot(t, url)
+		cfg.Changes = d
+	}
+	s := transport.NewServer(cfg)
 	hs := httptest.NewServer(s.Handler())
 	t.Cleanup(func() {
 		s.Close()
@@ -95,6 +126,7 @@ type client struct {
 	ws    *websocket.Conn
 	ref   atomic.Int64
 	joins map[string]string // topic → join_ref
+	in    chan message      // what the reader goroutine read
 }
 
 type message struct {
@@ -114,8 +146,36 @@ func dial(t *testing.T, hs *httptest.Server, token string) *client {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { ws.CloseNow() })
-	return &client{t: t, ws: ws, joins: map[string]string{}}
+	c := &client{t: t, ws: ws, joins: map[string]string{}, in: make(chan message, 1024)}
+	// A read whose context ends closes the socket: one reader reads until
+	// the test closes it, and next waits on what it read.
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer close(c.in)
+		for {
+			_, b, err := ws.Read(context.Background())
+			if err != nil {
+				return
+			}
+			var m message
+			if err := json.Unmarshal(b, &m); err != nil {
+				t.Errorf("bad frame %s", b)
+				return
+			}
+			select {
+			case c.in <- m:
+			default:
+				t.Errorf("more than %d unread messages", cap(c.in))
+				return
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		ws.CloseNow()
+		<-done
+	})
+	return c
 }
 
 func (c *client) send(topic, event string, payload any) string {
@@ -139,21 +199,21 @@ func (c *client) send(topic, event string, payload any) string {
 // or nil after wait.
 func (c *client) next(wait time.Duration) *message {
 	c.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), wait)
-	defer cancel()
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
 	for {
-		_, b, err := c.ws.Read(ctx)
-		if err != nil {
+		select {
+		case m, ok := <-c.in:
+			if !ok {
+				return nil
+			}
+			if m.Event == "presence_state" {
+				continue
+			}
+			return &m
+		case <-timer.C:
 			return nil
 		}
-		var m message
-		if err := json.Unmarshal(b, &m); err != nil {
-			c.t.Fatalf("bad frame %s", b)
-		}
-		if m.Event == "presence_state" {
-			continue
-		}
-		return &m
 	}
 }
 
