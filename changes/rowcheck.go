@@ -3,7 +3,6 @@ package changes
 import (
 	"context"
 	"log/slog"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -54,7 +53,10 @@ const maxBatchItems = 8192
 // maxMerge is how many queued batches one check round takes.
 const maxMerge = 64
 
-type checkBatch struct{ items []checkItem }
+type checkBatch struct {
+	items []checkItem
+	ids   []uint64 // the items' ids, carved from one growing slice
+}
 
 // checkItem is one delivery: to sink, ids, data; with check, only if the
 // row named by key is visible to id.
@@ -98,12 +100,18 @@ func (r *rowChecks) close() {
 // idle reports whether a change may be delivered at once.
 func (r *rowChecks) idle() bool { return r.open == nil && r.busy.Load() == 0 }
 
-func (r *rowChecks) add(it checkItem) {
+// add queues a delivery, copying ids.
+func (r *rowChecks) add(it checkItem, ids []uint64) {
 	if r.open == nil {
 		r.open = &checkBatch{}
 	}
-	r.open.items = append(r.open.items, it)
-	if len(r.open.items) >= maxBatchItems {
+	b := r.open
+	// Earlier items keep pointing into the old array when this one grows.
+	start := len(b.ids)
+	b.ids = append(b.ids, ids...)
+	it.ids = b.ids[start:len(b.ids):len(b.ids)]
+	b.items = append(b.items, it)
+	if len(b.items) >= maxBatchItems {
 		r.flush()
 	}
 }
@@ -179,37 +187,57 @@ func (tc *tableCheck) visible(it *checkItem) bool {
 func (r *rowChecks) check(batches []*checkBatch) {
 	tables := map[authz.Table]*tableCheck{}
 	var sb strings.Builder
+	// The items of one change follow each other and share its key slice,
+	// and a viewer's grant is shared by its bindings: remembering the last
+	// of each skips most lookups.
+	var (
+		lastKey *string
+		lastRow int
+		lastID  *authz.Identity
+		lastG   int
+		lastTC  *tableCheck
+	)
 	for _, b := range batches {
 		for i := range b.items {
 			it := &b.items[i]
 			if !it.check {
 				continue
 			}
-			tc := tables[it.table]
-			if tc == nil {
-				tc = &tableCheck{table: it.table, keyIdx: map[string]int{}, idIdx: map[[32]byte]int{}}
-				tables[it.table] = tc
+			tc := lastTC
+			if tc == nil || tc.table != it.table {
+				tc = tables[it.table]
+				if tc == nil {
+					tc = &tableCheck{table: it.table, keyIdx: map[string]int{}, idIdx: map[[32]byte]int{}}
+					tables[it.table] = tc
+				}
+				lastTC, lastKey, lastID = tc, nil, nil
 			}
-			sb.Reset()
-			for _, k := range it.key {
-				sb.WriteString(k)
-				sb.WriteByte(0)
-			}
-			row, ok := tc.keyIdx[sb.String()]
-			if !ok {
-				row = len(tc.keys)
-				tc.keyIdx[sb.String()] = row
-				tc.keys = append(tc.keys, it.key)
-				r.stats.Changes.Add(1)
-			}
-			g, ok := tc.idIdx[it.id.Key]
-			if !ok {
-				g = len(tc.ids)
-				tc.idIdx[it.id.Key] = g
-				tc.ids = append(tc.ids, *it.id)
-			}
-			it.tc, it.row, it.group = tc, row, g
 			r.stats.Checked.Add(1)
+			if &it.key[0] != lastKey {
+				sb.Reset()
+				for _, k := range it.key {
+					sb.WriteString(k)
+					sb.WriteByte(0)
+				}
+				row, ok := tc.keyIdx[sb.String()]
+				if !ok {
+					row = len(tc.keys)
+					tc.keyIdx[sb.String()] = row
+					tc.keys = append(tc.keys, it.key)
+					r.stats.Changes.Add(1)
+				}
+				lastKey, lastRow = &it.key[0], row
+			}
+			if it.id != lastID {
+				g, ok := tc.idIdx[it.id.Key]
+				if !ok {
+					g = len(tc.ids)
+					tc.idIdx[it.id.Key] = g
+					tc.ids = append(tc.ids, *it.id)
+				}
+				lastID, lastG = it.id, g
+			}
+			it.tc, it.row, it.group = tc, lastRow, lastG
 		}
 	}
 	var wg sync.WaitGroup
@@ -281,7 +309,7 @@ func (d *Dispatcher) routeChecked(ch *replication.Change, targets []target) {
 			e.sink.DeliverChange(ids, data)
 			continue
 		}
-		r.add(checkItem{sink: e.sink, ids: slices.Clone(ids), data: data, check: check, id: &g.id, table: table, key: key})
+		r.add(checkItem{sink: e.sink, data: data, check: check, id: &g.id, table: table, key: key}, ids)
 	}
 	d.scratch.next()
 }
