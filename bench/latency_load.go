@@ -24,9 +24,21 @@ CREATE TABLE t (
   sent_at timestamptz NOT NULL DEFAULT clock_timestamp(),
   payload text NOT NULL
 );
+` + grantAnon + `
+GRANT SELECT ON t TO anon;
 CREATE PUBLICATION walcast FOR ALL TABLES;`
 	insertSQL = `INSERT INTO t (k, sub, payload) VALUES ($1, $2, $3)`
 )
+
+// grantAnon creates the role anon when the cluster lacks it (walcast
+// serve's migrations, which create it otherwise, run after the schema):
+// serve delivers a table's changes to a token of role anon only when anon
+// may SELECT it.
+const grantAnon = `DO $$ BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'anon') THEN
+    CREATE ROLE anon NOLOGIN NOINHERIT;
+  END IF;
+END $$;`
 
 var rowPayload = strings.Repeat("x", 64)
 

@@ -25,6 +25,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/walcast/walcast/internal/pgtest"
+	walcastsql "github.com/walcast/walcast/sql"
 )
 
 // realtimeJS is the client version the scripts are written against; it is
@@ -58,6 +59,7 @@ ALTER TABLE items REPLICA IDENTITY FULL;
 CREATE TABLE others (id int PRIMARY KEY, body text);
 CREATE TABLE hidden (id int PRIMARY KEY, body text);
 CREATE PUBLICATION walcast FOR TABLE items, others;
+GRANT SELECT ON items, others, hidden TO anon, authenticated;
 `
 
 func TestMain(m *testing.M) {
@@ -197,6 +199,11 @@ func newHarness(t *testing.T) *harness {
 		t.Fatalf("connect: %v", err)
 	}
 	t.Cleanup(func() { db.Close(context.Background()) })
+	// The roles the schema grants to exist once the migrations ran (serve
+	// applies them again, idempotently).
+	if _, err := walcastsql.Apply(ctx, db); err != nil {
+		t.Fatalf("migrations: %v", err)
+	}
 	if _, err := db.Exec(ctx, schema); err != nil {
 		t.Fatalf("schema: %v", err)
 	}
