@@ -177,6 +177,9 @@ func forEachVSN(t *testing.T, fn func(t *testing.T, vsn string)) {
 
 // ---- harness
 
+// migrateMu serializes the migrations of parallel tests.
+var migrateMu sync.Mutex
+
 type harness struct {
 	t     *testing.T
 	node  string
@@ -200,8 +203,12 @@ func newHarness(t *testing.T) *harness {
 	}
 	t.Cleanup(func() { db.Close(context.Background()) })
 	// The roles the schema grants to exist once the migrations ran (serve
-	// applies them again, idempotently).
-	if _, err := walcastsql.Apply(ctx, db); err != nil {
+	// applies them again, idempotently). Roles are the cluster's: parallel
+	// tests must not create them at once.
+	migrateMu.Lock()
+	_, err = walcastsql.Apply(ctx, db)
+	migrateMu.Unlock()
+	if err != nil {
 		t.Fatalf("migrations: %v", err)
 	}
 	if _, err := db.Exec(ctx, schema); err != nil {
@@ -683,4 +690,19 @@ func (b *lockedBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// TestPrivateChannels: private channels under policies on
+// realtime.messages, with setAuth (private.mjs).
+func TestPrivateChannels(t *testing.T) {
+	forEachVSN(t, func(t *testing.T, vsn string) {
+		h := newHarness(t)
+		if err := h.sql(`CREATE POLICY read_rooms ON realtime.messages FOR SELECT TO authenticated
+				USING (realtime.topic() = 'room:' || auth.uid()::text OR realtime.topic() = 'lobby')`,
+			`CREATE POLICY write_own ON realtime.messages FOR INSERT TO authenticated
+				WITH CHECK (realtime.topic() = 'room:' || auth.uid()::text)`)(); err != nil {
+			t.Fatal(err)
+		}
+		h.run(vsn, "private.mjs", "/realtime/v1", nil)
+	})
 }

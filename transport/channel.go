@@ -57,7 +57,8 @@ type channel struct {
 	heads       [][]byte // heads[i]: the message head for a change matching ids[i] alone
 	subErr      error    // what Subscribe refused, re-reported after a token refresh
 	token       string
-	exp         time.Time // the token's expiry (zero: none); the claims are not kept
+	exp         time.Time       // the token's expiry (zero: none)
+	viewer      *changes.Viewer // the token's role and claims, for postgres_changes
 	expiry      *time.Timer
 	pr          chanPresence // presence (channel_presence.go)
 
@@ -78,6 +79,7 @@ func newChannel(c *conn, m phoenix.Message, sub string, cfg *phoenix.JoinConfig,
 		pr:          newChanPresence(cfg),
 		token:       token,
 		exp:         claims.Exp,
+		viewer:      viewerOf(claims),
 	}
 	if ch.joinRef == "" {
 		// A V1 client may omit join_ref; Phoenix then uses the join's ref.
@@ -86,7 +88,7 @@ func newChannel(c *conn, m phoenix.Message, sub string, cfg *phoenix.JoinConfig,
 	if n := len(cfg.PostgresChanges); n > 0 {
 		ch.bindings = make([]changes.Binding, n)
 		ch.raws = make([]json.RawMessage, n)
-		viewer := viewerOf(claims)
+		viewer := ch.viewer
 		for i, b := range cfg.PostgresChanges {
 			ch.bindings[i] = changes.Binding{Event: b.Event, Schema: b.Schema, Table: b.Table, Filter: b.Filter, Viewer: viewer}
 			ch.raws[i] = b.Raw
@@ -282,9 +284,9 @@ func (ch *channel) refreshToken(payload json.RawMessage) {
 	if ch.state == closed {
 		return
 	}
-	ch.token, ch.exp = token, claims.Exp
+	ch.token, ch.exp, ch.viewer = token, claims.Exp, viewerOf(claims)
 	ch.scheduleExpiry()
-	subscribed := ch.subscribed
+	subscribed, viewer := ch.subscribed, ch.viewer
 	ch.mu.Unlock()
 	// Supabase re-creates the subscription with the new claims and says so
 	// again: the dispatcher re-evaluates the bindings for the new role and
@@ -293,7 +295,7 @@ func (ch *channel) refreshToken(payload json.RawMessage) {
 	var subErr error
 	if src := ch.c.s.changes; src != nil && subscribed {
 		ctx, cancel := context.WithTimeout(ch.ctx, authorizeTimeout)
-		subErr = src.SetViewer(ctx, ch, viewerOf(claims))
+		subErr = src.SetViewer(ctx, ch, viewer)
 		cancel()
 	}
 	ch.mu.Lock()
