@@ -216,3 +216,8 @@ func TestHandleChangeAllocsAuthorized(t *testing.T) {
 		t.Errorf("column sets not applied:\n%s\n%s", sinks[0].last, sinks[1].last)
 	}
 }
+
+func (a tablesOnly) WaitCommitted(context.Context, []uint32) error {
+	a.tb.Error("WaitCommitted called for a table without row security")
+	return nil
+}

@@ -56,6 +56,7 @@ const maxMerge = 64
 type checkBatch struct {
 	items []checkItem
 	ids   []uint64 // the items' ids, carved from one growing slice
+	xids  []uint32 // the transactions of its checked items
 }
 
 // checkItem is one delivery: to sink, ids, data; with check, only if the
@@ -68,6 +69,7 @@ type checkItem struct {
 	id    *authz.Identity
 	table authz.Table
 	key   []string
+	xid   uint32 // the change's transaction
 	// Set while checking.
 	group, row int
 	tc         *tableCheck
@@ -106,6 +108,9 @@ func (r *rowChecks) add(it checkItem, ids []uint64) {
 		r.open = &checkBatch{}
 	}
 	b := r.open
+	if it.check && (len(b.xids) == 0 || b.xids[len(b.xids)-1] != it.xid) {
+		b.xids = append(b.xids, it.xid)
+	}
 	// Earlier items keep pointing into the old array when this one grows.
 	start := len(b.ids)
 	b.ids = append(b.ids, ids...)
@@ -185,6 +190,17 @@ func (tc *tableCheck) visible(it *checkItem) bool {
 // check runs the row checks of the batches' items: one VisibleKeysGroups
 // call per table, the tables at once.
 func (r *rowChecks) check(batches []*checkBatch) {
+	var xids []uint32
+	for _, b := range batches {
+		xids = append(xids, b.xids...)
+	}
+	if len(xids) > 0 {
+		// Fail open on the wait, not on the check: the checks that follow
+		// still decide, and may just miss rows not yet visible.
+		if err := r.d.cfg.Authz.WaitCommitted(r.ctx, xids); err != nil && r.ctx.Err() == nil {
+			r.d.log.Warn("row checks may miss rows of transactions still ending", "error", err)
+		}
+	}
 	tables := map[authz.Table]*tableCheck{}
 	var sb strings.Builder
 	// The items of one change follow each other and share its key slice,
@@ -309,7 +325,7 @@ func (d *Dispatcher) routeChecked(ch *replication.Change, targets []target) {
 			e.sink.DeliverChange(ids, data)
 			continue
 		}
-		r.add(checkItem{sink: e.sink, data: data, check: check, id: &g.id, table: table, key: key}, ids)
+		r.add(checkItem{sink: e.sink, data: data, check: check, id: &g.id, table: table, key: key, xid: ch.Xid}, ids)
 	}
 	d.scratch.next()
 }

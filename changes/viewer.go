@@ -24,6 +24,9 @@ type RowAuthorizer interface {
 	TableAccess(ctx context.Context, role string, tables []authz.Table) ([]authz.TableAccess, error)
 	VisibleKeys(ctx context.Context, id authz.Identity, table authz.Table, keys [][]string) ([]bool, error)
 	VisibleKeysGroups(ctx context.Context, ids []authz.Identity, table authz.Table, keys [][]string) ([][]bool, []error)
+	// WaitCommitted returns once the transactions xids are visible to new
+	// snapshots (their commit reaches the stream a moment before).
+	WaitCommitted(ctx context.Context, xids []uint32) error
 }
 
 // grant is what one binding's viewer may read, decided at subscribe (and

@@ -100,10 +100,8 @@ func ensurePublication(ctx context.Context, conn *pgx.Conn, name string, tables 
 		all = all || t.Schema == "*"
 	}
 	if !exists {
-		stmt := "CREATE PUBLICATION " + pub + " FOR ALL TABLES"
-		if !all {
-			stmt = "CREATE PUBLICATION " + pub + " FOR " + publicationTargets(tables)
-		} else {
+		stmt := "CREATE PUBLICATION " + pub + " FOR " + publicationTargets(tables)
+		if all {
 			var err error
 			if stmt, err = allTablesStatement(ctx, conn, pub, log); err != nil {
 				return err
