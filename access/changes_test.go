@@ -1,8 +1,10 @@
 package access_test
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -106,5 +108,66 @@ func TestPostgresChangesAuthorized(t *testing.T) {
 	exec(`INSERT INTO notes VALUES (3, '` + user2 + `', 'three'), (4, '` + user1 + `', 'four')`)
 	if got := collect(clients["anon"], 4); !slices.Equal(got, []string{"notes:INSERT:4"}) {
 		t.Errorf("after access_token: %v, want only row 4", got)
+	}
+}
+
+// TestSSEAuthorized: an SSE feed gets what its token's role may see.
+func TestSSEAuthorized(t *testing.T) {
+	hs, pool := serverWith(t, `
+		CREATE TABLE notes (id int PRIMARY KEY, user_id uuid, body text);
+		ALTER TABLE notes ENABLE ROW LEVEL SECURITY;
+		CREATE POLICY own ON notes FOR SELECT USING (user_id = auth.uid());
+		GRANT SELECT ON notes TO anon, authenticated;
+		CREATE PUBLICATION walcast FOR TABLE notes`)
+	type feed struct{ events chan string }
+	open := func(token string) feed {
+		t.Helper()
+		ctx, cancel := context.WithCancel(context.Background())
+		t.Cleanup(cancel)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, hs.URL+"/realtime/v1/sse?schema=public&table=notes&apikey="+token, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("SSE: %s", resp.Status)
+		}
+		f := feed{events: make(chan string, 100)}
+		go func() {
+			defer resp.Body.Close()
+			sc := bufio.NewScanner(resp.Body)
+			for sc.Scan() {
+				if data, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
+					f.events <- data
+				}
+			}
+		}()
+		// The first event says the feed is live.
+		select {
+		case e := <-f.events:
+			if !strings.Contains(e, "Subscribed to PostgreSQL") {
+				t.Fatalf("first SSE event %s", e)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("SSE feed not live")
+		}
+		return f
+	}
+	u1, anon := open(tokenFor(t, "authenticated", user1)), open(tokenFor(t, "anon", ""))
+	if _, err := pool.Exec(context.Background(), `INSERT INTO notes VALUES (1, '`+user2+`', 'two'), (2, '`+user1+`', 'one')`); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case e := <-u1.events:
+		if !strings.Contains(e, `"id":2`) {
+			t.Errorf("user 1's feed got %s, want only row 2", e)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("user 1's feed got nothing")
+	}
+	select {
+	case e := <-anon.events:
+		t.Errorf("anon's feed got %s", e)
+	case <-time.After(time.Second):
 	}
 }
