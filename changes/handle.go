@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/walcast/walcast/authz"
 	"github.com/walcast/walcast/replication"
 )
 
@@ -42,6 +43,10 @@ func (d *Dispatcher) HandleRelation(_ context.Context, rel *replication.Relation
 		// filters compiled for the new one: the window starts again, and a
 		// resume from before the DDL is a gap.
 		d.win.reset()
+		// The row checks' key lookup was built for the old shape.
+		if f, ok := d.cfg.Authz.(interface{ Forget(authz.Table) }); ok {
+			f.Forget(authz.Table{Schema: rel.Schema, Name: rel.Table})
+		}
 	}
 	if d.rels[rel.ID] != rel {
 		d.views.reset()
