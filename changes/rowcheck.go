@@ -39,8 +39,8 @@ type rowChecks struct {
 
 // RowCheckStats counts the work of row checks.
 type RowCheckStats struct {
-	Changes  atomic.Uint64 // changes that needed a check
-	Calls    atomic.Uint64 // VisibleKeysGroups calls (one per table and batch)
+	Changes  atomic.Uint64 // changed keys checked (once per round they are in)
+	Calls    atomic.Uint64 // VisibleKeysGroups calls (one per table and round)
 	Queries  atomic.Uint64 // per-group queries those calls ran
 	Checked  atomic.Uint64 // deliveries checked
 	Denied   atomic.Uint64 // deliveries withheld (row not visible, or a failed check)
