@@ -63,6 +63,12 @@ type channel struct {
 	pr          chanPresence // presence (channel_presence.go)
 
 	write writeAccess // what the token may send; its own lock, never with mu
+
+	// viewerMu orders the re-authorizations of the bindings (a refresh,
+	// and the subscription catching up with one): each hands the
+	// dispatcher the viewer current when it holds the lock, so the last
+	// one leaves the newest. Taken before mu, never while holding it.
+	viewerMu sync.Mutex
 }
 
 func newChannel(c *conn, m phoenix.Message, sub string, cfg *phoenix.JoinConfig, token string, claims *auth.Claims) *channel {
@@ -286,18 +292,12 @@ func (ch *channel) refreshToken(payload json.RawMessage) {
 	}
 	ch.token, ch.exp, ch.viewer = token, claims.Exp, viewerOf(claims)
 	ch.scheduleExpiry()
-	subscribed, viewer := ch.subscribed, ch.viewer
 	ch.mu.Unlock()
 	// Supabase re-creates the subscription with the new claims and says so
 	// again: the dispatcher re-evaluates the bindings for the new role and
 	// claims (keeping their ids), dropping those it may no longer read.
 	// While joining, the subscribing goroutine reports the status.
-	var subErr error
-	if src := ch.c.s.changes; src != nil && subscribed {
-		ctx, cancel := context.WithTimeout(ch.ctx, authorizeTimeout)
-		subErr = src.SetViewer(ctx, ch, viewer)
-		cancel()
-	}
+	subErr := ch.reauthorize()
 	ch.mu.Lock()
 	if ch.state == joined && len(ch.bindings) > 0 {
 		if subErr != nil {
@@ -307,6 +307,23 @@ func (ch *channel) refreshToken(payload json.RawMessage) {
 			ch.c.sendMessage(ch.system(sys))
 		}
 	}
+}
+
+// reauthorize hands the dispatcher the channel's current viewer, once its
+// bindings are registered (until then the subscription does it).
+func (ch *channel) reauthorize() error {
+	ch.viewerMu.Lock()
+	defer ch.viewerMu.Unlock()
+	ch.mu.Lock()
+	subscribed, viewer := ch.subscribed, ch.viewer
+	ch.mu.Unlock()
+	src := ch.c.s.changes
+	if src == nil || !subscribed {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ch.ctx, authorizeTimeout)
+	defer cancel()
+	return src.SetViewer(ctx, ch, viewer)
 }
 
 // viewerOf is who a token's claims make a subscriber, for the dispatcher's

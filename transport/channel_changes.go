@@ -79,10 +79,10 @@ func (ch *channel) subscribe() {
 	ch.subErr = err
 	viewer := ch.viewer
 	ch.mu.Unlock()
-	if src != nil && len(ch.bindings) > 0 && viewer != ch.bindings[0].Viewer {
+	if src != nil && viewer != ch.bindings[0].Viewer {
 		// The token changed while subscribing: the refresh could not
 		// re-authorize bindings that were not registered yet.
-		if verr := src.SetViewer(ch.ctx, ch, viewer); verr != nil {
+		if verr := ch.reauthorize(); verr != nil {
 			ch.mu.Lock()
 			ch.subErr = verr
 			ch.mu.Unlock()
