@@ -40,8 +40,9 @@
 // column set). For tables under row security that the role does not
 // bypass, INSERT and UPDATE go through the row-check stage (rowcheck.go):
 // a transaction's deliveries are queued at its commit to one goroutine that
-// asks authz.VisibleKeysGroups once per table for all keys and viewers of
-// the queued transactions, then delivers in order. While anything is
+// waits until the queued transactions are visible to new snapshots, asks
+// authz.VisibleKeysGroups once per table for all keys and viewers of the
+// queued transactions, then delivers in order. While anything is
 // queued every delivery queues behind it, so each sink still sees changes
 // in commit order; otherwise changes needing no check are delivered at
 // once. DELETE is not checked and its old_record is cut to the primary
@@ -55,8 +56,8 @@
 // replication.AppendChange writes it: schema, table, type,
 // commit_timestamp, columns, record (INSERT, UPDATE), old_record (UPDATE,
 // DELETE), errors, cursor, and unchanged_toast when an unchanged TOASTed
-// value was not sent. One slice is allocated per delivered change and
-// shared by every sink: it is immutable, and sinks may keep it (queue it,
+// value was not sent. One slice is allocated per delivered change (per
+// column set with Config.Authz) and shared by every sink: it is immutable, and sinks may keep it (queue it,
 // write it later) without copying. The ids slice is the dispatcher's
 // scratch: it is valid only during DeliverChange.
 //

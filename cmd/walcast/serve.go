@@ -192,6 +192,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	// the local cluster (deferred).
 	stopStream()
 	wg.Wait()
+	if st := dispatcher.Stats(); st != nil {
+		log.Info("row checks", "changes", st.Changes.Load(), "queries", st.Queries.Load(),
+			"deliveries_checked", st.Checked.Load(), "withheld", st.Denied.Load(), "failed_groups", st.Failures.Load())
+	}
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
 	defer cancel()
 	if serr := server.Shutdown(shutdownCtx); serr != nil {
