@@ -340,6 +340,30 @@ func TestPrivateChannelWrite(t *testing.T) {
 	if got := listener.nextBroadcast(10 * time.Second); got != "rest" {
 		t.Fatalf("listener received %q, want the allowed REST broadcast", got)
 	}
+	// The batch endpoint skips what the caller may not write (still 202).
+	batch := func(token, event string) int {
+		body := `{"messages":[{"topic":"` + own + `","event":"` + event + `","payload":{"x":1},"private":true}]}`
+		req, _ := http.NewRequest(http.MethodPost, hs.URL+"/api/broadcast", strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("apikey", token)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if got := batch(u2, "batch-forged"); got != http.StatusAccepted {
+		t.Errorf("forged batch: %d, want 202", got)
+	}
+	if got := batch(u1, "batch"); got != http.StatusAccepted {
+		t.Errorf("allowed batch: %d, want 202", got)
+	}
+	if got := listener.nextBroadcast(10 * time.Second); got != "batch" {
+		t.Fatalf("listener received %q, want the allowed batch message first", got)
+	}
 	// A public publish of the same name does not reach the private room.
 	if got := post(u2, own, "public", false); got != http.StatusAccepted {
 		t.Fatalf("public REST publish: %d", got)
