@@ -52,8 +52,9 @@ type Config struct {
 	// row-level security per change (batched, see rowcheck.go). Without
 	// it every binding sees every published row.
 	Authz RowAuthorizer
-	// CheckQueue bounds the transactions waiting for row checks before
-	// the stream waits (default 256).
+	// CheckQueue bounds the batches (a transaction, or 4,096 deliveries of
+	// a large one) waiting for row checks before the stream waits
+	// (default 64).
 	CheckQueue int
 	Logger     *slog.Logger
 }

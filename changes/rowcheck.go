@@ -47,8 +47,10 @@ type RowCheckStats struct {
 	Failures atomic.Uint64 // groups whose check failed (delivered nothing)
 }
 
-// maxBatchItems flushes a batch within a large transaction.
-const maxBatchItems = 8192
+// maxBatchItems flushes a batch within a large transaction. With the
+// queue's bound it caps what waits for checks: 64 batches of 4,096
+// deliveries (about 45 MB) by default.
+const maxBatchItems = 4096
 
 // maxMerge is how many queued batches one check round takes.
 const maxMerge = 64
@@ -78,7 +80,7 @@ type checkItem struct {
 func newRowChecks(d *Dispatcher) *rowChecks {
 	n := d.cfg.CheckQueue
 	if n <= 0 {
-		n = 256
+		n = 64
 	}
 	r := &rowChecks{d: d, queue: make(chan *checkBatch, n), done: make(chan struct{})}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
