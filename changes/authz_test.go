@@ -238,3 +238,29 @@ func TestAuthzResume(t *testing.T) {
 		t.Errorf("replayed %v, want %v", got, want)
 	}
 }
+
+// TestAuthzCheckFails: a group whose policy raises an error (a sub that
+// is not a uuid under auth.uid()) receives nothing; the others are not
+// affected.
+func TestAuthzCheckFails(t *testing.T) {
+	f := newAuthzFixture(t, `
+		CREATE TABLE notes (id int PRIMARY KEY, user_id uuid, body text);
+		ALTER TABLE notes ENABLE ROW LEVEL SECURITY;
+		CREATE POLICY own ON notes FOR SELECT USING (user_id = auth.uid());
+		GRANT SELECT ON notes TO authenticated;
+		CREATE PUBLICATION walcast_test FOR TABLE notes`)
+	bad, good := &recorder{}, &recorder{}
+	f.subscribe(t, bad, bind(viewer("authenticated", "not-a-uuid", nil), Binding{Event: "*", Schema: "public", Table: "notes"})...)
+	f.subscribe(t, good, bind(viewer("authenticated", user1, nil), Binding{Event: "*", Schema: "public", Table: "notes"})...)
+	f.exec(t, `INSERT INTO notes VALUES (1, '`+user1+`', 'one')`)
+	f.sync(t)
+	if got := bad.received(t); len(got) != 0 {
+		t.Errorf("a failing check delivered %v", got)
+	}
+	if got := good.received(t); len(got) != 1 || recordID(t, got[0].Record) != 1 {
+		t.Errorf("the other group received %v, want row 1", got)
+	}
+	if n := f.d.Stats().Failures.Load(); n == 0 {
+		t.Error("the failed check was not counted")
+	}
+}
