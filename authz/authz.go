@@ -20,6 +20,7 @@ type Checker interface {
 	VisibleKeysGroups(ctx context.Context, ids []Identity, table Table, keys [][]string) ([][]bool, []error)
 	ChannelRead(ctx context.Context, id Identity, ch Channel) (ChannelAccess, error)
 	ChannelWrite(ctx context.Context, id Identity, ch Channel) (ChannelAccess, error)
+	WaitCommitted(ctx context.Context, xids []uint32) error
 }
 
 // Config configures an Authorizer.

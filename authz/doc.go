@@ -24,6 +24,11 @@
 //
 // # Semantics the caller must know
 //
+// A commit reaches the replication stream as soon as its WAL is flushed,
+// a moment before the committing backend leaves the proc array: a check
+// run in that moment does not see the transaction's rows. WaitCommitted
+// waits for the transactions of a batch (by xid) first.
+//
 // Visibility is judged when VisibleKeys runs, on the table as it is then,
 // not as it was at the change's commit: a row updated again, or whose
 // policy inputs (a membership row, say) changed meanwhile, is judged on its

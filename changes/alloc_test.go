@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/walcast/walcast/authz"
 	"github.com/walcast/walcast/filter"
 	"github.com/walcast/walcast/replication"
 )
@@ -153,4 +155,70 @@ func BenchmarkHandleChange(b *testing.B) {
 			})
 		}
 	}
+}
+
+// tablesOnly is a RowAuthorizer for tests without row security: the
+// grants are set by hand, and a row check is a bug.
+type tablesOnly struct{ tb testing.TB }
+
+func (a tablesOnly) TableAccess(context.Context, string, []authz.Table) ([]authz.TableAccess, error) {
+	a.tb.Error("TableAccess called")
+	return nil, errors.New("unexpected")
+}
+
+func (a tablesOnly) VisibleKeys(context.Context, authz.Identity, authz.Table, [][]string) ([]bool, error) {
+	a.tb.Error("VisibleKeys called for a table without row security")
+	return nil, errors.New("unexpected")
+}
+
+func (a tablesOnly) VisibleKeysGroups(_ context.Context, ids []authz.Identity, _ authz.Table, _ [][]string) ([][]bool, []error) {
+	a.tb.Error("VisibleKeysGroups called for a table without row security")
+	return make([][]bool, len(ids)), make([]error, len(ids))
+}
+
+// TestHandleChangeAllocsAuthorized: with Config.Authz, a change to a table
+// without row security costs one allocation per distinct column set, not
+// per subscriber, and goes through no queue.
+func TestHandleChangeAllocsAuthorized(t *testing.T) {
+	ctx := context.Background()
+	d := New(Config{Authz: tablesOnly{t}})
+	defer d.Close()
+	if err := d.HandleRelation(ctx, memItems); err != nil {
+		t.Fatal(err)
+	}
+	items := authz.Table{Schema: "public", Name: "items"}
+	all := d.internCols(items, []string{"id", "room", "name"})
+	some := d.internCols(items, []string{"id", "room"})
+	sinks := make([]*countSink, 1000)
+	for i := range sinks {
+		sinks[i] = &countSink{}
+		ids := mustRegister(t, d, sinks[i], Binding{Event: "*", Schema: "public", Table: "items", Filter: "room=eq.1"})
+		cols := all
+		if i%2 == 1 {
+			cols = some
+		}
+		d.specs[ids[0]].grant = &grant{tables: map[authz.Table]*tableGrant{items: {cols: cols, pk: []string{"id"}}}}
+	}
+	ch := memInsert(1, 1)
+	const runs = 100
+	allocs := testing.AllocsPerRun(runs, func() { _ = d.HandleChange(ctx, ch) })
+	if allocs > 2 {
+		t.Errorf("HandleChange: %v allocations per change, want at most 2 (one data slice per column set)", allocs)
+	}
+	for i, s := range sinks {
+		if s.calls != runs+1 {
+			t.Fatalf("sink %d: %d calls, want %d", i, s.calls, runs+1)
+		}
+		if same := &s.last[0] == &sinks[i%2].last[0]; !same {
+			t.Fatalf("sink %d got its own data slice", i)
+		}
+	}
+	if strings.Contains(string(sinks[1].last), `"item 1"`) || !strings.Contains(string(sinks[0].last), `"item 1"`) {
+		t.Errorf("column sets not applied:\n%s\n%s", sinks[0].last, sinks[1].last)
+	}
+}
+
+func (a tablesOnly) WaitCommitted(context.Context, []uint32) error {
+	a.tb.Error("WaitCommitted called for a table without row security")
+	return nil
 }

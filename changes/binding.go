@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/walcast/walcast/authz"
 	"github.com/walcast/walcast/filter"
 	"github.com/walcast/walcast/replication"
 )
@@ -18,6 +19,10 @@ type spec struct {
 	schema, table string
 	filter        string
 	conds         []filter.Condition
+	// Set by checker.check: the published tables the binding covers.
+	tables []authz.Table
+	// Set by authorization (Config.Authz): what its viewer may read.
+	grant *grant
 }
 
 // parseBinding reads a binding the way Supabase Realtime does. An empty
@@ -110,6 +115,10 @@ func (c *checker) check(ctx context.Context, s *spec) error {
 	}
 	if len(tables) == 0 {
 		return &notPublishedError{desc: s.describe()}
+	}
+	s.tables = make([]authz.Table, len(tables))
+	for i, t := range tables {
+		s.tables[i] = authz.Table{Schema: t[0], Name: t[1]}
 	}
 	if len(s.conds) == 0 {
 		return nil

@@ -38,8 +38,13 @@ type ErrorSink interface {
 }
 
 // Binding is one postgres_changes entry of a join, as the client sent it.
-// An empty Schema or Table means the client left it out.
-type Binding struct{ Event, Schema, Table, Filter string }
+// An empty Schema or Table means the client left it out. Viewer is who
+// subscribes: with Config.Authz set it is required, and the binding
+// delivers only what its role and claims may SELECT (see Viewer).
+type Binding struct {
+	Event, Schema, Table, Filter string
+	Viewer                       *Viewer
+}
 
 // DefaultMaxRecordBytes is Supabase's poll_max_record_bytes.
 const DefaultMaxRecordBytes = 1 << 20
@@ -68,7 +73,16 @@ type Config struct {
 	// none); past it they are dropped with a *BudgetError to their sinks,
 	// and the stream goes on. See filter.Index.MatchBudget.
 	GroupBudget time.Duration
-	Logger      *slog.Logger
+	// Authz, when set, authorizes every binding for its Viewer: tables
+	// and columns its role may read at subscribe, and rows under
+	// row-level security per change (batched, see rowcheck.go). Without
+	// it every binding sees every published row.
+	Authz RowAuthorizer
+	// CheckQueue bounds the batches (a transaction, or 4,096 deliveries of
+	// a large one) waiting for row checks before the stream waits
+	// (default 64).
+	CheckQueue int
+	Logger     *slog.Logger
 }
 
 // Dispatcher routes the changes of a replication.Stream to the sinks whose
@@ -84,7 +98,13 @@ type Dispatcher struct {
 	mu      sync.RWMutex
 	sinks   map[Sink]*sinkEntry
 	byID    map[uint64]*sinkEntry
+	specs   map[uint64]*spec // each binding as registered, its grant included
 	lastSeq uint64
+
+	colMu   sync.Mutex
+	colSets map[string]*colSet // interned readable-column sets (viewer.go)
+	views   viewCache          // relations cut to a column set (view.go)
+	rows    *rowChecks         // nil without Config.Authz (rowcheck.go)
 
 	live liveState
 	win  *window
@@ -99,6 +119,7 @@ type Dispatcher struct {
 	targets []target
 	ids     []uint64
 	buf     []byte
+	scratch viewScratch // encodings per column set (Config.Authz)
 }
 
 // sinkEntry is a sink with its registered bindings. sink and seq never
@@ -135,7 +156,7 @@ func New(cfg Config) *Dispatcher {
 	if cfg.GroupBudget == 0 {
 		cfg.GroupBudget = DefaultGroupBudget
 	}
-	return &Dispatcher{
+	d := &Dispatcher{
 		win:   newWindow(ret),
 		rels:  make(map[uint32]*replication.Relation),
 		cfg:   cfg,
@@ -143,7 +164,21 @@ func New(cfg Config) *Dispatcher {
 		index: filter.NewIndexLimits(cfg.FilterLimits),
 		sinks: make(map[Sink]*sinkEntry),
 		byID:  make(map[uint64]*sinkEntry),
+		specs: make(map[uint64]*spec),
 		live:  liveState{ch: make(chan struct{})},
+	}
+	if cfg.Authz != nil {
+		d.colSets = make(map[string]*colSet)
+		d.rows = newRowChecks(d)
+	}
+	return d
+}
+
+// Close stops the row-check stage (with Config.Authz); changes it had not
+// delivered are dropped. Call it after the stream stopped.
+func (d *Dispatcher) Close() {
+	if d.rows != nil {
+		d.rows.close()
 	}
 }
 
@@ -188,6 +223,9 @@ func (d *Dispatcher) subscribe(ctx context.Context, sink Sink, bindings []Bindin
 	var rels map[[2]string]*replication.Relation
 	if valid > 0 {
 		rels = d.validate(ctx, specs, errs)
+		if d.cfg.Authz != nil {
+			d.authorizeBindings(ctx, bindings, specs, errs)
+		}
 	}
 	e = d.register(sink, ids, specs, errs, rels, after)
 	return ids, e, d.refused(ids, errs)
@@ -257,6 +295,7 @@ func (d *Dispatcher) register(sink Sink, ids []uint64, specs []spec, errs []erro
 		}
 		e.ids = append(e.ids, ids[i])
 		d.byID[ids[i]] = e
+		d.specs[ids[i]] = s
 	}
 	return e
 }
@@ -276,6 +315,7 @@ func (d *Dispatcher) Unsubscribe(sink Sink) {
 	delete(d.sinks, sink)
 	for _, id := range e.ids {
 		delete(d.byID, id)
+		delete(d.specs, id)
 		d.index.Remove(id)
 	}
 }
@@ -293,6 +333,16 @@ func (e *BindingError) Unwrap() error { return e.Err }
 // SubscribeError lists the refused bindings of one Subscribe call, in the
 // order given. Its message is theirs, joined by "; ".
 type SubscribeError struct{ Refused []BindingError }
+
+// Unwrap returns the refusals' errors, so that errors.Is and errors.As
+// see them.
+func (e *SubscribeError) Unwrap() []error {
+	errs := make([]error, len(e.Refused))
+	for i := range e.Refused {
+		errs[i] = e.Refused[i].Err
+	}
+	return errs
+}
 
 func (e *SubscribeError) Error() string {
 	msgs := make([]string, len(e.Refused))

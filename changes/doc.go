@@ -29,7 +29,27 @@
 // taken from the old row when the replica identity sends it), DELETE on the
 // old row, which holds only the key columns unless the table has REPLICA
 // IDENTITY FULL: a filter on another column never matches a DELETE then.
-// TRUNCATE is never delivered. Row-level security is not applied.
+// TRUNCATE is never delivered.
+//
+// # Authorization
+//
+// With Config.Authz each binding carries its Viewer (the token's role and
+// claims) and is checked as Supabase checks it (viewer.go): at subscribe
+// the role must SELECT each table it names (Error 401), the table needs a
+// primary key (Error 400) the role may read (Error 401), and only the
+// columns it may read are kept (view.go: one encoding per change and
+// column set). For tables under row security that the role does not
+// bypass, INSERT and UPDATE go through the row-check stage (rowcheck.go):
+// a transaction's deliveries are queued at its commit to one goroutine that
+// waits until the queued transactions are visible to new snapshots, asks
+// authz.VisibleKeysGroups once per table for all keys and viewers of the
+// queued transactions, then delivers in order. While anything is
+// queued every delivery queues behind it, so each sink still sees changes
+// in commit order; otherwise changes needing no check are delivered at
+// once. DELETE is not checked and its old_record is cut to the primary
+// key. Rows are judged when checked, not as of their commit (see authz).
+// SetViewer re-authorizes a sink's bindings for a new token. Without
+// Config.Authz every binding sees every published row and column.
 //
 // # The data object
 //
@@ -37,8 +57,8 @@
 // replication.AppendChange writes it: schema, table, type,
 // commit_timestamp, columns, record (INSERT, UPDATE), old_record (UPDATE,
 // DELETE), errors, cursor, and unchanged_toast when an unchanged TOASTed
-// value was not sent. One slice is allocated per delivered change and
-// shared by every sink: it is immutable, and sinks may keep it (queue it,
+// value was not sent. One slice is allocated per delivered change (per
+// column set with Config.Authz) and shared by every sink: it is immutable, and sinks may keep it (queue it,
 // write it later) without copying. The ids slice is the dispatcher's
 // scratch: it is valid only during DeliverChange.
 //
@@ -65,7 +85,11 @@
 // exchange a sink may receive, after its Unsubscribe returned, the change
 // that was being dispatched meanwhile, and must drop it. DeliverChange must
 // not block: it holds up every later change (the stream keeps its
-// connection, but stops reading once its queue is full).
+// connection, but stops reading once its queue is full). With Config.Authz,
+// sinks are also called from the row-check goroutine (never at the same
+// time as from the stream's: one of them delivers at a time), and a sink
+// may receive the queued changes of a row-check round after its
+// Unsubscribe returned.
 //
 // Live and WaitLive tell whether the stream is live (HandleStreaming):
 // Subscribe does not wait for it, so a join that wants to promise delivery

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/walcast/walcast/authz"
 	"github.com/walcast/walcast/replication"
 )
 
@@ -24,6 +25,7 @@ type target struct {
 	seq   uint64
 	id    uint64
 	entry *sinkEntry
+	grant *grant // with Config.Authz: what the binding's viewer may read
 }
 
 func compareTargets(a, b target) int {
@@ -41,6 +43,13 @@ func (d *Dispatcher) HandleRelation(_ context.Context, rel *replication.Relation
 		// filters compiled for the new one: the window starts again, and a
 		// resume from before the DDL is a gap.
 		d.win.reset()
+		// The row checks' key lookup was built for the old shape.
+		if f, ok := d.cfg.Authz.(interface{ Forget(authz.Table) }); ok {
+			f.Forget(authz.Table{Schema: rel.Schema, Name: rel.Table})
+		}
+	}
+	if d.rels[rel.ID] != rel {
+		d.views.reset()
 	}
 	d.rels[rel.ID] = rel
 	d.index.Bind(rel)
@@ -95,7 +104,13 @@ func (d *Dispatcher) HandleChange(_ context.Context, ch *replication.Change) err
 		// An id unsubscribed since Match is simply gone; a resuming one
 		// gets this change from its Resume.
 		if e := d.byID[id]; e != nil && e.liveFrom.Load() <= seq && e.after.Less(ch.Cursor) {
-			targets = append(targets, target{seq: e.seq, id: id, entry: e})
+			t := target{seq: e.seq, id: id, entry: e}
+			if d.rows != nil {
+				if s := d.specs[id]; s != nil {
+					t.grant = s.grant
+				}
+			}
+			targets = append(targets, t)
 		}
 	}
 	d.mu.RUnlock()
@@ -106,6 +121,12 @@ func (d *Dispatcher) HandleChange(_ context.Context, ch *replication.Change) err
 	// Sorting groups a sink's bindings without a map; Match returns members
 	// mostly in registration order, which pdqsort handles in linear time.
 	slices.SortFunc(targets, compareTargets)
+	if d.rows != nil {
+		d.routeChecked(ch, targets)
+		clear(targets)
+		d.targets = targets[:0]
+		return nil
+	}
 	data := d.encode(ch)
 	deliveries := 0
 	// No lock is held here: a sink may call back into the dispatcher.
@@ -156,9 +177,16 @@ func (d *Dispatcher) encodeWith(buf []byte, ch *replication.Change) (data, scrat
 	return data, buf
 }
 
-// HandleCommit has nothing to do: changes are delivered as they come, and
-// Postgres sends only committed transactions.
-func (d *Dispatcher) HandleCommit(context.Context, replication.Commit) error { return nil }
+// HandleCommit hands the transaction's deliveries waiting for row checks
+// (Config.Authz) to the checking goroutine. Otherwise it has nothing to
+// do: changes are delivered as they come, and Postgres sends only
+// committed transactions.
+func (d *Dispatcher) HandleCommit(context.Context, replication.Commit) error {
+	if d.rows != nil {
+		d.rows.flush()
+	}
+	return nil
+}
 
 // liveState is closed-channel signalling: ch is closed while the stream is
 // live and replaced by a new, open one when it goes down.
@@ -172,6 +200,9 @@ type liveState struct {
 func (d *Dispatcher) HandleStreaming(_ context.Context, streaming bool) {
 	d.live.mu.Lock()
 	defer d.live.mu.Unlock()
+	if !streaming && d.rows != nil {
+		d.rows.flush()
+	}
 	if streaming == d.live.on {
 		return
 	}

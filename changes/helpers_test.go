@@ -123,12 +123,12 @@ func newWrappedFixture(t *testing.T, schema string, cfg Config, wrap func(*Dispa
 	return f
 }
 
-func startStream(t *testing.T, url string, d replication.Handler) (stop func()) {
+func startStream(t testing.TB, url string, d replication.Handler) (stop func()) {
 	t.Helper()
 	return startStreamWith(t, replication.Config{DatabaseURL: url, Publication: testPublication, Logger: testLogger(t)}, d)
 }
 
-func startStreamWith(t *testing.T, cfg replication.Config, d replication.Handler) (stop func()) {
+func startStreamWith(t testing.TB, cfg replication.Config, d replication.Handler) (stop func()) {
 	t.Helper()
 	s, err := replication.NewStream(cfg, d)
 	if err != nil {
@@ -156,7 +156,7 @@ func startStreamWith(t *testing.T, cfg replication.Config, d replication.Handler
 	return stop
 }
 
-func (f *fixture) subscribe(t *testing.T, sink Sink, bindings ...Binding) []uint64 {
+func (f *fixture) subscribe(t testing.TB, sink Sink, bindings ...Binding) []uint64 {
 	t.Helper()
 	ids, err := f.d.Subscribe(context.Background(), sink, bindings)
 	if err != nil {
@@ -165,7 +165,7 @@ func (f *fixture) subscribe(t *testing.T, sink Sink, bindings ...Binding) []uint
 	return ids
 }
 
-func (f *fixture) exec(t *testing.T, sql ...string) {
+func (f *fixture) exec(t testing.TB, sql ...string) {
 	t.Helper()
 	for _, s := range sql {
 		if _, err := f.pool.Exec(context.Background(), s); err != nil {
@@ -177,7 +177,7 @@ func (f *fixture) exec(t *testing.T, sql ...string) {
 // sync waits until the stream has dispatched every change committed so
 // far: changes arrive in commit order, so once a marker row inserted now
 // is delivered, so is everything before it.
-func (f *fixture) sync(t *testing.T) {
+func (f *fixture) sync(t testing.TB) {
 	t.Helper()
 	f.next++
 	want := f.next

@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 
+	"github.com/walcast/walcast/authz"
 	"github.com/walcast/walcast/replication"
 )
 
@@ -93,6 +94,13 @@ func (r *Resume) Run(ctx context.Context, wait func(context.Context) error) erro
 		if err := wait(ctx); err != nil {
 			return err
 		}
+		if d.rows != nil {
+			if err := r.deliverChecked(ctx, batch); err != nil {
+				return err
+			}
+			clear(batch)
+			continue
+		}
 		for i := range batch {
 			matched = r.match(&batch[i].ch, matched[:0])
 			if len(matched) == 0 {
@@ -125,4 +133,91 @@ func (g *Gap) asError() error {
 		return nil
 	}
 	return g
+}
+
+// replayed is one kept change to deliver to a resuming sink under its
+// grant.
+type replayed struct {
+	ids   []uint64
+	data  []byte
+	check bool
+	table authz.Table
+	key   []string
+	ok    bool
+}
+
+// deliverChecked delivers the kept changes of batch that match the
+// subscription as the live path would under Config.Authz: its tables,
+// its columns, and for tables under row security only rows its viewer
+// may SELECT now, checked with one VisibleKeys call per table.
+func (r *Resume) deliverChecked(ctx context.Context, batch []retained) error {
+	d := r.d
+	var (
+		out     []replayed
+		scratch viewScratch
+		viewer  *authz.Identity
+	)
+	for i := range batch {
+		ch := &batch[i].ch
+		matched := r.match(ch, nil)
+		if len(matched) == 0 {
+			continue
+		}
+		table := authz.Table{Schema: ch.Relation.Schema, Name: ch.Relation.Table}
+		var tg *tableGrant
+		ids := matched[:0]
+		d.mu.RLock()
+		for _, id := range matched {
+			s := d.specs[id]
+			if s == nil || s.grant == nil || s.grant.tables[table] == nil {
+				continue
+			}
+			if tg == nil {
+				tg, viewer = s.grant.tables[table], &s.grant.id
+			}
+			ids = append(ids, id)
+		}
+		d.mu.RUnlock()
+		if tg == nil {
+			continue
+		}
+		it := replayed{ids: ids, table: table, ok: true}
+		it.check = tg.rowChecked && ch.Kind != replication.Delete
+		if it.check {
+			if it.key = primaryKey(ch, tg.pk); it.key == nil {
+				continue
+			}
+		}
+		it.data = d.encodeView(&scratch, ch, viewKey{rel: ch.Relation, cols: tg.cols, keyOnly: ch.Kind == replication.Delete && tg.rowChecked})
+		scratch.next()
+		out = append(out, it)
+	}
+	byTable := map[authz.Table][]int{}
+	for i := range out {
+		if out[i].check {
+			byTable[out[i].table] = append(byTable[out[i].table], i)
+		}
+	}
+	for table, idx := range byTable {
+		keys := make([][]string, len(idx))
+		for j, i := range idx {
+			keys[j] = out[i].key
+		}
+		seen, err := d.cfg.Authz.VisibleKeys(ctx, *viewer, table, keys)
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			d.log.Warn("row check of a replay failed: changes withheld", "table", table.String(), "role", viewer.Role, "error", err)
+		}
+		for j, i := range idx {
+			out[i].ok = err == nil && seen[j]
+		}
+	}
+	for i := range out {
+		if out[i].ok {
+			r.e.sink.DeliverChange(out[i].ids, out[i].data)
+		}
+	}
+	return nil
 }

@@ -25,6 +25,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/walcast/walcast/internal/pgtest"
+	walcastsql "github.com/walcast/walcast/sql"
 )
 
 // realtimeJS is the client version the scripts are written against; it is
@@ -58,6 +59,7 @@ ALTER TABLE items REPLICA IDENTITY FULL;
 CREATE TABLE others (id int PRIMARY KEY, body text);
 CREATE TABLE hidden (id int PRIMARY KEY, body text);
 CREATE PUBLICATION walcast FOR TABLE items, others;
+GRANT SELECT ON items, others, hidden TO anon, authenticated;
 `
 
 func TestMain(m *testing.M) {
@@ -175,6 +177,9 @@ func forEachVSN(t *testing.T, fn func(t *testing.T, vsn string)) {
 
 // ---- harness
 
+// migrateMu serializes the migrations of parallel tests.
+var migrateMu sync.Mutex
+
 type harness struct {
 	t     *testing.T
 	node  string
@@ -197,6 +202,15 @@ func newHarness(t *testing.T) *harness {
 		t.Fatalf("connect: %v", err)
 	}
 	t.Cleanup(func() { db.Close(context.Background()) })
+	// The roles the schema grants to exist once the migrations ran (serve
+	// applies them again, idempotently). Roles are the cluster's: parallel
+	// tests must not create them at once.
+	migrateMu.Lock()
+	_, err = walcastsql.Apply(ctx, db)
+	migrateMu.Unlock()
+	if err != nil {
+		t.Fatalf("migrations: %v", err)
+	}
 	if _, err := db.Exec(ctx, schema); err != nil {
 		t.Fatalf("schema: %v", err)
 	}
@@ -680,4 +694,19 @@ func (b *lockedBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// TestPrivateChannels: private channels under policies on
+// realtime.messages, with setAuth (private.mjs).
+func TestPrivateChannels(t *testing.T) {
+	forEachVSN(t, func(t *testing.T, vsn string) {
+		h := newHarness(t)
+		if err := h.sql(`CREATE POLICY read_rooms ON realtime.messages FOR SELECT TO authenticated
+				USING (realtime.topic() = 'room:' || auth.uid()::text OR realtime.topic() = 'lobby')`,
+			`CREATE POLICY write_own ON realtime.messages FOR INSERT TO authenticated
+				WITH CHECK (realtime.topic() = 'room:' || auth.uid()::text)`)(); err != nil {
+			t.Fatal(err)
+		}
+		h.run(vsn, "private.mjs", "/realtime/v1", nil)
+	})
 }

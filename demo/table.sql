@@ -15,3 +15,17 @@ BEGIN
 	END IF;
 END
 $$;
+
+-- Subscribers are checked as their token's role: the demo's anon key may
+-- read the demo table, as a Supabase project grants it (the roles exist
+-- once walcast's migrations ran).
+DO $$
+DECLARE r text;
+BEGIN
+	FOREACH r IN ARRAY ARRAY['anon', 'authenticated'] LOOP
+		IF EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = r) THEN
+			EXECUTE format('GRANT SELECT ON public.demo_items TO %I', r);
+		END IF;
+	END LOOP;
+END
+$$;

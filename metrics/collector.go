@@ -22,6 +22,10 @@ var (
 	dJoins       = desc("walcast_joins_total", "phx_join requests by result.", "result")
 	dMessagesIn  = desc("walcast_messages_received_total", "Decoded inbound messages by event.", "event")
 	dBytesIn     = desc("walcast_received_bytes_total", "Bytes of inbound WebSocket frames.")
+	dRowChecked  = desc("walcast_row_checks_total", "postgres_changes deliveries checked against row-level security.")
+	dRowDenied   = desc("walcast_row_checks_denied_total", "Deliveries withheld by row-level security (or by a failed check).")
+	dRowQueries  = desc("walcast_row_check_queries_total", "Queries the row checks ran (one per claims group, table and round).")
+	dRowFailures = desc("walcast_row_check_failures_total", "Claims groups whose row check failed (they got nothing of that round).")
 	dMessagesOut = desc("walcast_messages_sent_total", "Messages handed to the WebSockets' writers (replies, changes, broadcasts, presence, system messages).")
 	dBytesOut    = desc("walcast_sent_bytes_total", "Payload bytes of the messages handed to the WebSockets' writers.")
 	dMalformed   = desc("walcast_malformed_frames_total", "Inbound frames that did not decode (dropped).")
@@ -108,6 +112,10 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		counter(ch, dOversized, s.Oversized)
 		gauge(ch, dChangeChannels, float64(s.Sinks))
 		gauge(ch, dBindings, float64(s.Bindings))
+		counter(ch, dRowChecked, s.RowChecked)
+		counter(ch, dRowDenied, s.RowDenied)
+		counter(ch, dRowQueries, s.RowQueries)
+		counter(ch, dRowFailures, s.RowCheckFailures)
 	}
 	if c.cfg.DB != nil && c.cfg.Slot != "" {
 		c.collectSlot(ch)

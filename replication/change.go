@@ -186,4 +186,6 @@ type Change struct {
 	// OldKeyOnly is true when Old holds only the replica identity key: its
 	// other columns are absent, not NULL.
 	OldKeyOnly bool
+	// Xid is the id of the change's transaction (see Commit.Xid).
+	Xid uint32
 }

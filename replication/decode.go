@@ -170,6 +170,7 @@ type decoded struct {
 	commitLSN LSN
 	endLSN    LSN
 	time      time.Time
+	xid       uint32 // Begin only
 
 	// Relation
 	rel rawRelation
@@ -200,7 +201,7 @@ func decode(data []byte, d *decoded) error {
 		d.kind = msgBegin
 		d.commitLSN = LSN(r.u64())
 		d.time = pgTime(int64(r.u64()))
-		r.u32() // xid
+		d.xid = r.u32()
 	case 'C':
 		d.kind = msgCommit
 		r.byte() // flags

@@ -86,7 +86,7 @@ func (l *loop) dispatch(ctx context.Context) error {
 	case msgBegin:
 		l.inTx = true
 		l.ordinal = 0
-		l.tx = Commit{LSN: d.commitLSN, Time: d.time}
+		l.tx = Commit{LSN: d.commitLSN, Time: d.time, Xid: d.xid}
 	case msgCommit:
 		l.inTx = false
 		l.tx.EndLSN = d.endLSN
@@ -146,7 +146,7 @@ func (l *loop) deliver(ctx context.Context, rel *Relation, kind Kind) error {
 		return nil
 	}
 	ch := &l.change
-	*ch = Change{Relation: rel, Kind: kind, CommitTime: l.tx.Time, Cursor: cur}
+	*ch = Change{Relation: rel, Kind: kind, CommitTime: l.tx.Time, Cursor: cur, Xid: l.tx.Xid}
 	if kind != Truncate {
 		d := &l.d
 		ch.New = d.newRow

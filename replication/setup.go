@@ -100,9 +100,12 @@ func ensurePublication(ctx context.Context, conn *pgx.Conn, name string, tables 
 		all = all || t.Schema == "*"
 	}
 	if !exists {
-		stmt := "CREATE PUBLICATION " + pub + " FOR ALL TABLES"
-		if !all {
-			stmt = "CREATE PUBLICATION " + pub + " FOR " + publicationTargets(tables)
+		stmt := "CREATE PUBLICATION " + pub + " FOR " + publicationTargets(tables)
+		if all {
+			var err error
+			if stmt, err = allTablesStatement(ctx, conn, pub, log); err != nil {
+				return err
+			}
 		}
 		if _, err := conn.Exec(ctx, stmt); err != nil {
 			return publicationError(err, name, stmt)
@@ -135,6 +138,56 @@ func ensurePublication(ctx context.Context, conn *pgx.Conn, name string, tables 
 		log.Info("added to publication", "publication", name, "statement", stmt)
 	}
 	return nil
+}
+
+// unusableQuery lists the user tables whose UPDATE and DELETE Postgres
+// would refuse once they are published (no primary key and the default
+// replica identity, or REPLICA IDENTITY NOTHING), and the usable ones.
+const unusableQuery = `SELECT pg_catalog.format('%I.%I', n.nspname, c.relname),
+       c.relreplident = 'n' OR (c.relreplident = 'd' AND NOT EXISTS (
+           SELECT 1 FROM pg_catalog.pg_index i WHERE i.indrelid = c.oid AND i.indisprimary))
+FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition AND c.relpersistence = 'p'
+  AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\_%'
+ORDER BY 1`
+
+// allTablesStatement is the CREATE PUBLICATION of "every table": FOR ALL
+// TABLES when every table can be published without breaking the
+// application, otherwise FOR the usable tables only: a table without a
+// primary key or replica identity in a publication makes its UPDATE and
+// DELETE statements fail. It logs what it leaves out and why.
+func allTablesStatement(ctx context.Context, conn *pgx.Conn, pub string, log *slog.Logger) (string, error) {
+	rows, err := conn.Query(ctx, unusableQuery)
+	if err != nil {
+		return "", fmt.Errorf("list tables to publish: %w", err)
+	}
+	var usable, unusable []string
+	var name string
+	var bad bool
+	_, err = pgx.ForEachRow(rows, []any{&name, &bad}, func() error {
+		if bad {
+			unusable = append(unusable, name)
+		} else {
+			usable = append(usable, name)
+		}
+		return nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("list tables to publish: %w", err)
+	}
+	if len(unusable) == 0 {
+		return "CREATE PUBLICATION " + pub + " FOR ALL TABLES", nil
+	}
+	for _, t := range unusable {
+		log.Warn("not publishing a table without a primary key or replica identity: publishing it would make its UPDATE and DELETE statements fail",
+			"table", t, "to publish it", "ALTER TABLE "+t+" REPLICA IDENTITY FULL; (or add a primary key), then ALTER PUBLICATION "+pub+" ADD TABLE "+t)
+	}
+	log.Info("publishing the tables that have a primary key or replica identity, not FOR ALL TABLES; tables created later are not published until added",
+		"published", len(usable), "left out", len(unusable))
+	if len(usable) == 0 {
+		return "CREATE PUBLICATION " + pub, nil
+	}
+	return "CREATE PUBLICATION " + pub + " FOR TABLE " + strings.Join(usable, ", "), nil
 }
 
 // publicationTargets renders tables for CREATE/ALTER PUBLICATION. Postgres 15

@@ -90,6 +90,11 @@ type Commit struct {
 	EndLSN  LSN // end of the commit record: what is acknowledged
 	Time    time.Time
 	Changes int // changes handed to HandleChange (skipped ones not counted)
+	// Xid is the transaction's id. Its commit record is streamed once it
+	// is flushed, which may be a moment before new snapshots see the
+	// transaction as committed: whoever reads its rows back at once waits
+	// for the xid first (authz.WaitCommitted).
+	Xid uint32
 }
 
 // Config configures a Stream. Zero values mean the documented default.

@@ -33,6 +33,10 @@ type ChannelRequest struct {
 	Private bool   // config.private of the join
 	Token   string // the token the claims come from
 	Claims  *auth.Claims
+	// Refresh: the channel is joined and its token changed
+	// (access_token); a refusal closes it ("You no longer have
+	// permission to read from this Channel topic: <topic>" in Supabase).
+	Refresh bool
 }
 
 // ChannelAccess is what an authorized channel may do.

@@ -58,14 +58,21 @@ type channel struct {
 	heads       [][]byte // heads[i]: the message head for a change matching ids[i] alone
 	subErr      error    // what Subscribe refused, re-reported after a token refresh
 	token       string
-	exp         time.Time // the token's expiry (zero: none); the claims are not kept
+	exp         time.Time       // the token's expiry (zero: none)
+	viewer      *changes.Viewer // the token's role and claims, for postgres_changes
 	expiry      *time.Timer
 	pr          chanPresence // presence (channel_presence.go)
 
 	write writeAccess // what the token may send; its own lock, never with mu
+
+	// viewerMu orders the re-authorizations of the bindings (a refresh,
+	// and the subscription catching up with one): each hands the
+	// dispatcher the viewer current when it holds the lock, so the last
+	// one leaves the newest. Taken before mu, never while holding it.
+	viewerMu sync.Mutex
 }
 
-func newChannel(c *conn, m phoenix.Message, sub string, cfg *phoenix.JoinConfig, token string, exp time.Time) *channel {
+func newChannel(c *conn, m phoenix.Message, sub string, cfg *phoenix.JoinConfig, token string, claims *auth.Claims) *channel {
 	ch := &channel{
 		c:           c,
 		topic:       m.Topic,
@@ -78,7 +85,8 @@ func newChannel(c *conn, m phoenix.Message, sub string, cfg *phoenix.JoinConfig,
 		bc:          newBroadcastConfig(cfg),
 		pr:          newChanPresence(cfg),
 		token:       token,
-		exp:         exp,
+		exp:         claims.Exp,
+		viewer:      viewerOf(claims),
 	}
 	if ch.joinRef == "" {
 		// A V1 client may omit join_ref; Phoenix then uses the join's ref.
@@ -87,8 +95,9 @@ func newChannel(c *conn, m phoenix.Message, sub string, cfg *phoenix.JoinConfig,
 	if n := len(cfg.PostgresChanges); n > 0 {
 		ch.bindings = make([]changes.Binding, n)
 		ch.raws = make([]json.RawMessage, n)
+		viewer := ch.viewer
 		for i, b := range cfg.PostgresChanges {
-			ch.bindings[i] = changes.Binding{Event: b.Event, Schema: b.Schema, Table: b.Table, Filter: b.Filter}
+			ch.bindings[i] = changes.Binding{Event: b.Event, Schema: b.Schema, Table: b.Table, Filter: b.Filter, Viewer: viewer}
 			ch.raws[i] = b.Raw
 		}
 		ch.prefix, ch.tail = changeFraming(c.vsn, m.Topic)
@@ -278,7 +287,7 @@ func (ch *channel) refreshToken(payload json.RawMessage) {
 	}
 	// The new claims may read less (or write more): ask again, as Supabase
 	// re-runs its policies on a new token.
-	access, err := ch.c.s.authorize(ChannelRequest{Topic: ch.sub, Private: ch.bc.private, Token: token, Claims: claims})
+	access, err := ch.c.s.authorize(ChannelRequest{Topic: ch.sub, Private: ch.bc.private, Token: token, Claims: claims, Refresh: true})
 	if err != nil {
 		ch.close(systemPayload("system", "error", err.Error(), ch.sub))
 		return
@@ -289,15 +298,47 @@ func (ch *channel) refreshToken(payload json.RawMessage) {
 	if ch.state == closed {
 		return
 	}
-	ch.token, ch.exp = token, claims.Exp
+	ch.token, ch.exp, ch.viewer = token, claims.Exp, viewerOf(claims)
 	ch.scheduleExpiry()
+	ch.mu.Unlock()
 	// Supabase re-creates the subscription with the new claims and says so
-	// again. The dispatcher does not take claims yet (no RLS), so the
-	// subscription stands and only the status is re-sent. While joining,
-	// the subscribing goroutine reports it.
+	// again: the dispatcher re-evaluates the bindings for the new role and
+	// claims (keeping their ids), dropping those it may no longer read.
+	// While joining, the subscribing goroutine reports the status.
+	subErr := ch.reauthorize()
+	ch.mu.Lock()
 	if ch.state == joined && len(ch.bindings) > 0 {
+		if subErr != nil {
+			ch.subErr = subErr
+		}
 		if sys := ch.changesStatus(); sys != nil {
 			ch.c.sendMessage(ch.system(sys))
 		}
 	}
+}
+
+// reauthorize hands the dispatcher the channel's current viewer, once its
+// bindings are registered (until then the subscription does it).
+func (ch *channel) reauthorize() error {
+	ch.viewerMu.Lock()
+	defer ch.viewerMu.Unlock()
+	ch.mu.Lock()
+	subscribed, viewer := ch.subscribed, ch.viewer
+	ch.mu.Unlock()
+	src := ch.c.s.changes
+	if src == nil || !subscribed {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ch.ctx, authorizeTimeout)
+	defer cancel()
+	return src.SetViewer(ctx, ch, viewer)
+}
+
+// viewerOf is who a token's claims make a subscriber, for the dispatcher's
+// authorization.
+func viewerOf(claims *auth.Claims) *changes.Viewer {
+	if claims == nil {
+		return nil
+	}
+	return &changes.Viewer{Role: claims.Role, Claims: claims.Raw}
 }

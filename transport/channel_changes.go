@@ -77,7 +77,18 @@ func (ch *channel) subscribe() {
 	}
 	ch.setIDs(ids)
 	ch.subErr = err
+	viewer := ch.viewer
 	ch.mu.Unlock()
+	if src != nil && viewer != ch.bindings[0].Viewer {
+		// The token changed while subscribing: the refresh could not
+		// re-authorize bindings that were not registered yet.
+		if verr := ch.reauthorize(); verr != nil {
+			ch.mu.Lock()
+			ch.subErr = verr
+			ch.mu.Unlock()
+			err = verr
+		}
+	}
 
 	if ch.wait {
 		if ch.waitAndReply(src, err) {

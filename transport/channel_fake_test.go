@@ -21,6 +21,10 @@ type fakeChanges struct {
 	// delivers after the cursor it was given (nil: a gap).
 	replay  func(after replication.Cursor) []string
 	resumed []replication.Cursor // the cursors SubscribeAfter was given
+	// viewers are the viewers SetViewer was given, by sink; setViewerErr
+	// is what it returns.
+	viewers      map[changes.Sink]*changes.Viewer
+	setViewerErr error
 }
 
 // SubscribeAfter subscribes like Subscribe and returns a catch-up that
@@ -151,3 +155,14 @@ func (f *fakeChanges) subscribers() int {
 
 // Head is where a feed without a cursor starts: the fake has no stream.
 func (f *fakeChanges) Head() replication.Cursor { return replication.Cursor{LSN: 0x10} }
+
+// SetViewer records the viewer a refreshed token gave the sink.
+func (f *fakeChanges) SetViewer(_ context.Context, sink changes.Sink, viewer *changes.Viewer) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.viewers == nil {
+		f.viewers = make(map[changes.Sink]*changes.Viewer)
+	}
+	f.viewers[sink] = viewer
+	return f.setViewerErr
+}

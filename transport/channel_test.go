@@ -2,6 +2,7 @@ package transport
 
 import (
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -252,6 +253,20 @@ func TestAccessToken(t *testing.T) {
 	if time.Until(exp) < 90*time.Minute {
 		t.Errorf("claims expire at %v, want the new token's expiry", exp)
 	}
+	// The dispatcher re-authorizes the bindings with the new claims.
+	e.fake.mu.Lock()
+	v := e.fake.viewers[ch]
+	e.fake.mu.Unlock()
+	if v == nil || v.Role != "anon" || jsonNumber(v.Claims["exp"]) != strconv.FormatInt(exp.Unix(), 10) {
+		t.Errorf("SetViewer got %+v, want the new token's role and claims", v)
+	}
+	// A refusal of the new viewer is reported as the subscription's error.
+	e.fake.mu.Lock()
+	e.fake.setViewerErr = errors.New("Error 401: Unauthorized")
+	e.fake.mu.Unlock()
+	c.send("1", "8", "realtime:room", evAccessToken, `{"access_token":"`+token(t, 3*time.Hour)+`"}`)
+	checkFrame(t, c.next(), "1", "null", "realtime:room", "system",
+		`{"extension":"postgres_changes","status":"error","message":"Error 401: Unauthorized","channel":"room"}`)
 
 	// An invalid one closes the channel.
 	c.send("1", "7", "realtime:room", evAccessToken, `{"access_token":"not-a-jwt"}`)

@@ -164,7 +164,7 @@ func (c *conn) join(m phoenix.Message) {
 		c.joinError(m, err.Error())
 		return
 	}
-	ch := newChannel(c, m, sub, &cfg, token, claims.Exp)
+	ch := newChannel(c, m, sub, &cfg, token, claims)
 	ch.write.set(access)
 	if !c.addChannel(ch) {
 		return

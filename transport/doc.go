@@ -68,6 +68,9 @@
 //   - Config.Authorizer (authorize.go) is asked at join and on each token
 //     refresh, and the access it returns before a channel's first
 //     broadcast and first track; REST publishes ask it the same way.
+//   - postgres_changes bindings carry the token's role and claims
+//     (changes.Viewer) to the dispatcher, which authorizes them; a token
+//     refresh hands it the new viewer (SetViewer).
 //
 // # Presence
 //

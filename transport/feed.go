@@ -73,6 +73,10 @@ func (s *Server) parseFeed(w http.ResponseWriter, r *http.Request) (*feedRequest
 		writeError(w, http.StatusServiceUnavailable, errNoChanges.Error())
 		return nil, false
 	}
+	viewer := viewerOf(claims)
+	for i := range bs {
+		bs[i].Viewer = viewer
+	}
 	return &feedRequest{claims: claims, bindings: bs}, true
 }
 

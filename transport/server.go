@@ -141,6 +141,8 @@ type changeSource interface {
 	// after: its catch-up delivers the kept ones after it.
 	SubscribeAfter(ctx context.Context, sink changes.Sink, bindings []changes.Binding, after replication.Cursor) ([]uint64, catchUp, error)
 	Unsubscribe(sink changes.Sink)
+	// SetViewer re-authorizes the sink's bindings for a new token.
+	SetViewer(ctx context.Context, sink changes.Sink, viewer *changes.Viewer) error
 	Head() replication.Cursor
 	Live() bool
 	WaitLive(ctx context.Context) error

@@ -31,6 +31,8 @@ CREATE TABLE items (
   note text NOT NULL
 );
 ALTER TABLE items ALTER COLUMN note SET STORAGE PLAIN;
+` + harness.GrantAnon + `
+GRANT SELECT ON items TO anon;
 CREATE PUBLICATION walcast FOR ALL TABLES;
 CREATE PROCEDURE insert_items_one_by_one(n int, pad int) LANGUAGE plpgsql AS $$
 BEGIN

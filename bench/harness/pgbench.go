@@ -157,8 +157,20 @@ CREATE TABLE t (
   sent_at timestamptz NOT NULL DEFAULT clock_timestamp(),
   payload text NOT NULL
 );
+` + GrantAnon + `
+GRANT SELECT ON t TO anon;
 CREATE PUBLICATION walcast FOR ALL TABLES;`
 	InsertSQL = `INSERT INTO t (k, sub, payload) VALUES ($1, $2, $3)`
 )
 
 var RowPayload = strings.Repeat("x", 64)
+
+// GrantAnon creates the role anon when the cluster lacks it (walcast
+// serve's migrations, which create it otherwise, run after the schema):
+// serve delivers a table's changes to a token of role anon only when anon
+// may SELECT it.
+const GrantAnon = `DO $$ BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'anon') THEN
+    CREATE ROLE anon NOLOGIN NOINHERIT;
+  END IF;
+END $$;`

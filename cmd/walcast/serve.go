@@ -11,10 +11,13 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/walcast/walcast/access"
+	"github.com/walcast/walcast/authz"
 	"github.com/walcast/walcast/changes"
 	"github.com/walcast/walcast/cluster"
 	"github.com/walcast/walcast/internal/localpg"
@@ -34,6 +37,7 @@ type serveConfig struct {
 	retention                       changes.Retention
 	node                            cluster.Config // Pool filled in by serve
 	nodeIDPersisted                 bool
+	serviceRole                     string
 	log                             *slog.Logger
 }
 
@@ -63,6 +67,7 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (*s
 	retainAge := f.duration("retain-age", "WALCAST_RETAIN_AGE", changes.DefaultRetainAge, "how long recent changes are kept for clients that resume (0: no age bound)")
 	parking := f.bool("ws-parking", "WALCAST_WS_PARKING", true, "park idle WebSocket connections on epoll without a goroutine (Linux); false keeps a read goroutine per connection")
 	rawIO := f.bool("ws-raw-io", "WALCAST_WS_RAW_IO", true, "write and read WebSockets with non-blocking system calls (Unix); false uses blocking net.Conn writes from a writer goroutine")
+	serviceRole := f.string("service-role", "WALCAST_SERVICE_ROLE", "service_role", "role whose tokens bypass row-level security and channel policies, as service_role does in Supabase")
 	if err := f.parse(args); err != nil {
 		return nil, err
 	}
@@ -89,6 +94,9 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (*s
 		return nil, usageErrorf("--retain-bytes and --retain-age must not be negative")
 	}
 	cfg.retention = changes.Retention{MaxBytes: *retainBytes, MaxAge: *retainAge}
+	if cfg.serviceRole = strings.TrimSpace(*serviceRole); cfg.serviceRole == "" {
+		return nil, usageErrorf("--service-role must name a role")
+	}
 	cfg.gcPercent = *gcPercent
 	if *nodeID == "" {
 		if *nodeID, cfg.nodeIDPersisted, err = defaultNodeID(*dataDir); err != nil {
@@ -164,7 +172,16 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		}
 	}
 
-	dispatcher := changes.New(changes.Config{Pool: pool, Publication: cfg.stream.Publication, Retention: &cfg.retention, Logger: log})
+	// Authorization checks run on a small pool of their own, so that a
+	// burst of row checks never waits behind (or starves) the rest.
+	authzPool, err := newAuthzPool(ctx, cfg.dbURL)
+	if err != nil {
+		return err
+	}
+	defer authzPool.Close()
+	checker := authz.New(authz.Config{Pool: authzPool, ServiceRole: cfg.serviceRole, Logger: log})
+	dispatcher := changes.New(changes.Config{Pool: pool, Publication: cfg.stream.Publication, Retention: &cfg.retention, Authz: checker, Logger: log})
+	defer dispatcher.Close()
 	// The server exists before the stream: it takes the broadcasts that
 	// realtime.send emits into the stream.
 	scfg := cfg.server
@@ -173,6 +190,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		return err
 	}
 	scfg.Verifier, scfg.Changes, scfg.Logger = verifier, dispatcher, log
+	scfg.Authorizer = access.New(access.Config{Checker: checker, ServiceRole: cfg.serviceRole})
 	listener, err := net.Listen("tcp", net.JoinHostPort(cfg.host, strconv.Itoa(cfg.port)))
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
@@ -240,6 +258,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	// the local cluster (deferred).
 	stopStream()
 	wg.Wait()
+	if st := dispatcher.RowChecks(); st != nil {
+		log.Info("row checks", "changes", st.Changes.Load(), "queries", st.Queries.Load(),
+			"deliveries_checked", st.Checked.Load(), "withheld", st.Denied.Load(), "failed_groups", st.Failures.Load())
+	}
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
 	defer cancel()
 	if serr := server.Shutdown(shutdownCtx); serr != nil {
@@ -258,6 +280,23 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 	nodes.stop()
 	log.Info("stopped")
 	return err
+}
+
+// authzPoolConns is the size of the authorization checks' pool: a check is
+// one short round trip, and authz spreads a batch over the connections.
+const authzPoolConns = 4
+
+func newAuthzPool(ctx context.Context, dbURL string) (*pgxpool.Pool, error) {
+	pcfg, err := pgxpool.ParseConfig(dbURL)
+	if err != nil {
+		return nil, fmt.Errorf("database URL: %w", err)
+	}
+	pcfg.MaxConns = authzPoolConns
+	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
+	if err != nil {
+		return nil, fmt.Errorf("connect for authorization checks: %w", err)
+	}
+	return pool, nil
 }
 
 // runStream streams until ctx ends. A configuration problem is reported and
