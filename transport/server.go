@@ -50,11 +50,17 @@ type Config struct {
 	Presence func(sink presence.Sink) presence.Store
 	// Authorizer decides what verified tokens may do on channels (nil:
 	// everything; see Authorizer).
-	Authorizer    Authorizer
-	MaxFrameBytes int           // largest inbound message (default 5 MB); past it the socket closes with 1009
-	MaxChannels   int           // channels per connection (default 100)
-	QueueBytes    int           // outbound bound per connection (default 1 MiB); past it close 4000
-	IdleTimeout   time.Duration // close after this long without an inbound message (default 60 s)
+	Authorizer Authorizer
+	// AllowedOrigins lists the browser origins that may connect
+	// (WebSocket, SSE, long-poll and REST): "https://app.example.com",
+	// "*.example.com" (any subdomain), or "*". Empty allows any, as
+	// Supabase does. Requests without an Origin header are not browsers'
+	// and are never refused for it.
+	AllowedOrigins []string
+	MaxFrameBytes  int           // largest inbound message (default 5 MB); past it the socket closes with 1009
+	MaxChannels    int           // channels per connection (default 100)
+	QueueBytes     int           // outbound bound per connection (default 1 MiB); past it close 4000
+	IdleTimeout    time.Duration // close after this long without an inbound message (default 60 s)
 	// PingInterval is how often the server pings to find dead links
 	// (default 30 s; negative disables). A ping without a pong within
 	// WriteTimeout drops the connection.
@@ -184,6 +190,7 @@ type Server struct {
 	nextLocalID atomic.Uint64 // binding ids when there is no dispatcher
 	stats       counters
 	payloads    payloadCache // feeds' last converted change
+	origins     originPolicy
 	malformed   logLimiter
 	refusals    logLimiter // refused handshakes (conn_stats.go)
 	joinRefusal logLimiter // refused joins
@@ -201,6 +208,7 @@ func NewServer(cfg Config) *Server {
 		log:      cfg.Logger.With("component", "transport"),
 		conns:    make(map[*conn]struct{}),
 		stopping: make(chan struct{}),
+		origins:  newOriginPolicy(cfg.AllowedOrigins),
 	}
 	if cfg.Changes != nil {
 		s.changes = dispatcherSource{cfg.Changes}
@@ -227,14 +235,17 @@ func NewServer(cfg Config) *Server {
 		WriteCoalesce:   cfg.WriteCoalesce,
 		Parking:         !cfg.DisableParking,
 		RawIO:           !cfg.DisableRawIO,
-		// Browsers of any application connect, from any origin, as they do
-		// to Supabase: the apikey, not the Origin header, is what
-		// authorizes a connection. Compression is never negotiated: it
-		// costs a flate state per connection and CPU per message, and
-		// realtime-js does not ask for it.
-		Logger: s.log,
+		// Browsers of any application connect, from any origin unless
+		// AllowedOrigins says otherwise, as they do to Supabase: the
+		// apikey, not the Origin header, is what authorizes a connection.
+		// Compression is never negotiated: it costs a flate state per
+		// connection and CPU per message, and realtime-js does not ask
+		// for it.
+		CheckOrigin: s.origins.allows,
+		Logger:      s.log,
 	})
 	r := chi.NewRouter()
+	r.Use(s.refuseOrigins)
 	r.Get("/realtime/v1/websocket", s.serveWebSocket)
 	r.Get("/socket/websocket", s.serveWebSocket)
 	r.Get("/healthz", s.serveHealth)

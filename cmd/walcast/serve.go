@@ -67,6 +67,7 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (*s
 	retainAge := f.duration("retain-age", "WALCAST_RETAIN_AGE", changes.DefaultRetainAge, "how long recent changes are kept for clients that resume (0: no age bound)")
 	parking := f.bool("ws-parking", "WALCAST_WS_PARKING", true, "park idle WebSocket connections on epoll without a goroutine (Linux); false keeps a read goroutine per connection")
 	rawIO := f.bool("ws-raw-io", "WALCAST_WS_RAW_IO", true, "write and read WebSockets with non-blocking system calls (Unix); false uses blocking net.Conn writes from a writer goroutine")
+	origins := f.list("allowed-origins", "WALCAST_ALLOWED_ORIGINS", "browser origins that may connect, comma-separated: https://app.example.com, *.example.com (default: any, as Supabase)")
 	serviceRole := f.string("service-role", "WALCAST_SERVICE_ROLE", "service_role", "role whose tokens bypass row-level security and channel policies, as service_role does in Supabase")
 	if err := f.parse(args); err != nil {
 		return nil, err
@@ -115,7 +116,7 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (*s
 		return nil, usageError{err}
 	}
 	cfg.server = transport.Config{QueueBytes: *queueBytes, MaxChannels: *maxChannels, WriteCoalesce: *coalesce,
-		DisableParking: !*parking, DisableRawIO: !*rawIO}
+		DisableParking: !*parking, DisableRawIO: !*rawIO, AllowedOrigins: *origins}
 	if err := cfg.stream.Validate(); err != nil {
 		return nil, usageError{err}
 	}
