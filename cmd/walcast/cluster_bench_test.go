@@ -1,3 +1,8 @@
+// Like the cluster tests, the benchmark runs node processes through their
+// Unix-only helpers.
+
+//go:build unix
+
 package main
 
 import (

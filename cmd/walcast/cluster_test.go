@@ -1,3 +1,8 @@
+// The cluster tests pause and resume node processes with SIGSTOP and
+// SIGCONT, which exist only on Unix.
+
+//go:build unix
+
 package main
 
 import (
