@@ -166,6 +166,7 @@ func (r *rowChecks) run() {
 					continue
 				}
 				it.sink.DeliverChange(it.ids, it.data)
+				r.d.deliveries.Add(1)
 			}
 			r.busy.Add(-1)
 		}
@@ -325,6 +326,7 @@ func (d *Dispatcher) routeChecked(ch *replication.Change, targets []target) {
 		data := d.encodeView(&d.scratch, ch, viewKey{rel: rel, cols: tg.cols, keyOnly: ch.Kind == replication.Delete && tg.rowChecked})
 		if !check && r.idle() {
 			e.sink.DeliverChange(ids, data)
+			d.deliveries.Add(1)
 			continue
 		}
 		r.add(checkItem{sink: e.sink, data: data, check: check, id: &g.id, table: table, key: key, xid: ch.Xid}, ids)

@@ -15,18 +15,24 @@ import (
 // readmeSnippet returns the JavaScript block of README.md that starts
 // with marker.
 func readmeSnippet(t *testing.T, marker string) string {
+	return readmeBlock(t, "js", marker)
+}
+
+// readmeBlock returns the README's code block of lang that starts with
+// marker (a comment line).
+func readmeBlock(t *testing.T, lang, marker string) string {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(build.root, "README.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, block := range strings.Split(string(b), "```js\n")[1:] {
+	for _, block := range strings.Split(string(b), "```"+lang+"\n")[1:] {
 		code, _, _ := strings.Cut(block, "```")
 		if strings.HasPrefix(code, marker) {
 			return code
 		}
 	}
-	t.Fatalf("README.md has no js block starting with %q", marker)
+	t.Fatalf("README.md has no %s block starting with %q", lang, marker)
 	return ""
 }
 
@@ -35,7 +41,7 @@ func readmeSnippet(t *testing.T, marker string) string {
 // then the paid order only.
 func TestReadmeSnippet(t *testing.T) {
 	h := newHarness(t)
-	if err := h.sql("CREATE TABLE orders (id int PRIMARY KEY, status text)", "ALTER PUBLICATION walcast ADD TABLE orders")(); err != nil {
+	if err := h.sql(readmeBlock(t, "sql", "-- orders.sql"), "ALTER PUBLICATION walcast ADD TABLE orders")(); err != nil {
 		t.Fatal(err)
 	}
 	code := readmeSnippet(t, "// orders.mjs")

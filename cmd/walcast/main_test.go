@@ -109,3 +109,15 @@ func connect(t *testing.T, url string) *pgx.Conn {
 	}
 	return conn
 }
+
+// grantToAnon is the SQL that lets anon tokens see table's changes: the
+// role, created here when the database has not met walcast's migrations
+// yet (serve applies them after the test's schema), and SELECT on it.
+func grantToAnon(table string) string {
+	return `DO $$ BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'anon') THEN
+    CREATE ROLE anon NOLOGIN NOINHERIT;
+  END IF;
+EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
+END $$; GRANT SELECT ON ` + table + ` TO anon;`
+}

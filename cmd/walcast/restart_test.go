@@ -25,7 +25,7 @@ import (
 func TestRestartLosesNothing(t *testing.T) {
 	for _, sig := range []syscall.Signal{syscall.SIGKILL, syscall.SIGTERM} {
 		t.Run(sig.String(), func(t *testing.T) {
-			url, conn := newDB(t, `CREATE TABLE items (id int PRIMARY KEY)`)
+			url, conn := newDB(t, `CREATE TABLE items (id int PRIMARY KEY); `+grantToAnon("items"))
 			const secret = "a-test-secret-of-at-least-32-characters!"
 			port := freeTCPPort(t)
 			args := []string{"--database-url", url, "--jwt-secret", secret, "--port", strconv.Itoa(port),

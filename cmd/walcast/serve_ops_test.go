@@ -35,7 +35,7 @@ func metric(t *testing.T, body, sample string) float64 {
 // watches /metrics move, then stops Postgres and watches /readyz turn
 // not-ready and ready again; /metrics and /readyz are on --admin-port.
 func TestServeMetricsAndReadiness(t *testing.T) {
-	url, conn := newDB(t, "CREATE TABLE t (id int PRIMARY KEY)")
+	url, conn := newDB(t, "CREATE TABLE t (id int PRIMARY KEY); "+grantToAnon("t"))
 	const secret = "metrics-test-secret"
 	p := startServe(t, t.TempDir(), "--database-url", url, "--jwt-secret", secret, "--slot", "metrics_test", "--admin-port", "0")
 	if p.adminAddr == "" {
