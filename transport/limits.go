@@ -1,10 +1,15 @@
 package transport
 
 import (
+	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
 	"sync"
 	"time"
+	"unicode/utf8"
+
+	"github.com/walcast/walcast/phoenix"
 )
 
 // Defaults of the broadcast size and rate limits (Supabase's self-hosted
@@ -14,6 +19,16 @@ const (
 	DefaultJoinsPerSecond        = 100       // max_joins_per_second
 	DefaultMessagesPerSecond     = 100       // max_events_per_second
 	DefaultRESTMessagesPerSecond = 100
+
+	// Sizes a client chooses. Supabase bounds none of these; the defaults
+	// are far above what realtime-js sends and far below what costs the
+	// server memory.
+	DefaultMaxTopicBytes = 1024
+	// DefaultMaxEventBytes is what a binary broadcast frame's one-byte
+	// length holds, so every event can go out as a kind-4 frame.
+	DefaultMaxEventBytes = 255
+	DefaultMaxBindings   = 100
+	DefaultMaxJSONDepth  = phoenix.DefaultMaxJSONDepth
 
 	// rateWindow is the span message rates are averaged over: Supabase
 	// counts events in 5 s ticks, so a burst of up to 5 s worth of the rate
@@ -35,6 +50,18 @@ func (c *Config) setLimitDefaults() {
 	}
 	if c.RESTMessagesPerSecond == 0 {
 		c.RESTMessagesPerSecond = DefaultRESTMessagesPerSecond
+	}
+	if c.MaxTopicBytes <= 0 {
+		c.MaxTopicBytes = DefaultMaxTopicBytes
+	}
+	if c.MaxEventBytes <= 0 {
+		c.MaxEventBytes = DefaultMaxEventBytes
+	}
+	if c.MaxBindings <= 0 {
+		c.MaxBindings = DefaultMaxBindings
+	}
+	if c.MaxJSONDepth <= 0 {
+		c.MaxJSONDepth = DefaultMaxJSONDepth
 	}
 }
 
@@ -145,4 +172,42 @@ func clientIP(r *http.Request) string {
 		return r.RemoteAddr
 	}
 	return host
+}
+
+// queueBound is the outbound bound wsconn enforces per connection:
+// QueueBytes of backlog plus room for the largest broadcast a client may
+// send. A payload limit above the queue's would otherwise close every
+// receiver of a few maximal broadcasts as a slow consumer, readers that
+// keep up included, since the second one arrives while the first is still
+// being written. The queue that admits one oversized frame only when empty
+// (broadcast.Queue) does not help there; this does, at the cost of one
+// payload's worth more memory per connection that is actually behind, and
+// none for the others (queues hold references to the shared encoded
+// frames, not copies). The margin covers the frame around the payload: the
+// topic, the event, the metadata and the envelope.
+func (c *Config) queueBound() int {
+	const envelope = 1024 // brackets, refs, {"type":"broadcast",...}, meta
+	return c.QueueBytes + c.MaxPayloadBytes + c.MaxTopicBytes + c.MaxEventBytes + envelope
+}
+
+// checkNames checks a REST broadcast's topic and event (from the URL
+// path, or a batch message) against the limits a channel's have, and
+// returns the 400 body when they break one. The path is percent-decoded,
+// so it can hold any bytes: they must be UTF-8 to go into text frames.
+func (s *Server) checkNames(topic, event string) []byte {
+	var msg string
+	switch {
+	case !utf8.ValidString(topic) || !utf8.ValidString(event):
+		msg = "topic and event must be valid UTF-8"
+	case len(topicPrefix)+len(topic) > s.cfg.MaxTopicBytes:
+		msg = fmt.Sprintf("topic is too long: a topic may have at most %d bytes, realtime: included", s.cfg.MaxTopicBytes)
+	case len(event) > s.cfg.MaxEventBytes:
+		msg = fmt.Sprintf("event is too long: an event name may have at most %d bytes", s.cfg.MaxEventBytes)
+	default:
+		return nil
+	}
+	b, _ := json.Marshal(struct {
+		Message string `json:"message"`
+	}{msg})
+	return b
 }

@@ -97,7 +97,15 @@ type Config struct {
 	// over MaxPayloadBytes closes it too.
 	PresenceMaxCalls int
 	PresenceWindow   time.Duration
-	Logger           *slog.Logger
+	// Sizes a client chooses (limits.go); zero means the default.
+	MaxTopicBytes int // a joined topic, realtime: included (default 1024); longer joins are refused
+	MaxEventBytes int // an event name, Phoenix's or a broadcast's (default 255, what a binary frame holds)
+	MaxBindings   int // postgres_changes bindings per join (default 100); more are refused
+	MaxJSONDepth  int // nesting of a client's JSON, the frame included (default 64); deeper messages are refused
+	// MaxConnsPerIP bounds the WebSockets open from one client address
+	// (default 0: no bound); past it the upgrade gets 429.
+	MaxConnsPerIP int
+	Logger        *slog.Logger
 }
 
 func (c *Config) setDefaults() {
@@ -185,6 +193,7 @@ type Server struct {
 	malformed   logLimiter
 	refusals    logLimiter // refused handshakes (conn_stats.go)
 	joinRefusal logLimiter // refused joins
+	perIP       ipConns    // open WebSockets per client address (MaxConnsPerIP)
 }
 
 // NewServer returns a Server; it serves nothing until Handler is mounted.
@@ -218,7 +227,7 @@ func NewServer(cfg Config) *Server {
 	}
 	s.ws = wsconn.NewHost(wsconn.Options{
 		MaxMessageBytes: cfg.MaxFrameBytes,
-		QueueBytes:      cfg.QueueBytes,
+		QueueBytes:      cfg.queueBound(),
 		IdleTimeout:     cfg.IdleTimeout,
 		PingInterval:    cfg.PingInterval,
 		WriteTimeout:    cfg.WriteTimeout,
@@ -298,14 +307,24 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	s.wg.Add(1)
 	s.mu.Unlock()
 
+	ip := clientIP(r)
+	if !s.perIP.admit(ip, s.cfg.MaxConnsPerIP) {
+		s.wg.Done()
+		s.stats.rejected.Add(1)
+		s.handshakeRefused(r, http.StatusTooManyRequests, "too many connections from this address")
+		writeError(w, http.StatusTooManyRequests, "Too many connections from this address")
+		return
+	}
 	c := new(conn)
 	if err := s.ws.Accept(w, r, &c.ws, c); err != nil {
 		// Accept has answered the request.
+		s.perIP.release(ip, s.cfg.MaxConnsPerIP)
 		s.wg.Done()
 		s.log.Debug("websocket upgrade failed", "error", err)
 		return
 	}
 	c.init(s, vsn, apikey)
+	c.ip = ip
 
 	s.mu.Lock()
 	draining := s.draining
@@ -367,6 +386,7 @@ func (s *Server) remove(c *conn) {
 	s.mu.Lock()
 	delete(s.conns, c)
 	s.mu.Unlock()
+	s.perIP.release(c.ip, s.cfg.MaxConnsPerIP)
 }
 
 // Shutdown stops accepting connections (new upgrades get 503), sends every
