@@ -241,7 +241,7 @@ func TestAbuse(t *testing.T) {
 			{`"config"`, "MalformedJoinPayload"},
 			{`{"config":{"postgres_changes":[1]}}`, "MalformedJoinPayload"},
 			{`{"config":{"postgres_changes":[` + bindings + `{"event":"*","schema":"public","table":"items"}]}}`, "TooManyBindings"},
-			{`{"config":"x"}`, ""},                                      // wrong type: joins with defaults
+			{`{"config":"x"}`, ""}, // wrong type: joins with defaults
 			{`{"config":{"broadcast":{"self":"yes"},"private":7}}`, ""}, // likewise
 			{`{"config":{"postgres_changes":"x"}}`, ""},                 // likewise
 		} {
