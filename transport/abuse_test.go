@@ -139,6 +139,19 @@ func TestAbuse(t *testing.T) {
 		r.event(t, room, evClose)
 	})
 
+	t.Run("a presence meta over MaxPresenceBytes closes the channel", func(t *testing.T) {
+		c := e.dialPlain(t, phoenix.V2)
+		r := c.collect()
+		c.send("1", "1", room, evJoin, `{"config":{"presence":{"key":"big","enabled":true}}}`)
+		r.reply(t, "1")
+		c.send("1", "2", room, evPresence, `{"type":"presence","event":"track","payload":{"pad":"`+strings.Repeat("x", lim.MaxPresenceBytes)+`"}}`)
+		sys := r.event(t, room, evSystem)
+		if !strings.Contains(string(sys.Payload), "Track message size exceeded") {
+			t.Errorf("system message %s", sys)
+		}
+		r.event(t, room, evClose)
+	})
+
 	t.Run("in with 10,000 values is refused", func(t *testing.T) {
 		c := e.dialPlain(t, phoenix.V2)
 		r := c.collect()

@@ -29,6 +29,9 @@ const (
 	DefaultMaxEventBytes = 255
 	DefaultMaxBindings   = 100
 	DefaultMaxJSONDepth  = phoenix.DefaultMaxJSONDepth
+	// DefaultMaxPresenceBytes: metas are who is here (an id, a name, a
+	// status), kept per channel for its life.
+	DefaultMaxPresenceBytes = 32 << 10
 
 	// rateWindow is the span message rates are averaged over: Supabase
 	// counts events in 5 s ticks, so a burst of up to 5 s worth of the rate
@@ -63,6 +66,10 @@ func (c *Config) setLimitDefaults() {
 	if c.MaxJSONDepth <= 0 {
 		c.MaxJSONDepth = DefaultMaxJSONDepth
 	}
+	if c.MaxPresenceBytes <= 0 {
+		c.MaxPresenceBytes = DefaultMaxPresenceBytes
+	}
+	c.MaxPresenceBytes = min(c.MaxPresenceBytes, c.MaxPayloadBytes)
 }
 
 // bucket is a token bucket: it holds up to burst tokens and refills at rate

@@ -94,7 +94,7 @@ type Config struct {
 	// Presence pushes per channel (channel_presence.go): past
 	// PresenceMaxCalls (default 5; negative: no limit) within
 	// PresenceWindow (default 30 s) the channel closes. A track payload
-	// over MaxPayloadBytes closes it too.
+	// over MaxPresenceBytes closes it too.
 	PresenceMaxCalls int
 	PresenceWindow   time.Duration
 	// Sizes a client chooses (limits.go); zero means the default.
@@ -102,6 +102,12 @@ type Config struct {
 	MaxEventBytes int // an event name, Phoenix's or a broadcast's (default 255, what a binary frame holds)
 	MaxBindings   int // postgres_changes bindings per join (default 100); more are refused
 	MaxJSONDepth  int // nesting of a client's JSON, the frame included (default 64); deeper messages are refused
+	// MaxPresenceBytes bounds a tracked presence meta (default 32 KiB,
+	// and never above MaxPayloadBytes); past it the channel closes with
+	// "Track message size exceeded". Supabase allows the payload limit,
+	// but a meta is kept for the channel's life and sent to every joiner
+	// of the room.
+	MaxPresenceBytes int
 	// MaxConnsPerIP bounds the WebSockets open from one client address
 	// (default 0: no bound); past it the upgrade gets 429.
 	MaxConnsPerIP int
