@@ -27,8 +27,12 @@ const (
 	// DefaultMaxEventBytes is what a binary broadcast frame's one-byte
 	// length holds, so every event can go out as a kind-4 frame.
 	DefaultMaxEventBytes = 255
-	DefaultMaxBindings   = 100
-	DefaultMaxJSONDepth  = phoenix.DefaultMaxJSONDepth
+	// DefaultMaxBindings: a binding with a long filter (an `in` list of
+	// 100 values) costs ~5 KB of heap on a real dispatcher, and a socket
+	// may hold MaxChannels channels: 100 bindings a join let 20 sockets
+	// take 1 GB (TestWorstCaseMemory). realtime-js apps use a handful.
+	DefaultMaxBindings  = 20
+	DefaultMaxJSONDepth = phoenix.DefaultMaxJSONDepth
 	// DefaultMaxPresenceBytes: metas are who is here (an id, a name, a
 	// status), kept per channel for its life.
 	DefaultMaxPresenceBytes = 32 << 10

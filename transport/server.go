@@ -100,7 +100,7 @@ type Config struct {
 	// Sizes a client chooses (limits.go); zero means the default.
 	MaxTopicBytes int // a joined topic, realtime: included (default 1024); longer joins are refused
 	MaxEventBytes int // an event name, Phoenix's or a broadcast's (default 255, what a binary frame holds)
-	MaxBindings   int // postgres_changes bindings per join (default 100); more are refused
+	MaxBindings   int // postgres_changes bindings per join (default 20); more are refused
 	MaxJSONDepth  int // nesting of a client's JSON, the frame included (default 64); deeper messages are refused
 	// MaxPresenceBytes bounds a tracked presence meta (default 32 KiB,
 	// and never above MaxPayloadBytes); past it the channel closes with
