@@ -53,7 +53,7 @@ type Config struct {
 	Authorizer    Authorizer
 	MaxFrameBytes int           // largest inbound message (default 5 MB); past it the socket closes with 1009
 	MaxChannels   int           // channels per connection (default 100)
-	QueueBytes    int           // outbound bound per connection (default 1 MiB); past it close 4000
+	QueueBytes    int           // outbound backlog per connection (default 1 MiB), on top of room for two maximal broadcasts (queueBound); past it close 4000
 	IdleTimeout   time.Duration // close after this long without an inbound message (default 60 s)
 	// PingInterval is how often the server pings to find dead links
 	// (default 30 s; negative disables). A ping without a pong within
