@@ -94,7 +94,7 @@
 // presence get none, since realtime-js would hold them for a state that
 // never comes. A channel's meta leaves when it stops, however it stops.
 // Limits: PresenceMaxCalls pushes per PresenceWindow per channel ("Client
-// presence rate limit exceeded") and a track payload of MaxPayloadBytes
+// presence rate limit exceeded") and a track payload of MaxPresenceBytes
 // ("Track message size exceeded"); past either the channel gets the system
 // error and phx_close.
 //
