@@ -22,6 +22,7 @@ func TestDecodeTextPayloadError(t *testing.T) {
 		{"v2 not JSON", V2, `["1","2","realtime:t","phx_join",{x]`, "payload: invalid JSON"},
 		{"v2 bad literal", V2, `["1","2","realtime:t","phx_join",nope]`, "bad literal"},
 		{"v1 too deep, refs after the payload", V1, `{"topic":"realtime:t","event":"phx_join","payload":` + deep + `,"ref":"2","join_ref":"1"}`, "nested too deeply"},
+		{"v1 broken object, refs after it", V1, `{"topic":"realtime:t","event":"phx_join","payload":{"a" 1},"ref":"2","join_ref":"1"}`, "want ':'"},
 		{"v1 too deep with brackets in strings", V1, `{"topic":"realtime:t","event":"phx_join","payload":[` + nested(DefaultMaxJSONDepth) + `,"]]}"],"ref":"2","join_ref":"1"}`, "nested too deeply"},
 	}
 	for _, tc := range tests {

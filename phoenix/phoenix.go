@@ -188,11 +188,13 @@ func decodeTextV1(data []byte, left int) (Message, error) {
 			vstart := i
 			f := phxFieldIndex(data[kstart:kend], slow)
 			vend, err := scanJSONValue(data, i, left)
-			if _, deep := errors.AsType[*DepthError](err); deep && f == 4 {
-				// Skip it unvalidated, to read the refs that may follow.
+			if err != nil && f == 4 && i < len(data) && (data[i] == '{' || data[i] == '[') {
+				// A payload too deep or broken inside: skip it
+				// unvalidated, to read the refs that may follow, and
+				// answer with what was wrong.
 				if end, ok := skipJSONComposite(data, i); ok {
+					payloadErr = fmt.Errorf("decode v1 frame: payload: %w", err)
 					vend, err = end, nil
-					payloadErr = fmt.Errorf("decode v1 frame: payload: %w", &DepthError{Off: i})
 				}
 			}
 			if err != nil {

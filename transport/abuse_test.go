@@ -269,6 +269,21 @@ func TestAbuse(t *testing.T) {
 		}
 	})
 
+	t.Run("malformed vsn 1.0.0 joins are answered", func(t *testing.T) {
+		// A V1 frame may carry its ref after the payload: a broken array or
+		// object payload is skipped to read it. A payload that is no JSON
+		// value at all leaves no envelope to answer.
+		for i, payload := range []string{`{x]`, `[1,,]`, `{"config":{"postgres_changes":[1]}}`} {
+			c := e.dialPlain(t, phoenix.V1)
+			r := c.collect()
+			ref := strconv.Itoa(i + 1)
+			c.sendText(ref, ref, "realtime:garbage", evJoin, payload)
+			if st, reason := status(r.reply(t, ref)); st != "error" || !strings.HasPrefix(reason, "MalformedJoinPayload") {
+				t.Errorf("join with %s: %s %q", payload, st, reason)
+			}
+		}
+	})
+
 	t.Run("long event names are refused", func(t *testing.T) {
 		c := e.dialPlain(t, phoenix.V2)
 		r := c.collect()
