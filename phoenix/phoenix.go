@@ -76,20 +76,42 @@ type Message struct {
 // text) or null (""). Topic and event must be strings; the payload may be
 // any JSON value and is returned as sent.
 //
-// The error names what was wrong; DecodeText never panics.
+// JSON may nest DefaultMaxJSONDepth deep, the frame's array or object
+// included (DecodeTextDepth sets another limit).
+//
+// The error names what was wrong; DecodeText never panics. When the
+// envelope was read but the payload is not acceptable (not JSON, nested too
+// deeply), the error is a *PayloadError and the Message holds the refs,
+// topic and event (no payload), so that the caller can answer the client.
 func DecodeText(v Version, data []byte) (Message, error) {
+	return DecodeTextDepth(v, data, DefaultMaxJSONDepth)
+}
+
+// DecodeTextDepth is DecodeText with JSON nested at most maxDepth deep.
+func DecodeTextDepth(v Version, data []byte, maxDepth int) (Message, error) {
+	if maxDepth < 2 {
+		maxDepth = 2 // the envelope and a payload object
+	}
 	switch v {
 	case V1:
-		return decodeTextV1(data)
+		return decodeTextV1(data, maxDepth-1)
 	case V2:
-		return decodeTextV2(data)
+		return decodeTextV2(data, maxDepth-1)
 	}
 	return Message{}, fmt.Errorf("decode frame: unknown serializer %v", v)
 }
 
+// PayloadError is the error of a frame whose envelope (refs, topic,
+// event) decoded but whose payload cannot be accepted. DecodeText and
+// DecodeBinary return the envelope with it.
+type PayloadError struct{ Err error }
+
+func (e *PayloadError) Error() string { return e.Err.Error() }
+func (e *PayloadError) Unwrap() error { return e.Err }
+
 var phxFieldNames = [5]string{"join_ref", "ref", "topic", "event", "payload"}
 
-func decodeTextV2(data []byte) (Message, error) {
+func decodeTextV2(data []byte, left int) (Message, error) {
 	var m Message
 	i := skipJSONSpace(data, 0)
 	if i >= len(data) || data[i] != '[' {
@@ -102,8 +124,13 @@ func decodeTextV2(data []byte) (Message, error) {
 	} else {
 		for ; ; n++ {
 			start := i
-			end, err := scanJSONValue(data, i, 1)
+			end, err := scanJSONValue(data, i, left)
 			if err != nil {
+				if n == 4 {
+					// The envelope is read: say what is wrong with the payload.
+					m.Payload = nil
+					return m, &PayloadError{fmt.Errorf("decode v2 frame: payload: %w", err)}
+				}
 				return Message{}, fmt.Errorf("decode v2 frame: %w", err)
 			}
 			if n < len(phxFieldNames) {
@@ -133,8 +160,9 @@ func decodeTextV2(data []byte) (Message, error) {
 	return m, nil
 }
 
-func decodeTextV1(data []byte) (Message, error) {
+func decodeTextV1(data []byte, left int) (Message, error) {
 	var m Message
+	var payloadErr error // a payload too deep, skipped to read the rest
 	i := skipJSONSpace(data, 0)
 	if i >= len(data) || data[i] != '{' {
 		return m, errors.New("decode v1 frame: not a JSON object")
@@ -158,11 +186,21 @@ func decodeTextV1(data []byte) (Message, error) {
 			}
 			i = skipJSONSpace(data, i+1)
 			vstart := i
-			vend, err := scanJSONValue(data, i, 1)
+			f := phxFieldIndex(data[kstart:kend], slow)
+			vend, err := scanJSONValue(data, i, left)
+			if err != nil && f == 4 && i < len(data) && (data[i] == '{' || data[i] == '[') {
+				// A payload too deep or broken inside: skip it
+				// unvalidated, to read the refs that may follow, and
+				// answer with what was wrong.
+				if end, ok := skipJSONComposite(data, i); ok {
+					payloadErr = fmt.Errorf("decode v1 frame: payload: %w", err)
+					vend, err = end, nil
+				}
+			}
 			if err != nil {
 				return Message{}, fmt.Errorf("decode v1 frame: %w", err)
 			}
-			if f := phxFieldIndex(data[kstart:kend], slow); f >= 0 {
+			if f >= 0 {
 				// Later duplicates win, as with encoding/json.
 				if err := m.setField(f, data[vstart:vend]); err != nil {
 					return Message{}, fmt.Errorf("decode v1 frame: %w", err)
@@ -188,6 +226,10 @@ func decodeTextV1(data []byte) (Message, error) {
 		if !seen[f] {
 			return Message{}, fmt.Errorf("decode v1 frame: missing %q", phxFieldNames[f])
 		}
+	}
+	if payloadErr != nil {
+		m.Payload = nil
+		return m, &PayloadError{payloadErr}
 	}
 	return m, nil
 }

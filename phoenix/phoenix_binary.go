@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"unicode/utf8"
 )
 
 // Binary frames exist only under vsn 2.0.0. Every header length is one
@@ -49,10 +50,20 @@ func AppendBroadcastPush(dst []byte, joinRef, ref, topic, userEvent string, meta
 // DecodeBinary decodes a binary frame sent by a client. Only kind 3 (a user
 // broadcast push) exists; the result has Binary set, Event "broadcast", and
 // the user event, metadata and payload in UserEvent, Metadata and Data
-// (views of data). A JSON payload (encoding 1) must be valid JSON and
-// metadata, when present, a JSON object, so either can later be copied into
-// a text frame unchecked. Header strings are taken as bytes, unvalidated.
+// (views of data).
+//
+// What vsn 1.0.0 receivers get of it as text must be valid for them, so the
+// topic, user event and metadata must be UTF-8, metadata (when present) a
+// JSON object, and a JSON payload (encoding 1) valid UTF-8 JSON, nested at
+// most DefaultMaxJSONDepth deep. When the header decoded but one of these
+// does not hold, the error is a *PayloadError and the Message holds the
+// refs and topic, so that the caller can answer the client.
 func DecodeBinary(data []byte) (Message, error) {
+	return DecodeBinaryDepth(data, DefaultMaxJSONDepth)
+}
+
+// DecodeBinaryDepth is DecodeBinary with JSON nested at most maxDepth deep.
+func DecodeBinaryDepth(data []byte, maxDepth int) (Message, error) {
 	if len(data) == 0 {
 		return Message{}, errors.New("decode binary frame: empty")
 	}
@@ -87,16 +98,43 @@ func DecodeBinary(data []byte) (Message, error) {
 		JSONPayload: enc == EncodingJSON,
 		Data:        data[off:],
 	}
-	if meta := fields[4]; len(meta) > 0 {
-		if !validJSONObject(meta) {
-			return Message{}, errors.New("decode binary frame: metadata is not a JSON object")
-		}
-		m.Metadata = meta
+	if err := checkBinaryPush(fields[2], fields[3], fields[4], m.Data, m.JSONPayload, maxDepth); err != nil {
+		m.UserEvent, m.Data = "", nil
+		return m, &PayloadError{fmt.Errorf("decode binary frame: %w", err)}
 	}
-	if m.JSONPayload && !ValidJSONValue(m.Data) {
-		return Message{}, errors.New("decode binary frame: payload encoding is JSON but the payload is not valid JSON")
+	if len(fields[4]) > 0 {
+		m.Metadata = fields[4]
 	}
 	return m, nil
+}
+
+// checkBinaryPush says what of a kind-3 frame could not be relayed as text.
+func checkBinaryPush(topic, userEvent, meta, payload []byte, jsonPayload bool, maxDepth int) error {
+	switch {
+	case !utf8.Valid(topic):
+		return errors.New("topic is not valid UTF-8")
+	case !utf8.Valid(userEvent):
+		return errors.New("user event is not valid UTF-8")
+	case !utf8.Valid(meta):
+		return errors.New("metadata is not valid UTF-8")
+	case len(meta) > 0 && !validJSONObject(meta):
+		return errors.New("metadata is not a JSON object")
+	}
+	if !jsonPayload {
+		return nil
+	}
+	if !utf8.Valid(payload) {
+		return errors.New("payload encoding is JSON but the payload is not valid UTF-8")
+	}
+	i := skipJSONSpace(payload, 0)
+	end, err := scanJSONValue(payload, i, maxDepth)
+	if err == nil && skipJSONSpace(payload, end) != len(payload) {
+		err = &jsonSyntaxError{end, "data after the value"}
+	}
+	if err != nil {
+		return fmt.Errorf("payload encoding is JSON but the payload is not valid JSON: %w", err)
+	}
+	return nil
 }
 
 var pushFieldNames = [5]string{"join_ref", "ref", "topic", "user_event", "metadata"}

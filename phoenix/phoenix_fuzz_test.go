@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // addFrameSeeds adds every file of testdata/frames whose name ends in ext.
@@ -116,6 +117,10 @@ func FuzzDecodeBinary(f *testing.F) {
 		}
 		if m.JSONPayload && !json.Valid(m.Data) {
 			t.Fatalf("JSON payload %q is not valid JSON", m.Data)
+		}
+		// What vsn 1.0.0 receivers get as text must be UTF-8.
+		if !utf8.ValidString(m.Topic) || !utf8.ValidString(m.UserEvent) || !utf8.Valid(m.Metadata) || m.JSONPayload && !utf8.Valid(m.Data) {
+			t.Fatalf("accepted frame with text that is not UTF-8: %+v", m)
 		}
 		if !BroadcastBinaryFits(m.Topic, m.UserEvent, m.Metadata) {
 			t.Fatalf("a decoded kind-3 frame does not fit kind 4: %+v", m)

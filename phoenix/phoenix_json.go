@@ -14,8 +14,13 @@ import (
 // itself. Every value it skips is fully validated, payload included: a
 // payload echoed verbatim to other clients has to be valid JSON.
 
-// maxJSONDepth matches encoding/json's nesting limit.
-const maxJSONDepth = 10000
+// DefaultMaxJSONDepth is how deeply a client's JSON may nest, the frame's
+// own array or object included. realtime-js never nests deeper than a
+// handful of levels (a join's config is four); applications' payloads are
+// documents, not trees of thousands of levels, and every level costs the
+// recursive scanner (and encoding/json after it) stack. 64 leaves room for
+// any sane document and refuses the rest with an error that says so.
+const DefaultMaxJSONDepth = 64
 
 type jsonSyntaxError struct {
 	off int
@@ -36,8 +41,9 @@ func skipJSONSpace(b []byte, i int) int {
 }
 
 // scanJSONValue returns the offset just past the JSON value that starts at
-// b[i] (no leading space).
-func scanJSONValue(b []byte, i, depth int) (int, error) {
+// b[i] (no leading space). left is how many levels of arrays and objects
+// the value may still open.
+func scanJSONValue(b []byte, i, left int) (int, error) {
 	if i >= len(b) {
 		return i, &jsonSyntaxError{i, "unexpected end of input"}
 	}
@@ -46,10 +52,10 @@ func scanJSONValue(b []byte, i, depth int) (int, error) {
 		end, _, err := scanJSONString(b, i)
 		return end, err
 	case c == '{' || c == '[':
-		if depth >= maxJSONDepth {
-			return i, &jsonSyntaxError{i, "nested too deeply"}
+		if left <= 0 {
+			return i, &DepthError{Off: i}
 		}
-		return scanJSONComposite(b, i, depth+1)
+		return scanJSONComposite(b, i, left-1)
 	case c == '-' || c >= '0' && c <= '9':
 		return scanJSONNumber(b, i)
 	case c == 't':
@@ -63,7 +69,7 @@ func scanJSONValue(b []byte, i, depth int) (int, error) {
 	}
 }
 
-func scanJSONComposite(b []byte, i, depth int) (int, error) {
+func scanJSONComposite(b []byte, i, left int) (int, error) {
 	obj := b[i] == '{'
 	close := byte(']')
 	if obj {
@@ -87,7 +93,7 @@ func scanJSONComposite(b []byte, i, depth int) (int, error) {
 			}
 			i = skipJSONSpace(b, i+1)
 		}
-		if i, err = scanJSONValue(b, i, depth); err != nil {
+		if i, err = scanJSONValue(b, i, left); err != nil {
 			return i, err
 		}
 		i = skipJSONSpace(b, i)
@@ -246,15 +252,57 @@ func validJSONObject(b []byte) bool {
 	if i >= len(b) || b[i] != '{' {
 		return false
 	}
-	end, err := scanJSONValue(b, i, 0)
+	end, err := scanJSONValue(b, i, DefaultMaxJSONDepth)
 	return err == nil && skipJSONSpace(b, end) == len(b)
 }
 
-// validJSONValue reports whether b is exactly one JSON value.
+// ValidJSONValue reports whether b is exactly one JSON value, nested at
+// most DefaultMaxJSONDepth deep. It does not check UTF-8 (see ValidText).
 func ValidJSONValue(b []byte) bool {
 	i := skipJSONSpace(b, 0)
-	end, err := scanJSONValue(b, i, 0)
+	end, err := scanJSONValue(b, i, DefaultMaxJSONDepth)
 	return err == nil && skipJSONSpace(b, end) == len(b)
+}
+
+// ValidText reports whether b is exactly one JSON value in valid UTF-8,
+// nested at most DefaultMaxJSONDepth deep: what may be copied into a text
+// frame for any client.
+func ValidText(b []byte) bool { return utf8.Valid(b) && ValidJSONValue(b) }
+
+// DepthError is the error of JSON nested deeper than the decoder allows.
+type DepthError struct{ Off int }
+
+func (e *DepthError) Error() string {
+	return fmt.Sprintf("invalid JSON at byte %d: nested too deeply", e.Off)
+}
+
+// skipJSONComposite finds the end of the array or object at b[i] without
+// recursion and without validating its members: after a DepthError, so
+// that the rest of the envelope (a V1 frame's ref) can still be read and
+// the client answered. Strings are skipped as strings, so brackets in them
+// do not count.
+func skipJSONComposite(b []byte, i int) (int, bool) {
+	depth := 0
+	for i < len(b) {
+		switch b[i] {
+		case '"':
+			end, _, err := scanJSONString(b, i)
+			if err != nil {
+				return i, false
+			}
+			i = end
+			continue
+		case '{', '[':
+			depth++
+		case '}', ']':
+			depth--
+			if depth == 0 {
+				return i + 1, true
+			}
+		}
+		i++
+	}
+	return i, false
 }
 
 func FirstJSONByte(raw []byte) byte {

@@ -181,7 +181,7 @@ func TestDecodeTextErrors(t *testing.T) {
 		{"v2 lone minus", V2, `["1",-,"t","e",{}]`, "bad number"},
 		{"v2 object key not string", V2, `["1","2","t","e",{a:1}]`, "want an object key"},
 		{"v2 object missing colon", V2, `["1","2","t","e",{"a" 1}]`, "want ':'"},
-		{"v2 too deep", V2, `["1","2","t","e",` + strings.Repeat("[", maxJSONDepth+1) + strings.Repeat("]", maxJSONDepth+1) + `]`, "nested too deeply"},
+		{"v2 too deep", V2, `["1","2","t","e",` + strings.Repeat("[", DefaultMaxJSONDepth) + strings.Repeat("]", DefaultMaxJSONDepth) + `]`, "nested too deeply"},
 		{"v1 array", V1, `["1","2","t","e",{}]`, "not a JSON object"},
 		{"v1 empty object", V1, `{}`, `missing "topic"`},
 		{"v1 missing event", V1, `{"topic":"t","payload":{}}`, `missing "event"`},

@@ -122,7 +122,7 @@ func (ch *channel) leavePresence() {
 // Supabase's answers: ok; {"reason":"Presence track payload must be a map"}
 // for a track whose payload is not an object; a bare error for an unknown
 // event. Past PresenceMaxCalls per PresenceWindow, or with a track payload
-// over MaxPayloadBytes, the channel is closed with a system error. It runs
+// over MaxPresenceBytes, the channel is closed with a system error. It runs
 // on a helper goroutine the read loop waits for.
 func (ch *channel) handlePresence(m phoenix.Message) {
 	var body map[string]json.RawMessage
@@ -172,9 +172,9 @@ func (ch *channel) presencePush(ref, event string, payload json.RawMessage) stri
 			ch.c.reply(ch.joinRef, ref, ch.topic, false, trackNotAMap)
 			return ""
 		}
-		// The meta stays in memory for the channel's life: held to the
-		// limit a broadcast payload is, as in Supabase.
-		if len(payload) > ch.c.s.cfg.MaxPayloadBytes {
+		// The meta stays in memory for the channel's life, and goes to
+		// every joiner of the room in presence_state: MaxPresenceBytes.
+		if len(payload) > ch.c.s.cfg.MaxPresenceBytes {
 			return "Track message size exceeded"
 		}
 		meta, err := presence.ParseMeta(payload)

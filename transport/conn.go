@@ -55,6 +55,7 @@ type conn struct {
 	id     uint64
 	vsn    phoenix.Version
 	apikey string
+	ip     string     // the client's address, counted for MaxConnsPerIP
 	lim    connLimits // join and message rates (limits.go)
 }
 

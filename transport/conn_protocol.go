@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 
@@ -33,23 +34,30 @@ var (
 
 // handleFrame decodes one inbound message and acts on it. A frame that does
 // not decode is logged (rate-limited) and dropped; the connection stays, as
-// with Phoenix.
+// with Phoenix. One whose envelope decoded but whose payload is refused is
+// answered (conn_refuse.go).
 func (c *conn) handleFrame(binary bool, data []byte) {
 	var m phoenix.Message
 	var err error
 	switch {
 	case !binary:
-		m, err = phoenix.DecodeText(c.vsn, data)
+		m, err = phoenix.DecodeTextDepth(c.vsn, data, c.s.cfg.MaxJSONDepth)
 	case c.vsn == phoenix.V2:
-		m, err = phoenix.DecodeBinary(data)
+		m, err = phoenix.DecodeBinaryDepth(data, c.s.cfg.MaxJSONDepth)
 	default:
 		err = errors.New("binary frame on a vsn 1.0.0 socket")
 	}
 	if err != nil {
 		c.s.malformedFrame(c, err)
+		if pe, ok := errors.AsType[*phoenix.PayloadError](err); ok {
+			c.refuseMalformed(m, pe)
+		}
 		return
 	}
 	c.s.countInbound(m.Event, len(data))
+	if c.refuseSizes(m) {
+		return
+	}
 	c.handle(m)
 }
 
@@ -133,6 +141,10 @@ func (c *conn) join(m phoenix.Message) {
 		c.joinError(m, "TopicNameRequired: You must provide a topic name")
 		return
 	}
+	if len(m.Topic) > c.s.cfg.MaxTopicBytes {
+		c.joinError(m, fmt.Sprintf("TopicTooLong: A topic may have at most %d bytes, this one has %d", c.s.cfg.MaxTopicBytes, len(m.Topic)))
+		return
+	}
 	cfg, err := phoenix.ParseJoin(m.Payload)
 	if err != nil {
 		// Not an object, or a binding that is not one: the Elixir server
@@ -144,6 +156,10 @@ func (c *conn) join(m phoenix.Message) {
 		// Values of the wrong type: Supabase logs them and joins with
 		// defaults, and so do we.
 		c.debug("join payload values replaced by defaults", "topic", m.Topic, "invalid", cfg.Invalid)
+	}
+	if n := len(cfg.PostgresChanges); n > c.s.cfg.MaxBindings {
+		c.joinError(m, fmt.Sprintf("TooManyBindings: A join may have at most %d postgres_changes bindings, this one has %d", c.s.cfg.MaxBindings, n))
+		return
 	}
 	if c.channelCount() >= c.s.cfg.MaxChannels {
 		c.joinError(m, "ChannelRateLimitReached: Too many channels")

@@ -3,6 +3,7 @@ package transport
 import (
 	"context"
 	"encoding/json"
+	"unicode/utf8"
 
 	"github.com/walcast/walcast/broadcast"
 	"github.com/walcast/walcast/replication"
@@ -41,6 +42,13 @@ func (s *Server) HandleMessage(_ context.Context, msg *replication.LogicalMessag
 	}
 	if err := json.Unmarshal(msg.Content, &m); err != nil || m.Topic == "" {
 		s.log.Warn("skipping malformed database broadcast", "cursor", msg.Cursor.String(), "error", err)
+		return nil
+	}
+	if !utf8.Valid(m.Payload) {
+		// Postgres keeps json and jsonb valid UTF-8, but the content of a
+		// logical message is any bytes: what reaches text frames must be
+		// UTF-8 (the strings above were made so by Unmarshal).
+		s.log.Warn("skipping database broadcast whose payload is not UTF-8", "cursor", msg.Cursor.String(), "topic", m.Topic)
 		return nil
 	}
 	if len(m.Payload) > s.cfg.MaxPayloadBytes {

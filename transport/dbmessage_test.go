@@ -41,6 +41,7 @@ func TestHandleMessage(t *testing.T) {
 		{Prefix: DBBroadcastPrefix, Content: []byte(`not json`)},
 		{Prefix: DBBroadcastPrefix, Content: []byte(`{"event":"e","payload":{}}`)},
 		{Prefix: DBBroadcastPrefix, Content: []byte(`{"topic":"room1","event":"e","payload":{"pad":"0123456789abcdefghijk"}}`)},
+		{Prefix: DBBroadcastPrefix, Content: []byte("{\"topic\":\"room1\",\"event\":\"e\",\"payload\":{\"s\":\"\xc3\x28\xff\"}}")},
 	} {
 		if err := e.s.HandleMessage(context.Background(), &m); err != nil {
 			t.Errorf("%s: %v", m.Content, err)

@@ -50,7 +50,18 @@
 // refused with ClientJoinRateLimitReached), MessagesPerSecond per
 // connection averaged over 5 s (past it the channel gets the system error
 // "Too many messages per second" and phx_close), and RESTMessagesPerSecond
-// per client IP (429).
+// per client IP (429). Sizes a client chooses are bounded too:
+// MaxTopicBytes, MaxEventBytes, MaxBindings per join, MaxJSONDepth,
+// MaxPresenceBytes and, optionally, MaxConnsPerIP (429 on upgrade).
+//
+// What the server relays is valid for every receiver: a binary push whose
+// topic, event or metadata is not UTF-8, or whose JSON payload is not
+// UTF-8 JSON, is refused (phoenix.DecodeBinary), as are REST bodies that
+// are not UTF-8 (400) and database broadcasts whose payload is not. A
+// message whose envelope decoded but whose payload was refused is answered
+// (conn_refuse.go): a join with a join error, a broadcast with an error
+// reply when its channel asked for acks, any other push with a ref with
+// an error reply; the connection stays.
 //
 // # Seams
 //
@@ -86,7 +97,7 @@
 // presence get none, since realtime-js would hold them for a state that
 // never comes. A channel's meta leaves when it stops, however it stops.
 // Limits: PresenceMaxCalls pushes per PresenceWindow per channel ("Client
-// presence rate limit exceeded") and a track payload of MaxPayloadBytes
+// presence rate limit exceeded") and a track payload of MaxPresenceBytes
 // ("Track message size exceeded"); past either the channel gets the system
 // error and phx_close.
 //
@@ -102,8 +113,9 @@
 //
 // Replies, changes and system messages are sent through wsconn.Conn.Send
 // from whichever goroutine produces them, the changes dispatcher and the
-// hub's publishers included; Send never blocks: a full queue (QueueBytes)
-// closes the connection as a slow consumer. Messages are handled one at a
+// hub's publishers included; Send never blocks: a full queue (QueueBytes
+// plus two maximal broadcasts, Config.queueBound) closes the connection
+// as a slow consumer. Messages are handled one at a
 // time, in order; a join, presence push or token refresh runs on a
 // short-lived goroutine the read goroutine waits for (conn.deep), to keep
 // the read goroutine's stack small.

@@ -1,10 +1,15 @@
 package transport
 
 import (
+	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
 	"sync"
 	"time"
+	"unicode/utf8"
+
+	"github.com/walcast/walcast/phoenix"
 )
 
 // Defaults of the broadcast size and rate limits (Supabase's self-hosted
@@ -14,6 +19,23 @@ const (
 	DefaultJoinsPerSecond        = 100       // max_joins_per_second
 	DefaultMessagesPerSecond     = 100       // max_events_per_second
 	DefaultRESTMessagesPerSecond = 100
+
+	// Sizes a client chooses. Supabase bounds none of these; the defaults
+	// are far above what realtime-js sends and far below what costs the
+	// server memory.
+	DefaultMaxTopicBytes = 1024
+	// DefaultMaxEventBytes is what a binary broadcast frame's one-byte
+	// length holds, so every event can go out as a kind-4 frame.
+	DefaultMaxEventBytes = 255
+	// DefaultMaxBindings: a binding with a long filter (an `in` list of
+	// 100 values) costs ~5 KB of heap on a real dispatcher, and a socket
+	// may hold MaxChannels channels: 100 bindings a join let 20 sockets
+	// take 1 GB (TestWorstCaseMemory). realtime-js apps use a handful.
+	DefaultMaxBindings  = 20
+	DefaultMaxJSONDepth = phoenix.DefaultMaxJSONDepth
+	// DefaultMaxPresenceBytes: metas are who is here (an id, a name, a
+	// status), kept per channel for its life.
+	DefaultMaxPresenceBytes = 32 << 10
 
 	// rateWindow is the span message rates are averaged over: Supabase
 	// counts events in 5 s ticks, so a burst of up to 5 s worth of the rate
@@ -36,6 +58,22 @@ func (c *Config) setLimitDefaults() {
 	if c.RESTMessagesPerSecond == 0 {
 		c.RESTMessagesPerSecond = DefaultRESTMessagesPerSecond
 	}
+	if c.MaxTopicBytes <= 0 {
+		c.MaxTopicBytes = DefaultMaxTopicBytes
+	}
+	if c.MaxEventBytes <= 0 {
+		c.MaxEventBytes = DefaultMaxEventBytes
+	}
+	if c.MaxBindings <= 0 {
+		c.MaxBindings = DefaultMaxBindings
+	}
+	if c.MaxJSONDepth <= 0 {
+		c.MaxJSONDepth = DefaultMaxJSONDepth
+	}
+	if c.MaxPresenceBytes <= 0 {
+		c.MaxPresenceBytes = DefaultMaxPresenceBytes
+	}
+	c.MaxPresenceBytes = min(c.MaxPresenceBytes, c.MaxPayloadBytes)
 }
 
 // bucket is a token bucket: it holds up to burst tokens and refills at rate
@@ -145,4 +183,49 @@ func clientIP(r *http.Request) string {
 		return r.RemoteAddr
 	}
 	return host
+}
+
+// queueBound is the outbound bound wsconn enforces per connection:
+// QueueBytes of backlog plus room for two of the largest broadcasts a
+// client may send. With the payload limit above QueueBytes (3 MB against
+// 1 MiB by default) a queue of QueueBytes alone closes every receiver of a
+// few maximal broadcasts as a slow consumer, readers that keep up
+// included: the server reads a sender's next broadcast while it still
+// writes the last one. broadcast.Queue admits an oversized frame only into
+// an empty queue, which does not help once one waits. The frame being
+// written has left the queue; one maximal frame waiting behind it is what
+// "one maximal message always fits" takes, and the second covers the
+// server reading faster than a loopback reader drains (measured: with one,
+// 1 in 20 runs of five back-to-back 2.9 MB broadcasts closed a reading
+// receiver; with two, none in 80, on a loaded machine too). It costs
+// nothing for connections that keep up: queues hold references to the
+// frames shared by every receiver, not copies, and a connection that is
+// really stalled is still closed, later by at most two payloads. The
+// margin per payload covers the frame around it: the topic, the event,
+// the metadata and the envelope.
+func (c *Config) queueBound() int {
+	const envelope = 1024 // brackets, refs, {"type":"broadcast",...}, meta
+	return c.QueueBytes + 2*(c.MaxPayloadBytes+c.MaxTopicBytes+c.MaxEventBytes+envelope)
+}
+
+// checkNames checks a REST broadcast's topic and event (from the URL
+// path, or a batch message) against the limits a channel's have, and
+// returns the 400 body when they break one. The path is percent-decoded,
+// so it can hold any bytes: they must be UTF-8 to go into text frames.
+func (s *Server) checkNames(topic, event string) []byte {
+	var msg string
+	switch {
+	case !utf8.ValidString(topic) || !utf8.ValidString(event):
+		msg = "topic and event must be valid UTF-8"
+	case len(topicPrefix)+len(topic) > s.cfg.MaxTopicBytes:
+		msg = fmt.Sprintf("topic is too long: a topic may have at most %d bytes, realtime: included", s.cfg.MaxTopicBytes)
+	case len(event) > s.cfg.MaxEventBytes:
+		msg = fmt.Sprintf("event is too long: an event name may have at most %d bytes", s.cfg.MaxEventBytes)
+	default:
+		return nil
+	}
+	b, _ := json.Marshal(struct {
+		Message string `json:"message"`
+	}{msg})
+	return b
 }

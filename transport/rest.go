@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/walcast/walcast/auth"
@@ -46,6 +47,8 @@ var (
 	restUnsupportedType = []byte(`{"error":"Unsupported Media Type. Use application/json or application/octet-stream"}`)
 	restNotJSON         = []byte(`{"errors":{"body":["is not valid JSON"]}}`)
 	restPayloadTooLarge = []byte(`{"errors":{"payload":["Payload size exceeds tenant limit"]}}`)
+	// Supabase's JSON parser refuses these with a bare 400; walcast says why.
+	restNotUTF8 = []byte(`{"message":"Request body is not valid UTF-8: JSON must be UTF-8 text"}`)
 )
 
 // servePreflight answers a CORS preflight: any origin may broadcast (the
@@ -158,6 +161,10 @@ func (h *restHandler) serveSingle(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if isJSON && !utf8.Valid(body) {
+		writeJSON(w, http.StatusBadRequest, restNotUTF8)
+		return
+	}
 	if isJSON && !phoenix.ValidJSONValue(body) {
 		writeJSON(w, http.StatusUnprocessableEntity, restNotJSON)
 		return
@@ -167,6 +174,10 @@ func (h *restHandler) serveSingle(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	topic, event := pathParam(r, "topic"), pathParam(r, "event")
+	if msg := h.s.checkNames(topic, event); msg != nil {
+		writeJSON(w, http.StatusBadRequest, msg)
+		return
+	}
 	if !h.allow(w, r, 1) {
 		return
 	}

@@ -3,6 +3,7 @@ package transport
 import (
 	"encoding/json"
 	"net/http"
+	"unicode/utf8"
 
 	"github.com/walcast/walcast/broadcast"
 	"github.com/walcast/walcast/phoenix"
@@ -27,10 +28,20 @@ func (h *restHandler) serveBatch(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	if !utf8.Valid(body) {
+		writeJSON(w, http.StatusBadRequest, restNotUTF8)
+		return
+	}
 	msgs, errBody := parseBatch(body, h.s.cfg.MaxPayloadBytes)
 	if errBody != nil {
 		writeJSON(w, http.StatusUnprocessableEntity, errBody)
 		return
+	}
+	for _, m := range msgs {
+		if msg := h.s.checkNames(m.topic, m.event); msg != nil {
+			writeJSON(w, http.StatusBadRequest, msg)
+			return
+		}
 	}
 	if !h.allow(w, r, len(msgs)) {
 		return

@@ -59,7 +59,7 @@ type Config struct {
 	AllowedOrigins []string
 	MaxFrameBytes  int           // largest inbound message (default 5 MB); past it the socket closes with 1009
 	MaxChannels    int           // channels per connection (default 100)
-	QueueBytes     int           // outbound bound per connection (default 1 MiB); past it close 4000
+	QueueBytes     int           // outbound backlog per connection (default 1 MiB), on top of room for two maximal broadcasts (queueBound); past it close 4000
 	IdleTimeout    time.Duration // close after this long without an inbound message (default 60 s)
 	// PingInterval is how often the server pings to find dead links
 	// (default 30 s; negative disables). A ping without a pong within
@@ -100,10 +100,24 @@ type Config struct {
 	// Presence pushes per channel (channel_presence.go): past
 	// PresenceMaxCalls (default 5; negative: no limit) within
 	// PresenceWindow (default 30 s) the channel closes. A track payload
-	// over MaxPayloadBytes closes it too.
+	// over MaxPresenceBytes closes it too.
 	PresenceMaxCalls int
 	PresenceWindow   time.Duration
-	Logger           *slog.Logger
+	// Sizes a client chooses (limits.go); zero means the default.
+	MaxTopicBytes int // a joined topic, realtime: included (default 1024); longer joins are refused
+	MaxEventBytes int // an event name, Phoenix's or a broadcast's (default 255, what a binary frame holds)
+	MaxBindings   int // postgres_changes bindings per join (default 20); more are refused
+	MaxJSONDepth  int // nesting of a client's JSON, the frame included (default 64); deeper messages are refused
+	// MaxPresenceBytes bounds a tracked presence meta (default 32 KiB,
+	// and never above MaxPayloadBytes); past it the channel closes with
+	// "Track message size exceeded". Supabase allows the payload limit,
+	// but a meta is kept for the channel's life and sent to every joiner
+	// of the room.
+	MaxPresenceBytes int
+	// MaxConnsPerIP bounds the WebSockets open from one client address
+	// (default 0: no bound); past it the upgrade gets 429.
+	MaxConnsPerIP int
+	Logger        *slog.Logger
 }
 
 func (c *Config) setDefaults() {
@@ -194,6 +208,7 @@ type Server struct {
 	malformed   logLimiter
 	refusals    logLimiter // refused handshakes (conn_stats.go)
 	joinRefusal logLimiter // refused joins
+	perIP       ipConns    // open WebSockets per client address (MaxConnsPerIP)
 }
 
 // NewServer returns a Server; it serves nothing until Handler is mounted.
@@ -228,7 +243,7 @@ func NewServer(cfg Config) *Server {
 	}
 	s.ws = wsconn.NewHost(wsconn.Options{
 		MaxMessageBytes: cfg.MaxFrameBytes,
-		QueueBytes:      cfg.QueueBytes,
+		QueueBytes:      cfg.queueBound(),
 		IdleTimeout:     cfg.IdleTimeout,
 		PingInterval:    cfg.PingInterval,
 		WriteTimeout:    cfg.WriteTimeout,
@@ -311,14 +326,24 @@ func (s *Server) serveWebSocket(w http.ResponseWriter, r *http.Request) {
 	s.wg.Add(1)
 	s.mu.Unlock()
 
+	ip := clientIP(r)
+	if !s.perIP.admit(ip, s.cfg.MaxConnsPerIP) {
+		s.wg.Done()
+		s.stats.rejected.Add(1)
+		s.handshakeRefused(r, http.StatusTooManyRequests, "too many connections from this address")
+		writeError(w, http.StatusTooManyRequests, "Too many connections from this address")
+		return
+	}
 	c := new(conn)
 	if err := s.ws.Accept(w, r, &c.ws, c); err != nil {
 		// Accept has answered the request.
+		s.perIP.release(ip, s.cfg.MaxConnsPerIP)
 		s.wg.Done()
 		s.log.Debug("websocket upgrade failed", "error", err)
 		return
 	}
 	c.init(s, vsn, apikey)
+	c.ip = ip
 
 	s.mu.Lock()
 	draining := s.draining
@@ -380,6 +405,7 @@ func (s *Server) remove(c *conn) {
 	s.mu.Lock()
 	delete(s.conns, c)
 	s.mu.Unlock()
+	s.perIP.release(c.ip, s.cfg.MaxConnsPerIP)
 }
 
 // Shutdown stops accepting connections (new upgrades get 503), sends every

@@ -40,7 +40,10 @@ func TestSlowConsumerInRoom(t *testing.T) {
 	// limit: the publisher sends far more than 100 messages/s.
 	// A long WriteTimeout: the stalled socket's blocked write must outlast
 	// the time its queue takes to overflow, which the race detector stretches.
-	e := newEnv(t, Config{QueueBytes: queueBytes, IdleTimeout: time.Hour, WriteTimeout: time.Minute, MessagesPerSecond: -1, Logger: slog.New(slog.DiscardHandler)})
+	// A small payload limit: the queue holds QueueBytes plus one maximal
+	// broadcast (Config.queueBound), and the messages here are small.
+	e := newEnv(t, Config{QueueBytes: queueBytes, MaxPayloadBytes: 1024, IdleTimeout: time.Hour, WriteTimeout: time.Minute, MessagesPerSecond: -1, Logger: slog.New(slog.DiscardHandler)})
+	bound := e.s.cfg.queueBound()
 	const topic = "realtime:room"
 	room := roomKey(false, "room")
 	join := `{"config":{"broadcast":{"self":false,"ack":false},"presence":{"key":"","enabled":false},"postgres_changes":[]}}`
@@ -146,8 +149,8 @@ func TestSlowConsumerInRoom(t *testing.T) {
 	// The queue bound itself, sampled: an unbounded queue for the stalled
 	// socket would hold ~250 bytes per message, which the heap bound below
 	// would not notice at this length of run.
-	if p := stalledPeak.Load(); p > queueBytes {
-		t.Errorf("stalled socket's queue held %d bytes, over QueueBytes %d", p, queueBytes)
+	if p := stalledPeak.Load(); p > uint64(bound) {
+		t.Errorf("stalled socket's queue held %d bytes, over its bound %d (QueueBytes %d)", p, bound, queueBytes)
 	}
 	st := e.s.Stats()
 	if st.SlowConsumers != 1 {
@@ -162,8 +165,8 @@ func TestSlowConsumerInRoom(t *testing.T) {
 	// test's own clients and GC slack (GOGC lets the heap double between
 	// collections) are on top of that. This catches gross growth, such as
 	// a copy of each message per socket (99 × 20,000 × ~200 bytes).
-	bound := base + 2*subscribers*queueBytes + 16<<20
-	if p := peak.Load(); p > bound {
-		t.Errorf("heap in use peaked at %.1f MiB, over the bound of %.1f MiB (%.1f MiB at start)", mib(p), mib(bound), mib(base))
+	heapBound := base + 2*subscribers*uint64(bound) + 16<<20
+	if p := peak.Load(); p > heapBound {
+		t.Errorf("heap in use peaked at %.1f MiB, over the bound of %.1f MiB (%.1f MiB at start)", mib(p), mib(heapBound), mib(base))
 	}
 }

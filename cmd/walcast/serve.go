@@ -34,6 +34,7 @@ type serveConfig struct {
 	stream                          replication.Config
 	server                          transport.Config // limits; serve fills in the rest
 	gcPercent                       int
+	maxHeaderBytes                  int // http.Server.MaxHeaderBytes
 	retention                       changes.Retention
 	node                            cluster.Config // Pool filled in by serve
 	nodeIDPersisted                 bool
@@ -59,7 +60,10 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (*s
 	nodeTTL := f.duration("node-ttl", "WALCAST_NODE_TTL", cluster.DefaultTTL, "a node without a heartbeat for this long is dead: its presence members leave")
 	slotTTL := f.duration("slot-ttl", "WALCAST_SLOT_TTL", cluster.DefaultSlotTTL, "a dead node's slot is dropped this long after its last heartbeat")
 	logger := f.logFlags("info")
-	queueBytes := f.int("queue-bytes", "WALCAST_QUEUE_BYTES", transport.DefaultQueueBytes, "outbound bytes queued per connection; a client that falls further behind is closed (4000 slow consumer)")
+	queueBytes := f.int("queue-bytes", "WALCAST_QUEUE_BYTES", transport.DefaultQueueBytes, "outbound backlog per connection, on top of room for two maximal broadcasts; a client that falls further behind is closed (4000 slow consumer)")
+	maxPayload := f.int("max-payload-bytes", "WALCAST_MAX_PAYLOAD_BYTES", transport.DefaultMaxPayloadBytes, "largest broadcast or presence payload a client may send")
+	maxConnsPerIP := f.int("max-conns-per-ip", "WALCAST_MAX_CONNS_PER_IP", 0, "WebSockets open from one client address (0: no bound); behind a proxy every client has the proxy's address")
+	maxHeaderBytes := f.int("max-header-bytes", "WALCAST_MAX_HEADER_BYTES", defaultMaxHeaderBytes, "largest request line and headers of an HTTP request, query string included")
 	maxChannels := f.int("max-channels", "WALCAST_MAX_CHANNELS", transport.DefaultMaxChannels, "channels per connection")
 	gcPercent := f.int("gc-percent", "WALCAST_GC_PERCENT", defaultGCPercent, "heap growth before a collection, as GOGC (which wins when set); see README")
 	coalesce := f.duration("write-coalesce", "WALCAST_WRITE_COALESCE", 0, "least time between two writes to one busy connection, batching what is queued meanwhile (0: none)")
@@ -91,6 +95,10 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (*s
 	if *queueBytes < 1024 || *maxChannels < 1 || *coalesce < 0 {
 		return nil, usageErrorf("--queue-bytes must be at least 1024, --max-channels at least 1, --write-coalesce not negative")
 	}
+	if *maxPayload < 1 || *maxConnsPerIP < 0 || *maxHeaderBytes < 4096 {
+		return nil, usageErrorf("--max-payload-bytes must be at least 1, --max-conns-per-ip not negative, --max-header-bytes at least 4096")
+	}
+	cfg.maxHeaderBytes = *maxHeaderBytes
 	if *retainBytes < 0 || *retainAge < 0 {
 		return nil, usageErrorf("--retain-bytes and --retain-age must not be negative")
 	}
@@ -116,6 +124,7 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (*s
 		return nil, usageError{err}
 	}
 	cfg.server = transport.Config{QueueBytes: *queueBytes, MaxChannels: *maxChannels, WriteCoalesce: *coalesce,
+		MaxPayloadBytes: *maxPayload, MaxConnsPerIP: *maxConnsPerIP,
 		DisableParking: !*parking, DisableRawIO: !*rawIO, AllowedOrigins: *origins}
 	if err := cfg.stream.Validate(); err != nil {
 		return nil, usageError{err}
@@ -222,8 +231,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stder
 		handler = withDemo(handler, cfg, pool)
 	}
 	mainMux, adminMux := routes(handler, ready, stats.Handler(), adminListener != nil)
-	httpServer := &http.Server{Handler: mainMux, ReadHeaderTimeout: 10 * time.Second}
-	adminServer := &http.Server{Handler: adminMux, ReadHeaderTimeout: 10 * time.Second}
+	httpServer := &http.Server{Handler: mainMux, ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: cfg.maxHeaderBytes}
+	adminServer := &http.Server{Handler: adminMux, ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: cfg.maxHeaderBytes}
 
 	streamCtx, stopStream := context.WithCancel(context.WithoutCancel(ctx))
 	var wg sync.WaitGroup
@@ -351,6 +360,12 @@ func startLocal(ctx context.Context, cfg *serveConfig) (*localpg.Cluster, error)
 // message, so collecting at 50% growth costs little CPU and keeps an idle
 // connection at ~7.5 KB of RSS instead of ~11 KB (docs/benchmarks/idle.md).
 const defaultGCPercent = 50
+
+// defaultMaxHeaderBytes bounds a request's line and headers (Go's default
+// is 1 MiB). A WebSocket upgrade carries its apikey in the query and
+// REST calls a token in Authorization, a few KiB with generous claims;
+// 32 KiB leaves room for those and refuses the rest with 431.
+const defaultMaxHeaderBytes = 32 << 10
 
 // setGCPercent applies --gc-percent unless $GOGC is set, which the runtime
 // already applied and which the user asked for explicitly.
