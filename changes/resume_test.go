@@ -174,33 +174,8 @@ func TestResumeGap(t *testing.T) {
 // again on the same slot (a restarted node) gets the kept changes back
 // and can replay them to a client that resumes.
 func TestWindowSurvivesRestart(t *testing.T) {
-	url := pgtest.NewDatabase(t)
 	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	if _, err := pool.Exec(ctx, testSchema+`; CREATE TABLE marker (id int PRIMARY KEY); ALTER PUBLICATION `+testPublication+` ADD TABLE marker`); err != nil {
-		t.Fatal(err)
-	}
-	items := Binding{Event: "INSERT", Schema: "public", Table: "items"}
-	cfg := replication.Config{DatabaseURL: url, Publication: testPublication, Slot: "walcast_resume_test", Logger: testLogger(t)}
-
-	first := New(Config{Pool: pool, Publication: testPublication, Logger: testLogger(t)})
-	stop := startStreamWith(t, cfg, first)
-	all := &recorder{}
-	if _, err := first.Subscribe(ctx, all, []Binding{items}); err != nil {
-		t.Fatal(err)
-	}
-	for i := 1; i <= 10; i++ {
-		if _, err := pool.Exec(ctx, fmt.Sprintf("INSERT INTO items VALUES (%d, 1, 'n')", i)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	waitFor(t, "10 rows before the restart", func() bool { ids, _ := itemIDs(t, all); return len(ids) == 10 })
-	_, cursors := itemIDs(t, all)
-	stop()
+	pool, cfg, items, cursors := tenRowsThenStop(t, "walcast_resume_test")
 
 	second := New(Config{Pool: pool, Publication: testPublication, Logger: testLogger(t)})
 	startStreamWith(t, cfg, second)
@@ -256,32 +231,8 @@ func (g *gatedHandler) HandleChange(ctx context.Context, ch *replication.Change)
 // from its slot yet (its window is still filling): the changes up to its
 // cursor then come in live, and must not reach it a second time.
 func TestResumeAheadOfTheRestartedStream(t *testing.T) {
-	url := pgtest.NewDatabase(t)
 	ctx := context.Background()
-	pool, err := pgxpool.New(ctx, url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	if _, err := pool.Exec(ctx, testSchema); err != nil {
-		t.Fatal(err)
-	}
-	items := Binding{Event: "INSERT", Schema: "public", Table: "items"}
-	cfg := replication.Config{DatabaseURL: url, Publication: testPublication, Slot: "walcast_ahead_test", Logger: testLogger(t)}
-	first := New(Config{Pool: pool, Publication: testPublication, Logger: testLogger(t)})
-	stop := startStreamWith(t, cfg, first)
-	all := &recorder{}
-	if _, err := first.Subscribe(ctx, all, []Binding{items}); err != nil {
-		t.Fatal(err)
-	}
-	for i := 1; i <= 10; i++ {
-		if _, err := pool.Exec(ctx, fmt.Sprintf("INSERT INTO items VALUES (%d, 1, 'n')", i)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	waitFor(t, "10 rows before the restart", func() bool { ids, _ := itemIDs(t, all); return len(ids) == 10 })
-	_, cursors := itemIDs(t, all)
-	stop()
+	pool, cfg, items, cursors := tenRowsThenStop(t, "walcast_ahead_test")
 
 	second := New(Config{Pool: pool, Publication: testPublication, Logger: testLogger(t)})
 	gate := &gatedHandler{Dispatcher: second, open: make(chan struct{})}
@@ -300,4 +251,40 @@ func TestResumeAheadOfTheRestartedStream(t *testing.T) {
 	if got, _ := itemIDs(t, r); fmt.Sprint(got) != fmt.Sprint([]int{5, 6, 7, 8, 9, 10}) {
 		t.Errorf("resumed after row 4 ahead of the stream: got rows %v, want 5..10", got)
 	}
+}
+
+// tenRowsThenStop runs a dispatcher on a new database's slot, commits rows
+// 1..10 to items (and a marker table for later syncs), waits until they
+// were delivered and stops the stream, as a node that then restarts. It
+// returns what a second dispatcher on the same slot needs, and the rows'
+// cursors.
+func tenRowsThenStop(t *testing.T, slot string) (*pgxpool.Pool, replication.Config, Binding, []string) {
+	t.Helper()
+	url := pgtest.NewDatabase(t)
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	if _, err := pool.Exec(ctx, testSchema+`; CREATE TABLE marker (id int PRIMARY KEY); ALTER PUBLICATION `+testPublication+` ADD TABLE marker`); err != nil {
+		t.Fatal(err)
+	}
+	items := Binding{Event: "INSERT", Schema: "public", Table: "items"}
+	cfg := replication.Config{DatabaseURL: url, Publication: testPublication, Slot: slot, Logger: testLogger(t)}
+	first := New(Config{Pool: pool, Publication: testPublication, Logger: testLogger(t)})
+	stop := startStreamWith(t, cfg, first)
+	all := &recorder{}
+	if _, err := first.Subscribe(ctx, all, []Binding{items}); err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= 10; i++ {
+		if _, err := pool.Exec(ctx, fmt.Sprintf("INSERT INTO items VALUES (%d, 1, 'n')", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "10 rows before the restart", func() bool { ids, _ := itemIDs(t, all); return len(ids) == 10 })
+	_, cursors := itemIDs(t, all)
+	stop()
+	return pool, cfg, items, cursors
 }
