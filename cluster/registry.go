@@ -4,25 +4,63 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 )
 
 // checkSlotFree fails when a process streams from the node's slot: a
-// node of the same id is running.
+// node of the same id is running. A walsender whose node is gone (it just
+// stopped, or was killed and Postgres has not noticed yet) still holds the
+// slot for a while: the check waits up to three heartbeats for the slot
+// to be let go, then takes a holder whose node stopped heartbeating for
+// stale (the replication stream terminates such a walsender of ours
+// before it takes the slot). A node of this id that is alive keeps
+// heartbeating, and is refused.
 func (n *Node) checkSlotFree(ctx context.Context) error {
 	if n.cfg.Slot == "" {
 		return nil
 	}
-	var pid int32
-	err := n.cfg.Pool.QueryRow(ctx, "SELECT active_pid FROM pg_replication_slots WHERE slot_name = $1 AND active", n.cfg.Slot).Scan(&pid)
-	switch {
-	case errors.Is(err, pgx.ErrNoRows):
-		return nil
-	case err != nil:
-		return fmt.Errorf("look up slot %s: %w", n.cfg.Slot, err)
+	deadline := time.Now().Add(3 * n.cfg.Heartbeat)
+	for {
+		var pid int32
+		err := n.cfg.Pool.QueryRow(ctx, "SELECT active_pid FROM pg_replication_slots WHERE slot_name = $1 AND active", n.cfg.Slot).Scan(&pid)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			return nil
+		case err != nil:
+			return fmt.Errorf("look up slot %s: %w", n.cfg.Slot, err)
+		}
+		if time.Now().After(deadline) {
+			if alive, err := n.peerHeartbeating(ctx); err != nil || alive {
+				if err != nil {
+					return err
+				}
+				return fmt.Errorf("slot %s is in use (walsender pid %d): another walcast runs with node id %q; give each node its own --node-id (or --slot)", n.cfg.Slot, pid, n.cfg.ID)
+			}
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(n.cfg.Heartbeat / 10):
+		}
 	}
-	return fmt.Errorf("slot %s is in use (walsender pid %d): another walcast runs with node id %q; give each node its own --node-id (or --slot)", n.cfg.Slot, pid, n.cfg.ID)
+}
+
+// peerHeartbeating reports whether a node of this id heartbeated within
+// the last two heartbeats.
+func (n *Node) peerHeartbeating(ctx context.Context) (bool, error) {
+	var alive bool
+	err := n.cfg.Pool.QueryRow(ctx, `SELECT heartbeat_at > now() - make_interval(secs => $2) AND dead_at IS NULL
+FROM realtime.walcast_nodes WHERE node_id = $1`, n.cfg.ID, (2 * n.cfg.Heartbeat).Seconds()).Scan(&alive)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("look up node %s: %w", n.cfg.ID, err)
+	}
+	return alive, nil
 }
 
 // register gives the node a new incarnation. A previous incarnation that
