@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
+	"os/exec"
 	"regexp"
 	"slices"
 	"strconv"
@@ -505,4 +506,21 @@ func restPublishQuiet(addr, topic, event, body string) {
 	if resp, err := http.DefaultClient.Do(req); err == nil {
 		resp.Body.Close()
 	}
+}
+
+// A second node started with a running node's id is refused with a clear
+// message (the two would share one slot); a node restarted with the id of
+// one that just stopped starts.
+func TestClusterDuplicateNodeID(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	n1 := startNode(t, url, "dup")
+	args := append([]string{"serve", "--database-url", url, "--jwt-secret", clusterSecret, "--node-id", "dup",
+		"--host", "127.0.0.1", "--port", "0", "--data-dir", t.TempDir()}, clusterTimings...)
+	out, err := exec.Command(binary, args...).CombinedOutput()
+	if err == nil || !strings.Contains(string(out), `another walcast runs with node id "dup"`) {
+		t.Fatalf("second node with a running node's id: %v\n%s", err, out)
+	}
+	n1.cmd.Process.Signal(syscall.SIGTERM)
+	<-n1.done
+	startNode(t, url, "dup") // the slot's walsender may linger a moment: waited for
 }
