@@ -119,6 +119,8 @@ func WritePeerSetup(w io.Writer, peer *CentrifugoPeer) {
 	if peer == nil {
 		return
 	}
-	fmt.Fprintf(w, "%s: %s, binary %s. Configuration of every run (port: a free one per run; this is the first run's file):\n\n", peer.Name, peer.about, peer.bin)
+	// The binary's base name only: a report names no path of the machine
+	// it ran on.
+	fmt.Fprintf(w, "%s: %s, binary %s. Configuration of every run (port: a free one per run; this is the first run's file):\n\n", peer.Name, peer.about, filepath.Base(peer.bin))
 	fmt.Fprintf(w, "```json\n%s\n```\n\n", peer.config)
 }
