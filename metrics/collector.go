@@ -82,6 +82,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		counter(ch, dCloses, s.SlowConsumers, "slow_consumer")
 		counter(ch, dCloses, s.IdleTimeouts, "idle_timeout")
 		counter(ch, dCloses, s.DeadLinks, "dead_link")
+		counter(ch, dCloses, s.Shed, "overloaded")
 		gauge(ch, dChannels, float64(s.Channels))
 		counter(ch, dJoins, s.JoinsOK, "ok")
 		counter(ch, dJoins, s.JoinsRefused, "refused")

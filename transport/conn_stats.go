@@ -27,6 +27,7 @@ type Stats struct {
 	RateLimited  uint64            // joins, pushes and REST messages refused by a rate limit
 	MessagesIn   map[string]uint64 // decoded inbound messages by event (inboundEvents, "other")
 	BytesIn      uint64            // bytes of inbound frames
+	Shed         uint64            // closed with 4002 to keep all queues within MaxQueuedBytes
 	MessagesOut  uint64            // messages handed to the sockets' writers (replies, changes, broadcasts, presence, system)
 	BytesOut     uint64            // their payload bytes
 }
@@ -35,6 +36,7 @@ type counters struct {
 	accepted, rejected, malformed               atomic.Uint64
 	joinsOK, joinsRefused, rateLimited, bytesIn atomic.Uint64
 	feedsSlow                                   atomic.Uint64 // SSE feeds closed for falling behind; sockets count theirs in wsconn
+	shed                                        atomic.Uint64 // closed by the queue budget
 	messagesIn                                  [len(inboundEvents) + 1]atomic.Uint64
 }
 
@@ -89,6 +91,7 @@ func (s *Server) Stats() Stats {
 		RateLimited:   s.stats.rateLimited.Load(),
 		MessagesIn:    in,
 		BytesIn:       s.stats.bytesIn.Load(),
+		Shed:          s.stats.shed.Load(),
 		MessagesOut:   ws.MessagesOut,
 		BytesOut:      ws.BytesOut,
 		Connections:   n,

@@ -57,6 +57,11 @@ type Config struct {
 	// Supabase does. Requests without an Origin header are not browsers'
 	// and are never refused for it.
 	AllowedOrigins []string
+	// MaxQueuedBytes bounds the outbound bytes queued on all connections
+	// together (0: no bound beyond each connection's). Past it the
+	// connections with the longest backlogs are closed with 4002 "server
+	// overloaded" until the rest fits (budget.go).
+	MaxQueuedBytes int
 	MaxFrameBytes  int           // largest inbound message (default 5 MB); past it the socket closes with 1009
 	MaxChannels    int           // channels per connection (default 100)
 	QueueBytes     int           // outbound backlog per connection (default 1 MiB), on top of room for two maximal broadcasts (queueBound); past it close 4000
@@ -205,6 +210,7 @@ type Server struct {
 	stats       counters
 	payloads    payloadCache // feeds' last converted change
 	origins     originPolicy
+	bg          sync.WaitGroup // the server's own goroutines (the queue budget's watcher)
 	malformed   logLimiter
 	refusals    logLimiter // refused handshakes (conn_stats.go)
 	joinRefusal logLimiter // refused joins
@@ -259,6 +265,10 @@ func NewServer(cfg Config) *Server {
 		CheckOrigin: s.origins.allows,
 		Logger:      s.log,
 	})
+	if cfg.MaxQueuedBytes > 0 {
+		s.bg.Add(1)
+		go s.watchQueues()
+	}
 	r := chi.NewRouter()
 	r.Use(s.refuseOrigins)
 	r.Get("/realtime/v1/websocket", s.serveWebSocket)
@@ -424,6 +434,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	done := make(chan struct{})
 	go func() {
 		s.wg.Wait()
+		s.bg.Wait()
 		s.ws.Close()
 		close(done)
 	}()
@@ -443,6 +454,7 @@ func (s *Server) Close() error {
 	s.stopAccepting()
 	s.dropAll()
 	s.wg.Wait()
+	s.bg.Wait()
 	s.ws.Close()
 	return nil
 }

@@ -71,6 +71,7 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (*s
 	retainAge := f.duration("retain-age", "WALCAST_RETAIN_AGE", changes.DefaultRetainAge, "how long recent changes are kept for clients that resume (0: no age bound)")
 	parking := f.bool("ws-parking", "WALCAST_WS_PARKING", true, "park idle WebSocket connections on epoll without a goroutine (Linux); false keeps a read goroutine per connection")
 	rawIO := f.bool("ws-raw-io", "WALCAST_WS_RAW_IO", true, "write and read WebSockets with non-blocking system calls (Unix); false uses blocking net.Conn writes from a writer goroutine")
+	maxQueued := f.int("max-queued-bytes", "WALCAST_MAX_QUEUED_BYTES", 0, "outbound bytes queued on all connections together; past it the slowest readers are closed with 4002 (0: no bound beyond --queue-bytes per connection)")
 	origins := f.list("allowed-origins", "WALCAST_ALLOWED_ORIGINS", "browser origins that may connect, comma-separated: https://app.example.com, *.example.com (default: any, as Supabase)")
 	serviceRole := f.string("service-role", "WALCAST_SERVICE_ROLE", "service_role", "role whose tokens bypass row-level security and channel policies, as service_role does in Supabase")
 	if err := f.parse(args); err != nil {
@@ -99,6 +100,9 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (*s
 		return nil, usageErrorf("--max-payload-bytes must be at least 1, --max-conns-per-ip not negative, --max-header-bytes at least 4096")
 	}
 	cfg.maxHeaderBytes = *maxHeaderBytes
+	if *maxQueued < 0 {
+		return nil, usageErrorf("--max-queued-bytes must not be negative (0: no bound)")
+	}
 	if *retainBytes < 0 || *retainAge < 0 {
 		return nil, usageErrorf("--retain-bytes and --retain-age must not be negative")
 	}
@@ -125,7 +129,7 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (*s
 	}
 	cfg.server = transport.Config{QueueBytes: *queueBytes, MaxChannels: *maxChannels, WriteCoalesce: *coalesce,
 		MaxPayloadBytes: *maxPayload, MaxConnsPerIP: *maxConnsPerIP,
-		DisableParking: !*parking, DisableRawIO: !*rawIO, AllowedOrigins: *origins}
+		DisableParking: !*parking, DisableRawIO: !*rawIO, AllowedOrigins: *origins, MaxQueuedBytes: *maxQueued}
 	if err := cfg.stream.Validate(); err != nil {
 		return nil, usageError{err}
 	}
