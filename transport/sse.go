@@ -40,12 +40,13 @@ const SSEHeartbeat = 15 * time.Second
 // net/http's and the router's frames on its stack), net/http's background
 // read goroutine and its connection buffers (a 4 KiB reader, a 4 KiB and a
 // 2 KiB writer) for as long as it lasts. So an HTTP/1.x stream is hijacked:
-// the handler writes the response head itself and returns, which lets all
-// of that go, and the stream goes on in a goroutine of its own with a
-// shallow stack, plus one that blocks in a 1-byte read to notice the
-// client hanging up. Events are framed as chunks into a pooled buffer
-// taken only while a batch is written. Where hijacking is not possible
-// (HTTP/2) the stream runs in the handler, through the ResponseWriter.
+// the handler writes the response head itself, subscribes, and returns,
+// which lets all of that go; the stream goes on in a goroutine of its own
+// that starts with a fresh (small) stack, plus one that blocks in a 1-byte
+// read to notice the client hanging up. Events are framed as chunks into a
+// pooled buffer taken only while a batch is written. Where hijacking is
+// not possible (HTTP/2) the stream runs in the handler, through the
+// ResponseWriter.
 
 func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request) {
 	req, ok := s.parseFeed(w, r)
@@ -66,48 +67,164 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
 	if r.ProtoMajor == 1 {
 		if conn, brw, err := http.NewResponseController(w).Hijack(); err == nil {
-			s.goSSEHijacked(r.Context(), conn, brw, h, req, after)
+			s.serveSSEHijacked(r.Context(), conn, brw, h, req, after)
 			return
 		}
 	}
 	defer s.wg.Done()
 	w.WriteHeader(http.StatusOK)
-	s.streamSSE(r.Context(), &sseResponse{w: w, rc: http.NewResponseController(w), timeout: s.cfg.WriteTimeout}, req, after)
+	st := s.openSSE(r.Context(), &sseResponse{w: w, rc: http.NewResponseController(w), timeout: s.cfg.WriteTimeout}, req, after)
+	defer st.close()
+	if st.sink != nil {
+		st.loop()
+	}
 }
 
-// goSSEHijacked starts the stream on a hijacked connection, in a goroutine
-// the server's wait group (entered by the handler) counts until it ends.
-func (s *Server) goSSEHijacked(reqCtx context.Context, conn net.Conn, brw *bufio.ReadWriter, h http.Header, req *feedRequest, after string) {
+// serveSSEHijacked opens the stream on a hijacked connection and goes on
+// with it in a goroutine that the server's wait group (entered by the
+// handler) counts until the stream ends.
+func (s *Server) serveSSEHijacked(reqCtx context.Context, conn net.Conn, brw *bufio.ReadWriter, h http.Header, req *feedRequest, after string) {
 	// The handler's return cancels the request's context; the stream ends
 	// when the client hangs up or the server stops.
 	ctx, cancel := context.WithCancel(context.WithoutCancel(reqCtx))
+	out := &sseChunked{conn: conn, timeout: s.cfg.WriteTimeout}
+	var reader sync.WaitGroup
+	var st *sseSession
+	end := func() {
+		if st != nil {
+			st.close()
+			out.end()
+		}
+		cancel()
+		conn.Close() // ends the read
+		reader.Wait()
+		s.wg.Done()
+	}
+	// A client sends nothing after its GET: bytes already read past the
+	// request (a pipelined request) or arriving later end the stream, as
+	// its hanging up does.
+	if brw.Reader.Buffered() > 0 {
+		end()
+		return
+	}
+	conn.SetReadDeadline(time.Time{})
+	reader.Go(func() {
+		var b [1]byte
+		conn.Read(b[:])
+		cancel()
+	})
+	if out.head(h) != nil {
+		end()
+		return
+	}
+	st = s.openSSE(ctx, out, req, after)
+	if st.sink == nil {
+		end()
+		return
+	}
 	go func() {
-		defer s.wg.Done()
-		defer cancel()
-		out := &sseChunked{conn: conn, timeout: s.cfg.WriteTimeout}
-		var reader sync.WaitGroup
-		defer func() {
-			conn.Close() // ends the read
-			reader.Wait()
-		}()
-		// A client sends nothing after its GET: bytes already read past the
-		// request (a pipelined request) or arriving later end the stream,
-		// as its hanging up does.
-		if brw.Reader.Buffered() > 0 {
-			return
-		}
-		conn.SetReadDeadline(time.Time{})
-		reader.Go(func() {
-			var b [1]byte
-			conn.Read(b[:])
-			cancel()
-		})
-		if out.head(h) != nil {
-			return
-		}
-		s.streamSSE(ctx, out, req, after)
-		out.end()
+		defer end()
+		st.loop()
 	}()
+}
+
+// sseSession is an open SSE stream: subscribed, its first events sent.
+type sseSession struct {
+	s       *Server
+	ctx     context.Context
+	cancel  context.CancelFunc
+	out     sseOut
+	sink    *feedSink      // nil when the stream ended while opening
+	helpers sync.WaitGroup // the shutdown watch while opening, and the catch-up
+}
+
+// openSSE sends the retry line, waits for the change stream to be live,
+// subscribes and sends the subscribed event (with the stream's position),
+// and starts the catch-up. Its sink is nil when that failed; close must be
+// called either way.
+func (s *Server) openSSE(ctx context.Context, out sseOut, req *feedRequest, after string) *sseSession {
+	st := &sseSession{s: s, out: out}
+	st.ctx, st.cancel = context.WithCancel(ctx)
+	opened := make(chan struct{})
+	defer close(opened)
+	st.helpers.Go(func() { // until the loop watches it, the server's shutdown ends the feed
+		select {
+		case <-s.stopping:
+			st.cancel()
+		case <-opened:
+		case <-st.ctx.Done():
+		}
+	})
+	buf := getSSEBuf()
+	defer putSSEBuf(buf)
+	*buf = append(*buf, "retry: 1000\n\n"...)
+	if out.send(*buf) != nil || s.changes.WaitLive(st.ctx) != nil {
+		return st
+	}
+	sink := newFeedSink(s.cfg.QueueBytes, &s.payloads)
+	cu, from, err := s.subscribeFeed(st.ctx, sink, req, after)
+	*buf = (*buf)[:0]
+	if err != nil {
+		*buf = appendSSE(*buf, "", "system", systemPayload("postgres_changes", "error", err.Error(), "sse"))
+	}
+	*buf = appendSSE(*buf, from, "system", subscribedOK("sse"))
+	if out.send(*buf) != nil {
+		s.changes.Unsubscribe(sink)
+		return st
+	}
+	st.sink = sink
+	if cu != nil {
+		st.helpers.Go(func() { s.runFeedCatchUp(st.ctx, sink, cu) })
+	}
+	return st
+}
+
+// close ends the stream's helpers and its subscription.
+func (st *sseSession) close() {
+	st.cancel()
+	st.helpers.Wait()
+	if st.sink != nil {
+		st.s.changes.Unsubscribe(st.sink)
+	}
+}
+
+// loop sends events as they are queued, and a comment when idle, until
+// the stream's context ends, the server stops, a write fails or the client
+// falls too far behind.
+func (st *sseSession) loop() {
+	beat := time.NewTicker(SSEHeartbeat)
+	defer beat.Stop()
+	for {
+		var evs []feedEvent
+		overflow, ping := false, false
+		select {
+		case <-st.ctx.Done():
+			return
+		case <-st.s.stopping:
+			return
+		case <-beat.C:
+			ping = true
+		case <-st.sink.wake:
+			evs, overflow = st.sink.take()
+		}
+		buf := getSSEBuf() // only now: an idle stream holds no buffer
+		if ping {
+			*buf = append(*buf, ": ping\n\n"...)
+		}
+		for _, ev := range evs {
+			*buf = appendSSE(*buf, ev.cursor, ev.event(), ev.payload)
+		}
+		ok := st.out.send(*buf) == nil
+		putSSEBuf(buf)
+		if overflow {
+			// The client resumes from its last event when it reconnects.
+			st.s.stats.feedsSlow.Add(1)
+			return
+		}
+		if !ok {
+			return
+		}
+	}
 }
 
 // sseOut is where a stream writes: each send writes and flushes one batch
@@ -178,87 +295,6 @@ func getSSEBuf() *[]byte { b := sseBufs.Get().(*[]byte); *b = (*b)[:0]; return b
 func putSSEBuf(b *[]byte) {
 	if cap(*b) <= 64<<10 {
 		sseBufs.Put(b)
-	}
-}
-
-// streamSSE runs a stream until ctx ends, the server stops, a write fails
-// or the client falls too far behind.
-func (s *Server) streamSSE(ctx context.Context, out sseOut, req *feedRequest, after string) {
-	ctx, cancel := context.WithCancel(ctx)
-	var helpers sync.WaitGroup // the shutdown watch while setting up, and the catch-up
-	defer func() {
-		cancel()
-		helpers.Wait()
-	}()
-	setUp := make(chan struct{})
-	helpers.Go(func() { // until the loop below watches it, the server's shutdown ends the feed
-		select {
-		case <-s.stopping:
-			cancel()
-		case <-setUp:
-		case <-ctx.Done():
-		}
-	})
-	buf := getSSEBuf()
-	send := func() bool {
-		err := out.send(*buf)
-		*buf = (*buf)[:0]
-		return err == nil
-	}
-	*buf = append(*buf, "retry: 1000\n\n"...)
-	if !send() || s.changes.WaitLive(ctx) != nil {
-		putSSEBuf(buf)
-		return
-	}
-	sink := newFeedSink(s.cfg.QueueBytes, &s.payloads)
-	cu, from, err := s.subscribeFeed(ctx, sink, req, after)
-	defer s.changes.Unsubscribe(sink)
-	if err != nil {
-		*buf = appendSSE(*buf, "", "system", systemPayload("postgres_changes", "error", err.Error(), "sse"))
-	}
-	*buf = appendSSE(*buf, from, "system", subscribedOK("sse"))
-	ok := send()
-	putSSEBuf(buf)
-	if !ok {
-		return
-	}
-	if cu != nil {
-		helpers.Go(func() { s.runFeedCatchUp(ctx, sink, cu) })
-	}
-	close(setUp)
-
-	beat := time.NewTicker(SSEHeartbeat)
-	defer beat.Stop()
-	for {
-		var evs []feedEvent
-		overflow, ping := false, false
-		select {
-		case <-ctx.Done():
-			return
-		case <-s.stopping:
-			return
-		case <-beat.C:
-			ping = true
-		case <-sink.wake:
-			evs, overflow = sink.take()
-		}
-		buf := getSSEBuf() // only now: an idle stream holds no buffer
-		if ping {
-			*buf = append(*buf, ": ping\n\n"...)
-		}
-		for _, ev := range evs {
-			*buf = appendSSE(*buf, ev.cursor, ev.event(), ev.payload)
-		}
-		ok := out.send(*buf) == nil
-		putSSEBuf(buf)
-		if overflow {
-			// The client resumes from its last event when it reconnects.
-			s.stats.feedsSlow.Add(1)
-			return
-		}
-		if !ok {
-			return
-		}
 	}
 }
 

@@ -3,6 +3,8 @@ package sse
 import (
 	"context"
 	"fmt"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -26,7 +28,11 @@ const drainLimit = 30 * time.Second
 
 func (r *bench) fanout(ctx context.Context, opt options, kind string) (row fanRow, err error) {
 	row = fanRow{kind: kind, subs: opt.subs, rate: opt.rate}
-	srv, err := r.serve(ctx)
+	profile := ""
+	if opt.profileDir != "" {
+		profile = filepath.Join(opt.profileDir, "fanout-"+strings.ToLower(kind)+".pprof")
+	}
+	srv, err := r.serve(ctx, profile)
 	if err != nil {
 		return row, err
 	}

@@ -27,6 +27,7 @@ type options struct {
 	gogc               string
 	replay             int
 	out, json, walcast string
+	profileDir         string
 }
 
 func parseFlags(args []string) (options, error) {
@@ -48,12 +49,13 @@ func parseFlags(args []string) (options, error) {
 	out := fs.String("out", "", "also write the report to this file")
 	jsonPath := fs.String("json", "", "also write targets and chart series (Results JSON) to this file")
 	walcast := fs.String("walcast", "", "walcast binary (default: built from ./cmd/walcast)")
+	profileDir := fs.String("cpuprofile-dir", "", "write the server's CPU profile of each fan-out row to DIR/fanout-<transport>.pprof")
 	if err := cli.ParseFlagsOnly(fs, args); err != nil {
 		return options{}, err
 	}
 	opt := options{subs: *subs, rate: *rate, procs: *procs, warmup: *warmup, measure: *measure, conns: *conns,
 		settle: *settle, hold: *hold, gcWait: *gcWait, scavenge: *scavenge, gogc: *gogc, replay: *replay,
-		out: *out, json: *jsonPath, walcast: *walcast}
+		out: *out, json: *jsonPath, walcast: *walcast, profileDir: *profileDir}
 	if *quick {
 		for name, set := range map[string]func(){
 			"subs":    func() { opt.subs = 200 },

@@ -22,7 +22,7 @@ type idleRow struct {
 func (r *bench) idle(ctx context.Context, opt options, kind string) (row idleRow, err error) {
 	row = idleRow{kind: kind, n: opt.conns}
 	serverStart := time.Now() // gctrace counts from the process start: a collection may seem earlier than it was, never later
-	srv, err := r.serve(ctx, "GODEBUG=gctrace=1", "GOGC="+opt.gogc)
+	srv, err := r.serve(ctx, "", "GODEBUG=gctrace=1", "GOGC="+opt.gogc)
 	if err != nil {
 		return row, err
 	}

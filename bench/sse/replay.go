@@ -29,7 +29,7 @@ const replayRetainBytes = 1 << 30
 
 func (r *bench) replay(ctx context.Context, opt options, kind string) (row replayRow, err error) {
 	row = replayRow{kind: kind}
-	srv, err := r.serve(ctx, fmt.Sprintf("WALCAST_RETAIN_BYTES=%d", replayRetainBytes), "WALCAST_RETAIN_AGE=0")
+	srv, err := r.serve(ctx, "", fmt.Sprintf("WALCAST_RETAIN_BYTES=%d", replayRetainBytes), "WALCAST_RETAIN_AGE=0")
 	if err != nil {
 		return row, err
 	}

@@ -89,10 +89,11 @@ type server struct {
 }
 
 // serve starts a fresh walcast serve on its own slot with env added.
-func (r *bench) serve(ctx context.Context, env ...string) (*server, error) {
+// A CPU profile is written to profile when given.
+func (r *bench) serve(ctx context.Context, profile string, env ...string) (*server, error) {
 	r.serves++
 	slot := fmt.Sprintf("bench_sse_%d", r.serves)
-	srv, stop, err := r.b.ServeOnSlot(ctx, slot, "", env...)
+	srv, stop, err := r.b.ServeOnSlot(ctx, slot, profile, env...)
 	if err != nil {
 		return nil, err
 	}
