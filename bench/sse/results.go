@@ -128,8 +128,8 @@ func (r fanRow) kindOf() string    { return r.kind }
 func (r idleRow) kindOf() string   { return r.kind }
 func (r replayRow) kindOf() string { return r.kind }
 
-// json is what --json writes: the targets and one chart per part, a point
-// per transport (x: 1 WebSocket, 2 SSE) where the figure exists.
+// json is what --json writes: the targets and one chart per part, with a
+// series per transport, where its figure exists.
 func (res results) json() report.Results {
 	out := report.Results{Workload: "sse", Machine: res.machine}
 	if t, ok := fanTarget(res.fan); ok {
