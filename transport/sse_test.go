@@ -2,10 +2,12 @@ package transport
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -131,4 +133,59 @@ func TestSSEPipelinedBytesEndStream(t *testing.T) {
 		t.Errorf("a stream with pipelined bytes subscribed: %q", got)
 	}
 	waitFor(t, "no subscription left", func() bool { return e.fake.subscribers() == 0 })
+}
+
+// pipeResponse is a ResponseWriter that cannot be hijacked (as over
+// HTTP/2), whose body the test reads from a pipe.
+type pipeResponse struct {
+	h  http.Header
+	pw *io.PipeWriter
+}
+
+func (p *pipeResponse) Header() http.Header         { return p.h }
+func (p *pipeResponse) WriteHeader(int)             {}
+func (p *pipeResponse) Write(b []byte) (int, error) { return p.pw.Write(b) }
+func (p *pipeResponse) Flush()                      {}
+
+// TestSSEWithoutHijack: where the connection cannot be taken over, the
+// stream runs in the handler through the ResponseWriter, with the same
+// events, and ends with the request.
+func TestSSEWithoutHijack(t *testing.T) {
+	e := newEnv(t, Config{})
+	pr, pw := io.Pipe()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	req := httptest.NewRequestWithContext(ctx, http.MethodGet, "/realtime/v1/sse?apikey="+token(t, time.Hour)+"&schema=public&table=t", nil)
+	w := &pipeResponse{h: http.Header{}, pw: pw}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer pw.Close()
+		e.s.Handler().ServeHTTP(w, req)
+	}()
+	s := &hijackedSSE{br: bufio.NewReader(pr)}
+	if ev := s.event(t); ev != "retry: 1000\n" {
+		t.Fatalf("first block %q, want the retry line", ev)
+	}
+	if ev := s.event(t); !strings.Contains(ev, "Subscribed to PostgreSQL") {
+		t.Fatalf("second event %q, want system ok", ev)
+	}
+	if got := w.h.Get("Content-Type"); got != "text/event-stream" {
+		t.Errorf("Content-Type %q", got)
+	}
+	waitFor(t, "subscribed", func() bool { return e.fake.subscribers() == 1 })
+	e.fake.deliver(`{"schema":"public","table":"t","type":"INSERT","commit_timestamp":"2026-01-01T00:00:00Z","record":{"id":2},"old_record":null,"errors":null,"cursor":"c1"}`, 101)
+	if ev := s.event(t); !strings.HasPrefix(ev, "id: c1\nevent: postgres_changes\n") || !strings.Contains(ev, `"new":{"id":2}`) {
+		t.Fatalf("change event %q", ev)
+	}
+	cancel()
+	go io.Copy(io.Discard, pr)
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the handler did not return after its request ended")
+	}
+	if n := e.fake.subscribers(); n != 0 {
+		t.Errorf("%d subscriptions left after the stream ended", n)
+	}
 }
