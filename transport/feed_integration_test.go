@@ -6,9 +6,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -24,6 +26,9 @@ type feedEnv struct {
 	hs   *httptest.Server
 	url  string // the server's base URL
 	key  string
+
+	mu    sync.Mutex
+	conns map[net.Conn]struct{} // accepted, not seen closed
 }
 
 func newFeedEnv(t *testing.T) *feedEnv {
@@ -42,12 +47,37 @@ func newFeedEnv(t *testing.T) *feedEnv {
 	d := changes.New(changes.Config{Pool: pool, Publication: pub, Logger: testLogger(t)})
 	runStream(t, dbURL, pub, d)
 	s := NewServer(Config{Verifier: auth.NewVerifier(testSecret), Changes: d, Logger: testLogger(t), PingInterval: -1})
-	hs := httptest.NewServer(s.Handler())
+	e := &feedEnv{pool: pool, key: token(t, time.Hour), conns: make(map[net.Conn]struct{})}
+	e.hs = httptest.NewUnstartedServer(s.Handler())
+	// An SSE stream's connection is hijacked, which httptest forgets (its
+	// CloseClientConnections does not reach it): the env tracks them all.
+	e.hs.Config.ConnState = func(c net.Conn, st http.ConnState) {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		switch st {
+		case http.StateNew:
+			e.conns[c] = struct{}{}
+		case http.StateClosed:
+			delete(e.conns, c)
+		}
+	}
+	e.hs.Start()
+	e.url = e.hs.URL
 	t.Cleanup(func() {
 		s.Close()
-		hs.Close()
+		e.hs.Close()
 	})
-	return &feedEnv{pool: pool, hs: hs, url: hs.URL, key: token(t, time.Hour)}
+	return e
+}
+
+// cutConnections closes every connection the server accepted, hijacked
+// ones too, under their clients.
+func (e *feedEnv) cutConnections() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for c := range e.conns {
+		c.Close()
+	}
 }
 
 func (e *feedEnv) insert(t *testing.T, from, to int) {

@@ -2,10 +2,13 @@ package transport
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"net"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 )
@@ -32,6 +35,19 @@ import (
 // SSEHeartbeat is how often an idle SSE stream gets a comment line.
 const SSEHeartbeat = 15 * time.Second
 
+// An idle stream should cost little more than an idle WebSocket. Served
+// as an ordinary net/http handler it holds the handler goroutine (with
+// net/http's and the router's frames on its stack), net/http's background
+// read goroutine and its connection buffers (a 4 KiB reader, a 4 KiB and a
+// 2 KiB writer) for as long as it lasts. So an HTTP/1.x stream is hijacked:
+// the handler writes the response head itself, subscribes, and returns,
+// which lets all of that go; the stream goes on in a goroutine of its own
+// that starts with a fresh (small) stack, plus one that blocks in a 1-byte
+// read to notice the client hanging up. Events are framed as chunks into a
+// pooled buffer taken only while a batch is written. Where hijacking is
+// not possible (HTTP/2) the stream runs in the handler, through the
+// ResponseWriter.
+
 func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request) {
 	req, ok := s.parseFeed(w, r)
 	if !ok {
@@ -41,77 +57,244 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, "server is shutting down")
 		return
 	}
-	defer s.wg.Done()
-	ctx, cancel := context.WithCancel(r.Context())
-	var helpers sync.WaitGroup // the shutdown watch and the catch-up
-	defer func() {
-		cancel()
-		helpers.Wait()
-	}()
-	helpers.Go(func() { // the server's shutdown ends the feed
-		select {
-		case <-s.stopping:
-			cancel()
-		case <-ctx.Done():
-		}
-	})
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-cache, no-store, no-transform")
-	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
-	w.WriteHeader(http.StatusOK)
-	rc := http.NewResponseController(w)
-	out := bufio.NewWriterSize(w, 4096)
-	send := func() bool {
-		rc.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
-		return out.Flush() == nil && rc.Flush() == nil
-	}
-	out.WriteString("retry: 1000\n\n")
-	if !send() || s.changes.WaitLive(ctx) != nil {
-		return
-	}
-
 	after := r.Header.Get("Last-Event-ID")
 	if after == "" {
 		after = r.URL.Query().Get("last_event_id")
 	}
-	sink := newFeedSink(s.cfg.QueueBytes, &s.payloads)
-	cu, from, err := s.subscribeFeed(ctx, sink, req, after)
-	defer s.changes.Unsubscribe(sink)
-	if err != nil {
-		writeSSE(out, "", "system", systemPayload("postgres_changes", "error", err.Error(), "sse"))
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache, no-store, no-transform")
+	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
+	if r.ProtoMajor == 1 {
+		if conn, brw, err := http.NewResponseController(w).Hijack(); err == nil {
+			s.serveSSEHijacked(r.Context(), conn, brw, h, req, after)
+			return
+		}
 	}
-	writeSSE(out, from, "system", subscribedOK("sse"))
-	if !send() {
+	defer s.wg.Done()
+	w.WriteHeader(http.StatusOK)
+	st := s.openSSE(r.Context(), &sseResponse{w: w, rc: http.NewResponseController(w), timeout: s.cfg.WriteTimeout}, req, after)
+	defer st.close()
+	if st.sink != nil {
+		st.loop()
+	}
+}
+
+// serveSSEHijacked opens the stream on a hijacked connection and goes on
+// with it in a goroutine that the server's wait group (entered by the
+// handler) counts until the stream ends.
+func (s *Server) serveSSEHijacked(reqCtx context.Context, conn net.Conn, brw *bufio.ReadWriter, h http.Header, req *feedRequest, after string) {
+	// The handler's return cancels the request's context; the stream ends
+	// when the client hangs up or the server stops.
+	ctx, cancel := context.WithCancel(context.WithoutCancel(reqCtx))
+	out := &sseChunked{conn: conn, timeout: s.cfg.WriteTimeout}
+	var reader sync.WaitGroup
+	var st *sseSession
+	end := func() {
+		if st != nil {
+			st.close()
+			out.end()
+		}
+		cancel()
+		conn.Close() // ends the read
+		reader.Wait()
+		s.wg.Done()
+	}
+	// A client sends nothing after its GET: bytes already read past the
+	// request (a pipelined request) or arriving later end the stream, as
+	// its hanging up does.
+	if brw.Reader.Buffered() > 0 {
+		end()
 		return
 	}
-	if cu != nil {
-		helpers.Go(func() { s.runFeedCatchUp(ctx, sink, cu) })
+	conn.SetReadDeadline(time.Time{})
+	reader.Go(func() {
+		var b [1]byte
+		conn.Read(b[:])
+		cancel()
+	})
+	if out.head(h) != nil {
+		end()
+		return
 	}
+	st = s.openSSE(ctx, out, req, after)
+	if st.sink == nil {
+		end()
+		return
+	}
+	go func() {
+		defer end()
+		st.loop()
+	}()
+}
 
+// sseSession is an open SSE stream: subscribed, its first events sent.
+type sseSession struct {
+	s       *Server
+	ctx     context.Context
+	cancel  context.CancelFunc
+	out     sseOut
+	sink    *feedSink      // nil when the stream ended while opening
+	helpers sync.WaitGroup // the shutdown watch while opening, and the catch-up
+}
+
+// openSSE sends the retry line, waits for the change stream to be live,
+// subscribes and sends the subscribed event (with the stream's position),
+// and starts the catch-up. Its sink is nil when that failed; close must be
+// called either way.
+func (s *Server) openSSE(ctx context.Context, out sseOut, req *feedRequest, after string) *sseSession {
+	st := &sseSession{s: s, out: out}
+	st.ctx, st.cancel = context.WithCancel(ctx)
+	opened := make(chan struct{})
+	defer close(opened)
+	st.helpers.Go(func() { // until the loop watches it, the server's shutdown ends the feed
+		select {
+		case <-s.stopping:
+			st.cancel()
+		case <-opened:
+		case <-st.ctx.Done():
+		}
+	})
+	buf := getSSEBuf()
+	defer putSSEBuf(buf)
+	*buf = append(*buf, "retry: 1000\n\n"...)
+	if out.send(*buf) != nil || s.changes.WaitLive(st.ctx) != nil {
+		return st
+	}
+	sink := newFeedSink(s.cfg.QueueBytes, &s.payloads)
+	cu, from, err := s.subscribeFeed(st.ctx, sink, req, after)
+	*buf = (*buf)[:0]
+	if err != nil {
+		*buf = appendSSE(*buf, "", "system", systemPayload("postgres_changes", "error", err.Error(), "sse"))
+	}
+	*buf = appendSSE(*buf, from, "system", subscribedOK("sse"))
+	if out.send(*buf) != nil {
+		s.changes.Unsubscribe(sink)
+		return st
+	}
+	st.sink = sink
+	if cu != nil {
+		st.helpers.Go(func() { s.runFeedCatchUp(st.ctx, sink, cu) })
+	}
+	return st
+}
+
+// close ends the stream's helpers and its subscription.
+func (st *sseSession) close() {
+	st.cancel()
+	st.helpers.Wait()
+	if st.sink != nil {
+		st.s.changes.Unsubscribe(st.sink)
+	}
+}
+
+// loop sends events as they are queued, and a comment when idle, until
+// the stream's context ends, the server stops, a write fails or the client
+// falls too far behind.
+func (st *sseSession) loop() {
 	beat := time.NewTicker(SSEHeartbeat)
 	defer beat.Stop()
 	for {
+		var evs []feedEvent
+		overflow, ping := false, false
 		select {
-		case <-ctx.Done():
+		case <-st.ctx.Done():
+			return
+		case <-st.s.stopping:
 			return
 		case <-beat.C:
-			out.WriteString(": ping\n\n")
-		case <-sink.wake:
-			evs, overflow := sink.take()
-			for _, ev := range evs {
-				writeSSE(out, ev.cursor, ev.event(), ev.payload)
-			}
-			if overflow {
-				// The client resumes from its last event when it reconnects.
-				s.stats.feedsSlow.Add(1)
-				send()
-				return
-			}
+			ping = true
+		case <-st.sink.wake:
+			evs, overflow = st.sink.take()
 		}
-		if !send() {
+		buf := getSSEBuf() // only now: an idle stream holds no buffer
+		if ping {
+			*buf = append(*buf, ": ping\n\n"...)
+		}
+		for _, ev := range evs {
+			*buf = appendSSE(*buf, ev.cursor, ev.event(), ev.payload)
+		}
+		ok := st.out.send(*buf) == nil
+		putSSEBuf(buf)
+		if overflow {
+			// The client resumes from its last event when it reconnects.
+			st.s.stats.feedsSlow.Add(1)
 			return
 		}
+		if !ok {
+			return
+		}
+	}
+}
+
+// sseOut is where a stream writes: each send writes and flushes one batch
+// of events, within the write timeout.
+type sseOut interface {
+	send(p []byte) error
+}
+
+// sseResponse writes through net/http's ResponseWriter.
+type sseResponse struct {
+	w       http.ResponseWriter
+	rc      *http.ResponseController
+	timeout time.Duration
+}
+
+func (o *sseResponse) send(p []byte) error {
+	o.rc.SetWriteDeadline(time.Now().Add(o.timeout))
+	if _, err := o.w.Write(p); err != nil {
+		return err
+	}
+	return o.rc.Flush()
+}
+
+// sseChunked writes a hijacked HTTP/1.1 response: the head, then each
+// batch as one chunk of the chunked transfer coding, then the last chunk.
+type sseChunked struct {
+	conn    net.Conn
+	timeout time.Duration
+}
+
+func (o *sseChunked) head(h http.Header) error {
+	var head bytes.Buffer
+	head.WriteString("HTTP/1.1 200 OK\r\n")
+	h.Write(&head)
+	head.WriteString("Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n")
+	return o.write(head.Bytes())
+}
+
+func (o *sseChunked) send(p []byte) error {
+	if len(p) == 0 {
+		return nil
+	}
+	var size [20]byte
+	bufs := net.Buffers{append(strconv.AppendInt(size[:0], int64(len(p)), 16), '\r', '\n'), p, crlf}
+	o.conn.SetWriteDeadline(time.Now().Add(o.timeout))
+	_, err := bufs.WriteTo(o.conn)
+	return err
+}
+
+// end writes the last chunk, so that the client sees a complete response.
+func (o *sseChunked) end() { o.write([]byte("0\r\n\r\n")) }
+
+func (o *sseChunked) write(p []byte) error {
+	o.conn.SetWriteDeadline(time.Now().Add(o.timeout))
+	_, err := o.conn.Write(p)
+	return err
+}
+
+var crlf = []byte("\r\n")
+
+// sseBufs holds the buffers batches of events are encoded into, so that an
+// idle stream holds none.
+var sseBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
+func getSSEBuf() *[]byte { b := sseBufs.Get().(*[]byte); *b = (*b)[:0]; return b }
+
+// putSSEBuf returns b to the pool unless a big batch made it big.
+func putSSEBuf(b *[]byte) {
+	if cap(*b) <= 64<<10 {
+		sseBufs.Put(b)
 	}
 }
 
@@ -127,16 +310,16 @@ func (s *Server) runFeedCatchUp(ctx context.Context, sink *feedSink, cu catchUp)
 	sink.pushSystem(gapPayload("sse", gap))
 }
 
-// writeSSE writes one event; data is JSON, so it is one line.
-func writeSSE(w *bufio.Writer, id, event string, data json.RawMessage) {
+// appendSSE appends one event; data is JSON, so it is one line.
+func appendSSE(b []byte, id, event string, data json.RawMessage) []byte {
 	if id != "" {
-		w.WriteString("id: ")
-		w.WriteString(id)
-		w.WriteByte('\n')
+		b = append(b, "id: "...)
+		b = append(b, id...)
+		b = append(b, '\n')
 	}
-	w.WriteString("event: ")
-	w.WriteString(event)
-	w.WriteString("\ndata: ")
-	w.Write(data)
-	w.WriteString("\n\n")
+	b = append(b, "event: "...)
+	b = append(b, event...)
+	b = append(b, "\ndata: "...)
+	b = append(b, data...)
+	return append(b, "\n\n"...)
 }

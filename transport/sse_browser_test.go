@@ -65,8 +65,8 @@ func TestSSEInBrowser(t *testing.T) {
 	waitJS("the subscription", `window.subscribed`)
 	e.insert(t, 1, 10)
 	waitJS("rows 1..10", `window.rows.length >= 10`)
-	e.hs.CloseClientConnections() // cut the stream under the browser
-	e.insert(t, 11, 20)           // committed while it reconnects
+	e.cutConnections()  // cut the stream under the browser
+	e.insert(t, 11, 20) // committed while it reconnects
 	waitJS("the reconnection", `window.opens >= 2`)
 	e.insert(t, 21, 25)
 	waitJS("rows 1..25", `window.rows.length >= 25`)
