@@ -38,7 +38,8 @@ var errReplayParams = errors.New("replay params are not valid")
 
 // parseReplay validates config.broadcast.replay (an object, as
 // phoenix.ParseJoin checked): since is required and an integer number of
-// milliseconds since the epoch, not negative and not past year 9999;
+// milliseconds since the epoch within the years -9999 to 9999 (what
+// Supabase, in Elixir, takes);
 // limit is optional (25) and an integer, clamped to 1..25 as Supabase
 // does. Other keys are ignored.
 func parseReplay(raw json.RawMessage) (replayRequest, error) {
@@ -48,7 +49,7 @@ func parseReplay(raw json.RawMessage) (replayRequest, error) {
 		return replayRequest{}, errReplayParams
 	}
 	since, ok := jsonInt(p["since"])
-	if !ok || since < 0 || since > maxReplaySinceMillis {
+	if !ok || since < minReplaySinceMillis || since > maxReplaySinceMillis {
 		return replayRequest{}, errReplayParams
 	}
 	r := replayRequest{since: time.UnixMilli(since), limit: defaultReplayLimit}
@@ -62,9 +63,11 @@ func parseReplay(raw json.RawMessage) (replayRequest, error) {
 	return r, nil
 }
 
-// maxReplaySinceMillis is the end of year 9999, the last time Elixir's
-// DateTime takes.
-const maxReplaySinceMillis = 253402300799999
+// The first and last milliseconds Elixir's DateTime.from_unix takes.
+const (
+	minReplaySinceMillis = -377705116800000
+	maxReplaySinceMillis = 253402300799999
+)
 
 // jsonInt reads a JSON integer (no fraction, no exponent) that fits an
 // int64.
