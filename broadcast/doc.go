@@ -14,6 +14,16 @@
 // consumer. Nothing a client does can therefore slow down the goroutine that
 // pushes to it.
 //
+// # Retention
+//
+// A Retainer keeps copies of recent broadcasts, one ring over every room
+// bounded in bytes and age, so that a channel joining later can have a
+// room's recent broadcasts replayed. Hub.PublishWith keeps a broadcast
+// under the hub's lock and SubscribeThen reads under it, so a joining
+// subscriber gets each broadcast either replayed or live, never both.
+// Age is applied when a broadcast is kept or read: a quiet node holds its
+// last broadcasts past their age, never past the byte bound.
+//
 // # Buffer ownership
 //
 // A pushed Frame's slices belong to the queue, then to the writer that popped

@@ -96,8 +96,21 @@ func (h *Hub) Unsubscribe(topic string, s Subscriber) {
 // none) and returns how many received it. The frames are shared: nothing
 // is encoded or copied per subscriber.
 func (h *Hub) Publish(topic string, m *Message, except Subscriber) int {
+	return h.PublishWith(topic, m, except, nil)
+}
+
+// PublishWith is Publish that first calls record (when not nil) under the
+// same lock: a SubscribeThen on topic happens either before both, so the
+// subscriber gets the message live and its then did not see the record,
+// or after both, so its then sees the record and the subscriber does not
+// get the message. A Retainer keeps broadcasts this way, so that a replay
+// and the live messages after it never overlap nor leave a gap.
+func (h *Hub) PublishWith(topic string, m *Message, except Subscriber, record func()) int {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
+	if record != nil {
+		record()
+	}
 	n := 0
 	for s, t := range h.topics[topic] {
 		if s == except {

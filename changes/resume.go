@@ -19,12 +19,17 @@ type Resume struct {
 	e    *sinkEntry // nil when no binding was registered
 	next uint64     // window sequence number of the next change to replay
 	gap  *Gap
-	all  []uint64 // Run's scratch: every id a replayed change matched
+	// early is set when the subscription came before the stream started
+	// (a node restarting): Run waits for the start to look after up.
+	early bool
+	after replication.Cursor
+	all   []uint64 // Run's scratch: every id a replayed change matched
 }
 
 // Gap reports that changes after the cursor may have been lost (it was
 // older than the window, or none was kept). The subscription is live all
-// the same; the caller tells its client to refetch.
+// the same; the caller tells its client to refetch. A subscription made
+// before the stream started learns of a gap only from Run.
 func (r *Resume) Gap() *Gap { return r.gap }
 
 // SubscribeAfter is Subscribe for a client that saw every matching change
@@ -36,6 +41,12 @@ func (d *Dispatcher) SubscribeAfter(ctx context.Context, sink Sink, bindings []B
 	ids, e, err := d.subscribe(ctx, sink, bindings, &after)
 	r := &Resume{d: d, e: e}
 	if e == nil {
+		return ids, r, err
+	}
+	if after != (replication.Cursor{}) && !d.win.started() {
+		// A client back before this (restarted) node's stream: whether
+		// its cursor is still kept is known once the stream starts.
+		r.early, r.after = true, after
 		return ids, r, err
 	}
 	next, gap := d.win.find(after)
@@ -69,6 +80,21 @@ func (r *Resume) Run(ctx context.Context, wait func(context.Context) error) erro
 		return r.gap.asError()
 	}
 	d := r.d
+	if r.early {
+		select {
+		case <-d.win.begun:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		r.early = false
+		next, gap := d.win.find(r.after)
+		if gap != nil {
+			d.win.liveNow(r.e)
+			r.gap = gap
+			return gap
+		}
+		r.next = next
+	}
 	var (
 		batch   []retained
 		matched []uint64

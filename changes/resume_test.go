@@ -288,3 +288,36 @@ func tenRowsThenStop(t *testing.T, slot string) (*pgxpool.Pool, replication.Conf
 	stop()
 	return pool, cfg, items, cursors
 }
+
+// A client can come back to a restarted node before its stream has
+// started: the dispatcher cannot tell yet whether the cursor is kept, so
+// Run waits for the start instead of reporting a gap, then replays what
+// the stream re-reads after the cursor, exactly once.
+func TestResumeBeforeTheStreamStarted(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	pool, cfg, items, cursors := tenRowsThenStop(t, "walcast_early_test")
+
+	second := New(Config{Pool: pool, Publication: testPublication, Logger: testLogger(t)})
+	r := &recorder{}
+	_, res, err := second.SubscribeAfter(ctx, r, []Binding{items}, mustCursor(t, cursors[3]))
+	if err != nil || res.Gap() != nil {
+		t.Fatalf("SubscribeAfter before the stream started: %v, gap %v; want a catch-up that waits", err, res.Gap())
+	}
+	ran := make(chan error, 1)
+	go func() { ran <- res.Run(ctx, noWait) }()
+	select {
+	case err := <-ran:
+		t.Fatalf("Run returned %v before the stream started", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	startStreamWith(t, cfg, second)
+	if err := <-ran; err != nil {
+		t.Fatalf("Run after the start: %v, want the kept rows", err)
+	}
+	waitFor(t, "rows 5 to 10", func() bool { ids, _ := itemIDs(t, r); return len(ids) >= 6 })
+	time.Sleep(200 * time.Millisecond) // a repeat would arrive now
+	if got, _ := itemIDs(t, r); fmt.Sprint(got) != fmt.Sprint([]int{5, 6, 7, 8, 9, 10}) {
+		t.Errorf("resumed after row 4 before the stream started: got rows %v, want 5..10", got)
+	}
+}

@@ -41,6 +41,10 @@ type window struct {
 	floor      replication.Cursor
 	floorKnown bool
 	newest     replication.Cursor // of the last change added, kept or not
+	// begun is closed once the stream started or a change came: until
+	// then the window cannot tell whether a cursor lies in it.
+	begun    chan struct{}
+	hasBegun bool
 
 	// Kept changes are copied into slabs, carved in order and never
 	// reused: a slab is collected once the last change in it has left,
@@ -66,13 +70,30 @@ type retained struct {
 // the copied rows' Value slices and the allocator's rounding.
 const overhead = 160
 
-func newWindow(r Retention) *window { return &window{max: r} }
+func newWindow(r Retention) *window { return &window{max: r, begun: make(chan struct{})} }
+
+// beginLocked marks the window as knowing where the stream starts.
+func (w *window) beginLocked() {
+	if !w.hasBegun {
+		w.hasBegun = true
+		close(w.begun)
+	}
+}
+
+// started reports whether the stream started (or a change came), so
+// that find can tell a kept cursor from a lost one.
+func (w *window) started() bool {
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	return w.hasBegun
+}
 
 // start records where a (re)started stream resumes: no change with a
 // cursor before it will be seen again, so resuming before it is a gap.
 func (w *window) start(from replication.LSN) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.beginLocked()
 	if len(w.entries) > w.head {
 		return // changes kept from this process's earlier connections remain valid
 	}
@@ -94,6 +115,7 @@ func (w *window) add(ch *replication.Change) uint64 {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	w.beginLocked()
 	seq := w.nextSeq
 	w.nextSeq++
 	w.newest = ch.Cursor

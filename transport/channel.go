@@ -45,6 +45,7 @@ type channel struct {
 	waitTimeout time.Duration
 	resumeAfter string             // config.postgres_changes_resume.after: the last cursor the client saw
 	bc          broadcastConfig    // config.broadcast and config.private of the join
+	replay      *replayRequest     // config.broadcast.replay, validated; nil when not asked
 	prefix      []byte             // postgres_changes message up to the ids
 	tail        []byte             // ... and after the data
 	ctx         context.Context    // only with bindings: ends when the channel stops

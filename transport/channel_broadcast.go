@@ -39,14 +39,17 @@ func newBroadcastConfig(cfg *phoenix.JoinConfig) broadcastConfig {
 }
 
 // joinRooms enters the channel's room (broadcast and presence traffic
-// alike) and queues the join reply in the same step (reply runs under the
-// hub's lock): nothing of the room reaches the client before the reply,
+// alike) and queues the join reply, then what the join asked to replay,
+// in the same step (they run under the hub's lock): nothing of the room reaches the client before the reply,
 // and nothing published after the client has the reply misses it. It runs
 // with ch.mu held and must not block: the hub's lock waits only for
 // publishes in flight, which never take ch.mu.
 func (ch *channel) joinRooms(reply func()) {
 	ch.roomsJoined = true
-	ch.c.s.hub.SubscribeThen(roomKey(ch.bc.private, ch.sub), ch, reply)
+	ch.c.s.hub.SubscribeThen(roomKey(ch.bc.private, ch.sub), ch, func() {
+		reply()
+		ch.replayTo()
+	})
 	ch.joinPresence()
 }
 

@@ -180,7 +180,13 @@ func (c *conn) join(m phoenix.Message) {
 		c.joinError(m, err.Error())
 		return
 	}
+	replay, refused := checkReplay(cfg.Replay, cfg.Private)
+	if refused != "" {
+		c.joinError(m, refused)
+		return
+	}
 	ch := newChannel(c, m, sub, &cfg, token, claims)
+	ch.replay = replay
 	ch.write.set(access)
 	if !c.addChannel(ch) {
 		return

@@ -33,7 +33,13 @@ func (p localPublisher) Publish(e *broadcast.Envelope) {
 		s.log.Warn("dropping a broadcast of unknown kind", "kind", e.Kind, "topic", e.Topic)
 		return
 	}
-	s.hub.Publish(room, msg, e.Except)
+	var keep func()
+	if e.Private && e.Kind != broadcast.KindPresenceDiff && s.retained != nil {
+		// Kept under the hub's lock, so that a replay and the live
+		// broadcasts after it never overlap (channel_replay.go).
+		keep = func() { s.retained.Keep(room, e) }
+	}
+	s.hub.PublishWith(room, msg, e.Except, keep)
 }
 
 // publish sends e through the node's publish path: the relay when one is

@@ -122,7 +122,12 @@ type Config struct {
 	// MaxConnsPerIP bounds the WebSockets open from one client address
 	// (default 0: no bound); past it the upgrade gets 429.
 	MaxConnsPerIP int
-	Logger        *slog.Logger
+	// BroadcastRetention bounds the broadcasts of private rooms this node
+	// keeps for joins that ask to replay them (config.broadcast.replay);
+	// nil means broadcast.DefaultRetainBytes and DefaultRetainAge, a zero
+	// MaxBytes keeps none.
+	BroadcastRetention *broadcast.Retention
+	Logger             *slog.Logger
 }
 
 func (c *Config) setDefaults() {
@@ -194,6 +199,7 @@ type Server struct {
 	log      *slog.Logger
 	changes  changeSource        // nil when Config.Changes is nil
 	hub      *broadcast.Hub      // broadcast and presence rooms
+	retained *broadcast.Retainer // recent broadcasts of private rooms, for replays
 	presence presence.Store      // who is in each room; diffs go out through pub
 	pub      broadcast.Publisher // every broadcast's way out: Config.Relay, or localPublisher
 	router   chi.Router
@@ -238,6 +244,11 @@ func NewServer(cfg Config) *Server {
 	if s.hub == nil {
 		s.hub = broadcast.NewHub()
 	}
+	ret := broadcast.Retention{MaxBytes: broadcast.DefaultRetainBytes, MaxAge: broadcast.DefaultRetainAge}
+	if cfg.BroadcastRetention != nil {
+		ret = *cfg.BroadcastRetention
+	}
+	s.retained = broadcast.NewRetainer(ret)
 	s.pub = localPublisher{s}
 	if cfg.Relay != nil {
 		s.pub = cfg.Relay(localPublisher{s})

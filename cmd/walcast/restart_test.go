@@ -15,13 +15,16 @@ import (
 	"time"
 
 	"github.com/walcast/walcast/auth"
+	"github.com/walcast/walcast/client"
 )
 
-// A client following an SSE feed through a crash (kill -9) or a stop
+// A client following an SSE feed, and a Go client (package client)
+// subscribed to postgres_changes, through a crash (kill -9) or a stop
 // (SIGTERM) of serve, and its restart on the same slot, receives every row
 // committed before, during and after the outage exactly once: serve
 // acknowledges only what left its retention window, re-reads the window
-// at start, and the client resumes after its last cursor.
+// at start, and each client reconnects by itself and resumes after its
+// last cursor.
 func TestRestartLosesNothing(t *testing.T) {
 	for _, sig := range []syscall.Signal{syscall.SIGKILL, syscall.SIGTERM} {
 		t.Run(sig.String(), func(t *testing.T) {
@@ -41,6 +44,7 @@ func TestRestartLosesNothing(t *testing.T) {
 			defer cancel()
 			go feed.follow(ctx)
 			feed.waitSubscribed(t)
+			goClient := subscribeGoClient(ctx, t, fmt.Sprintf("http://127.0.0.1:%d", port), key)
 
 			next := 1
 			insert := func(n int) {
@@ -52,6 +56,7 @@ func TestRestartLosesNothing(t *testing.T) {
 			}
 			insert(300)
 			feed.waitFor(t, 100)
+			goClient.waitFor(t, 100)
 			// Transactions with only a logical message (realtime.send, the
 			// nodes' own traffic) move the stream on without a change.
 			for range 3 {
@@ -65,19 +70,10 @@ func TestRestartLosesNothing(t *testing.T) {
 			startServe(t, dir, args...)
 			insert(300)
 			feed.waitFor(t, next-1)
+			goClient.waitFor(t, next-1)
 			time.Sleep(300 * time.Millisecond) // a duplicate would arrive now
-			got := feed.ids()
-			if len(got) != next-1 {
-				t.Fatalf("received %d rows, want each of the %d committed once", len(got), next-1)
-			}
-			for i, id := range got {
-				if id != i+1 {
-					t.Fatalf("row %d is id %d: rows out of order, lost or repeated (%d reconnections)", i, id, feed.opens())
-				}
-			}
-			if feed.opens() < 2 {
-				t.Errorf("the feed was opened %d times; the test meant to cut it", feed.opens())
-			}
+			feed.checkOnceInOrder(t, "the SSE feed", next-1)
+			goClient.checkOnceInOrder(t, "the Go client", next-1)
 		})
 	}
 }
@@ -92,16 +88,79 @@ func freeTCPPort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
+// rowLog is the ids a resuming client received, in order, with -1 for a
+// gap the server reported, and how often it (re)subscribed.
+type rowLog struct {
+	mu         sync.Mutex
+	got        []int
+	subscribed bool
+	n          int // connections made (SSE) or subscriptions completed (Go client)
+}
+
+func (l *rowLog) ids() []int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]int(nil), l.got...)
+}
+
+func (l *rowLog) opens() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.n
+}
+
+func (l *rowLog) waitSubscribed(t *testing.T) {
+	t.Helper()
+	l.wait(t, "the subscription", func() bool { return l.subscribed })
+}
+
+func (l *rowLog) waitFor(t *testing.T, n int) {
+	t.Helper()
+	l.wait(t, fmt.Sprintf("%d rows", n), func() bool { return len(l.got) >= n })
+}
+
+func (l *rowLog) wait(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		l.mu.Lock()
+		ok, n := cond(), len(l.got)
+		l.mu.Unlock()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s (have %d rows)", what, n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// checkOnceInOrder fails unless the log holds the ids 1..want, each once,
+// in order.
+func (l *rowLog) checkOnceInOrder(t *testing.T, who string, want int) {
+	t.Helper()
+	got := l.ids()
+	if len(got) != want {
+		t.Errorf("%s received %d rows, want each of the %d committed once", who, len(got), want)
+	}
+	for i, id := range got {
+		if id != i+1 {
+			t.Errorf("%s: row %d is id %d: rows out of order, lost or repeated (%d reconnections)", who, i, id, l.opens())
+			return
+		}
+	}
+	if l.opens() < 2 {
+		t.Errorf("%s subscribed %d times; the test meant to cut its connection", who, l.opens())
+	}
+}
+
 // resumingFeed follows an SSE feed as a browser's EventSource does:
 // reconnecting after any failure with the last event id it received.
 type resumingFeed struct {
-	url string
-
-	mu         sync.Mutex
-	got        []int
-	last       string
-	subscribed bool
-	n          int // connections made
+	rowLog
+	url  string
+	last string // guarded by mu
 }
 
 func newResumingFeed(url string) *resumingFeed { return &resumingFeed{url: url} }
@@ -175,41 +234,45 @@ func (f *resumingFeed) take(id, event, data string) {
 	}
 }
 
-func (f *resumingFeed) ids() []int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return append([]int(nil), f.got...)
-}
-
-func (f *resumingFeed) opens() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.n
-}
-
-func (f *resumingFeed) waitSubscribed(t *testing.T) {
+// subscribeGoClient subscribes a Go client (package client) to the inserts
+// into items. It reconnects and resumes by itself, with a short backoff so
+// that it comes back while the test still inserts; a gap it reports is
+// logged as id -1.
+func subscribeGoClient(ctx context.Context, t *testing.T, baseURL, key string) *rowLog {
 	t.Helper()
-	f.wait(t, "the subscription", func() bool { return f.subscribed })
-}
-
-func (f *resumingFeed) waitFor(t *testing.T, n int) {
-	t.Helper()
-	f.wait(t, fmt.Sprintf("%d rows", n), func() bool { return len(f.got) >= n })
-}
-
-func (f *resumingFeed) wait(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		f.mu.Lock()
-		ok, n := cond(), len(f.got)
-		f.mu.Unlock()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s (have %d rows)", what, n)
-		}
-		time.Sleep(20 * time.Millisecond)
+	l := &rowLog{}
+	c, err := client.Dial(ctx, baseURL, client.Options{APIKey: key,
+		Backoff: client.Backoff{Min: 50 * time.Millisecond, Max: 500 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
 	}
+	t.Cleanup(func() { c.Close() })
+	ch := c.Channel("items", client.ChannelConfig{})
+	ch.OnPostgresChanges(client.PostgresChangesFilter{Event: "INSERT", Table: "items"}, func(chg client.Change) {
+		var row struct{ ID int }
+		if err := json.Unmarshal(chg.Record, &row); err != nil {
+			row.ID = -2
+		}
+		l.mu.Lock()
+		l.got = append(l.got, row.ID)
+		l.mu.Unlock()
+	})
+	ch.OnGap(func(g client.Gap) {
+		t.Logf("the Go client got a gap: %+v", g)
+		l.mu.Lock()
+		l.got = append(l.got, -1)
+		l.mu.Unlock()
+	})
+	ch.OnStatus(func(st client.Status, _ error) {
+		if st == client.StatusSubscribed {
+			l.mu.Lock()
+			l.subscribed = true
+			l.n++
+			l.mu.Unlock()
+		}
+	})
+	if err := ch.Subscribe(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return l
 }

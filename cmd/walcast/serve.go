@@ -18,6 +18,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/walcast/walcast/access"
 	"github.com/walcast/walcast/authz"
+	"github.com/walcast/walcast/broadcast"
 	"github.com/walcast/walcast/changes"
 	"github.com/walcast/walcast/cluster"
 	"github.com/walcast/walcast/internal/localpg"
@@ -69,6 +70,8 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (*s
 	coalesce := f.duration("write-coalesce", "WALCAST_WRITE_COALESCE", 0, "least time between two writes to one busy connection, batching what is queued meanwhile (0: none)")
 	retainBytes := f.int("retain-bytes", "WALCAST_RETAIN_BYTES", changes.DefaultRetainBytes, "bytes of recent changes kept for clients that resume after a cursor (0: none)")
 	retainAge := f.duration("retain-age", "WALCAST_RETAIN_AGE", changes.DefaultRetainAge, "how long recent changes are kept for clients that resume (0: no age bound)")
+	bcastRetainBytes := f.int("broadcast-retain-bytes", "WALCAST_BROADCAST_RETAIN_BYTES", broadcast.DefaultRetainBytes, "bytes of recent broadcasts of private channels kept in memory for joins that ask to replay them (0: none)")
+	bcastRetainAge := f.duration("broadcast-retain-age", "WALCAST_BROADCAST_RETAIN_AGE", broadcast.DefaultRetainAge, "how long broadcasts of private channels stay replayable (0: no age bound)")
 	parking := f.bool("ws-parking", "WALCAST_WS_PARKING", true, "park idle WebSocket connections on epoll without a goroutine (Linux); false keeps a read goroutine per connection")
 	rawIO := f.bool("ws-raw-io", "WALCAST_WS_RAW_IO", true, "write and read WebSockets with non-blocking system calls (Unix); false uses blocking net.Conn writes from a writer goroutine")
 	maxQueued := f.int("max-queued-bytes", "WALCAST_MAX_QUEUED_BYTES", 0, "outbound bytes queued on all connections together; past it the slowest readers are closed with 4002 (0: no bound beyond --queue-bytes per connection)")
@@ -107,6 +110,9 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (*s
 		return nil, usageErrorf("--retain-bytes and --retain-age must not be negative")
 	}
 	cfg.retention = changes.Retention{MaxBytes: *retainBytes, MaxAge: *retainAge}
+	if *bcastRetainBytes < 0 || *bcastRetainAge < 0 {
+		return nil, usageErrorf("--broadcast-retain-bytes and --broadcast-retain-age must not be negative")
+	}
 	if cfg.serviceRole = strings.TrimSpace(*serviceRole); cfg.serviceRole == "" {
 		return nil, usageErrorf("--service-role must name a role")
 	}
@@ -129,7 +135,8 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (*s
 	}
 	cfg.server = transport.Config{QueueBytes: *queueBytes, MaxChannels: *maxChannels, WriteCoalesce: *coalesce,
 		MaxPayloadBytes: *maxPayload, MaxConnsPerIP: *maxConnsPerIP,
-		DisableParking: !*parking, DisableRawIO: !*rawIO, AllowedOrigins: *origins, MaxQueuedBytes: *maxQueued}
+		DisableParking: !*parking, DisableRawIO: !*rawIO, AllowedOrigins: *origins, MaxQueuedBytes: *maxQueued,
+		BroadcastRetention: &broadcast.Retention{MaxBytes: *bcastRetainBytes, MaxAge: *bcastRetainAge}}
 	if err := cfg.stream.Validate(); err != nil {
 		return nil, usageError{err}
 	}
