@@ -141,12 +141,14 @@ func (p *nodeParts) start(ctx context.Context, wg *sync.WaitGroup, streamCtx con
 	return nil
 }
 
-// stop writes the presence leaves of a node shutting down and stops
-// heartbeating.
+// stop stops the relay's listener, writes the presence leaves of a node
+// shutting down, stops heartbeating and deletes the node's registration.
 func (p *nodeParts) stop() {
 	p.relay.Close()
 	if err := p.store.Close(); err != nil {
 		p.log.Error("write the last presence changes", "error", err)
 	}
-	p.node.Close()
+	if err := p.node.Close(); err != nil {
+		p.log.Warn("leave the cluster", "error", err)
+	}
 }

@@ -542,3 +542,50 @@ func testClusterDuplicateNodeID(t *testing.T) {
 	<-n1.done
 	startNode(t, url, "dup") // the slot's walsender may linger a moment: waited for
 }
+
+// A node stopped gracefully deletes its registration: the others stop
+// counting it at once, not after the TTL. Its slot stays in the ledger,
+// and a survivor drops it after the slot TTL.
+func TestClusterGracefulStopLeaves(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	n1, n2 := startNode(t, url, "n1"), startNode(t, url, "n2")
+	n2.stop()
+	if alive := queryDB(t, url, "SELECT node_id FROM realtime.walcast_nodes WHERE node_id = 'n2' AND dead_at IS NULL"); len(alive) != 0 {
+		t.Fatalf("n2 is still registered alive right after its graceful stop: %v", alive)
+	}
+	n1.waitLog(regexp.MustCompile(`msg="dropped the slot of a dead node".* dead_node=n2 `), 15*time.Second)
+	waitSlotsAndLedger(t, url, []string{"walcast_n1"})
+}
+
+// After a crash of Postgres the unlogged registry is empty (here: it is
+// truncated, which is what crash recovery does to an unlogged table): the
+// slot of a node that died before it is found through the slot ledger and
+// dropped after the slot TTL; the survivor's own slot stays.
+func TestClusterSlotsOfNodesDeadBeforeACrash(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	n1, n2 := startNode(t, url, "n1"), startNode(t, url, "n2")
+	n2.cmd.Process.Signal(syscall.SIGKILL)
+	<-n2.done
+	execDB(t, url, "TRUNCATE realtime.walcast_nodes, realtime.walcast_presence, realtime.walcast_presence_seq")
+	n1.waitLog(regexp.MustCompile(`msg="a slot whose node is not registered.* dead_node=n2 `), 10*time.Second)
+	n1.waitLog(regexp.MustCompile(`msg="dropped the slot of a dead node".* dead_node=n2 `), 15*time.Second)
+	waitSlotsAndLedger(t, url, []string{"walcast_n1"})
+}
+
+// waitSlotsAndLedger waits until the database's slots and the slot ledger
+// both hold exactly want.
+func waitSlotsAndLedger(t *testing.T, url string, want []string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		slots := queryDB(t, url, "SELECT slot_name FROM pg_replication_slots WHERE database = current_database() ORDER BY 1")
+		ledger := queryDB(t, url, "SELECT slot FROM realtime.walcast_slots ORDER BY 1")
+		if slices.Equal(slots, want) && slices.Equal(ledger, want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("slots %v, ledger %v; want %v", slots, ledger, want)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
