@@ -63,7 +63,8 @@ func ParseMode(s string) (Mode, error) {
 
 // Relay carries a node's broadcasts to the other nodes through Postgres.
 // Use Wrap as transport.Config.Relay, the Relay as one of the stream's
-// message handlers, and Run for the writer.
+// message handlers (ModeWAL), Listen before the node registers and Close
+// after it stops (ModeNotify), and Run for the writer.
 type Relay struct {
 	cfg   Config
 	log   *slog.Logger
