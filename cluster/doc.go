@@ -38,6 +38,12 @@
 // emits one, and every heartbeat does until it arrives (a slot created
 // after the registration commit misses the first). Watcher.Live follows.
 //
+// # Graceful stop
+//
+// Node.Close deletes the node's row and tells the others that its
+// incarnation ended (the same message as a death), so they stop counting
+// it at once instead of after the TTL; its presence members already left.
+//
 // # Slots
 //
 // A dead node's row stays SlotTTL (default 1 h) after its last heartbeat;
@@ -45,6 +51,15 @@
 // the node is back) and the row, and logs it. A node that comes back
 // within SlotTTL resumes its slot. Until then the slot retains WAL, at
 // most max_slot_wal_keep_size.
+//
+// The registry is unlogged: a crash of Postgres empties it, and a node
+// that stopped gracefully deleted its row. So registration also records
+// the node's slot in a logged ledger, realtime.walcast_slots (a row per
+// slot, written once). At every heartbeat a survivor registers the node of
+// a ledger slot that no row names as dead, as of now, under incarnation 0
+// (no life of the node); the slot is then dropped SlotTTL later like any
+// dead node's, unless the node comes back first, and its ledger row with
+// it.
 //
 // # Single node
 //

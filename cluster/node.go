@@ -161,15 +161,19 @@ func (n *Node) Start(ctx context.Context) error {
 	return nil
 }
 
-// Close stops heartbeating and waits for the heartbeat goroutine. The
-// registration stays: the node is declared dead after the TTL unless it
-// comes back first, and a node restarted under the same id takes over.
+// Close stops heartbeating, waits for the heartbeat goroutine, and
+// deletes the node's registration: the other nodes stop counting it at
+// once. Its slot stays for a restart under the same id; a survivor drops
+// it SlotTTL later unless the node comes back first.
 func (n *Node) Close() error {
-	if n.cancel != nil {
-		n.cancel()
+	if n.cancel == nil {
+		return nil
 	}
+	n.cancel()
 	n.wg.Wait()
-	return nil
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return n.leave(ctx)
 }
 
 // run heartbeats until ctx ends.
@@ -217,6 +221,9 @@ func (n *Node) tick(ctx context.Context) {
 	}
 	if err := n.declareDead(ctx); err != nil {
 		n.warn(ctx, "looking for dead nodes failed", err)
+	}
+	if err := n.adoptOrphanSlots(ctx); err != nil {
+		n.warn(ctx, "looking for slots of unregistered nodes failed", err)
 	}
 	if err := n.reapSlots(ctx); err != nil {
 		n.warn(ctx, "dropping dead nodes' slots failed", err)

@@ -89,6 +89,14 @@ RETURNING incarnation`, n.cfg.ID, n.cfg.Address, n.cfg.Slot).Scan(&inc)
 		if err != nil {
 			return err
 		}
+		if n.cfg.Slot != "" {
+			// Written once per slot and node: the ledger outlives a crash.
+			_, err = tx.Exec(ctx, `INSERT INTO realtime.walcast_slots AS s (slot, node_id) VALUES ($1, $2)
+ON CONFLICT (slot) DO UPDATE SET node_id = EXCLUDED.node_id WHERE s.node_id <> EXCLUDED.node_id`, n.cfg.Slot, n.cfg.ID)
+			if err != nil {
+				return err
+			}
+		}
 		return n.emit(ctx, tx, nodeMessage{Hello: &wireInc{n.cfg.ID, inc}})
 	})
 	if err != nil {
@@ -197,9 +205,57 @@ WHERE dead_at IS NOT NULL AND node_id <> $1 AND heartbeat_at < now() - make_inte
 			}
 			n.log.Warn("dropped the slot of a dead node", "dead_node", g.node, "incarnation", g.inc, "slot", g.slot, "slot_ttl", n.cfg.SlotTTL)
 		}
-		if _, err := n.cfg.Pool.Exec(ctx, "DELETE FROM realtime.walcast_nodes WHERE node_id = $1 AND incarnation = $2 AND dead_at IS NOT NULL", g.node, g.inc); err != nil {
+		// The slot's ledger row goes with the registry row, unless the
+		// node came back meanwhile (a new incarnation: nothing deleted).
+		if _, err := n.cfg.Pool.Exec(ctx, `WITH gone AS (DELETE FROM realtime.walcast_nodes
+    WHERE node_id = $1 AND incarnation = $2 AND dead_at IS NOT NULL RETURNING node_id, slot)
+DELETE FROM realtime.walcast_slots s USING gone WHERE s.slot = gone.slot AND s.node_id = gone.node_id`, g.node, g.inc); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// adoptOrphanSlots registers as dead, as of now, the node of every slot in
+// the ledger (realtime.walcast_slots) that no registry row names: the
+// registry is unlogged, so a crash of Postgres forgets the nodes that died
+// before it, and a node that stopped gracefully deleted its row. reapSlots
+// drops such a slot SlotTTL later unless its node comes back first (it
+// then registers over the row). The row's incarnation is 0: it stands for
+// no life of the node.
+func (n *Node) adoptOrphanSlots(ctx context.Context) error {
+	rows, err := n.cfg.Pool.Query(ctx, `INSERT INTO realtime.walcast_nodes (node_id, incarnation, slot, dead_at)
+SELECT s.node_id, 0, s.slot, now() FROM realtime.walcast_slots s
+WHERE s.node_id <> $1 AND NOT EXISTS (SELECT 1 FROM realtime.walcast_nodes r WHERE r.node_id = s.node_id OR r.slot = s.slot)
+ON CONFLICT (node_id) DO NOTHING
+RETURNING node_id, slot`, n.cfg.ID)
+	if err != nil {
+		return err
+	}
+	var node, slot string
+	_, err = pgx.ForEachRow(rows, []any{&node, &slot}, func() error {
+		n.log.Info("a slot whose node is not registered (it stopped, or died before a crash of Postgres): dropped after the slot TTL unless the node comes back",
+			"dead_node", node, "slot", slot, "slot_ttl", n.cfg.SlotTTL)
+		return nil
+	})
+	return err
+}
+
+// leave deletes the node's registration on a graceful stop and tells the
+// other nodes that this incarnation ended, so that they stop counting it
+// at once rather than after the TTL. Its slot stays in the ledger: a
+// survivor drops it SlotTTL later unless the node comes back.
+func (n *Node) leave(ctx context.Context) error {
+	inc := n.Incarnation()
+	err := pgx.BeginFunc(ctx, n.cfg.Pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, "DELETE FROM realtime.walcast_nodes WHERE node_id = $1 AND incarnation = $2", inc.Node, inc.N)
+		if err != nil || tag.RowsAffected() == 0 {
+			return err // declared dead and replaced meanwhile: nothing of ours left
+		}
+		return n.bury(ctx, tx, []Incarnation{inc})
+	})
+	if err != nil {
+		return fmt.Errorf("delete the registration of node %s: %w (the others declare it dead after the TTL)", inc.Node, err)
 	}
 	return nil
 }

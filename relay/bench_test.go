@@ -159,10 +159,13 @@ func BenchmarkRelayCandidates(b *testing.B) {
 // steady rate (-relay.rate per second, default 1000) and measures, on each
 // of the other nodes' own Publishers, the delay from Publish to delivery,
 // the deliveries per second, and the WAL and statements each broadcast
-// costs. Each node has its own slot, as in a deployment.
+// costs, with each relay. Each node has its own slot (or LISTEN
+// connection), as in a deployment.
 func BenchmarkRelay(b *testing.B) {
-	for _, nodes := range []int{2, 3} {
-		b.Run(fmt.Sprintf("nodes=%d", nodes), func(b *testing.B) { benchRelay(b, nodes, 1000) })
+	for _, mode := range []Mode{ModeWAL, ModeNotify} {
+		for _, nodes := range []int{2, 3} {
+			b.Run(fmt.Sprintf("relay=%s/nodes=%d", mode, nodes), func(b *testing.B) { benchRelay(b, mode, nodes, 1000) })
+		}
 	}
 }
 
@@ -181,7 +184,7 @@ func (s *stamped) Publish(e *broadcast.Envelope) {
 	s.n.Add(1)
 }
 
-func benchRelay(b *testing.B, nodes, rate int) {
+func benchRelay(b *testing.B, mode Mode, nodes, rate int) {
 	url := benchDatabase(b)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -190,14 +193,19 @@ func benchRelay(b *testing.B, nodes, rate int) {
 	var pubs []broadcast.Publisher
 	var sinks []*stamped
 	for i := range nodes {
-		r := New(Config{Pool: pool, Node: "n" + strconv.Itoa(i)})
+		r := New(Config{Pool: pool, Node: "n" + strconv.Itoa(i), Mode: mode})
 		s := &stamped{}
 		if i > 0 {
 			s.lat = &lat
 		}
 		sinks = append(sinks, s)
 		pubs = append(pubs, r.Wrap(s))
-		startStream(b, url, "bench_relay_"+strconv.Itoa(i), r)
+		if mode == ModeWAL {
+			startStream(b, url, "bench_relay_"+strconv.Itoa(i), r)
+		} else if err := r.Listen(ctx); err != nil {
+			b.Fatal(err)
+		}
+		defer r.Close()
 		go r.Run(ctx)
 	}
 	admin, err := pgx.Connect(ctx, url)

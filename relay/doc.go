@@ -4,14 +4,24 @@
 // Every broadcast of the node (client pushes, REST publishes) reaches the
 // Relay's Publisher un-encoded. It delivers to the node's own subscribers
 // first, synchronously, then copies the envelope into a queue. One writer
-// goroutine (Run) commits the queue as a transactional
-// pg_logical_emit_message with prefix "walcast.relay": one message per
-// round trip, holding every envelope queued while the previous commit was
-// in flight, so batches grow with the load and a lone broadcast waits for
-// no timer. Every node's replication stream reads the message from the
-// node's own slot; HandleMessage decodes it and hands each envelope to the
-// node's own Publisher, which encodes it once per serializer for its
-// sockets. The sender's own messages come back too and are skipped.
+// goroutine (Run) sends the queue to Postgres, one batch per round trip:
+// a batch holds every envelope queued while the previous one was in
+// flight, so batches grow with the load and a lone broadcast waits for no
+// timer. Two paths (Config.Mode, the serve flag --relay) carry it:
+//
+//   - ModeNotify (the default of walcast serve): the batch is cut into
+//     notifications of at most 5800 bytes (base64 keeps them under
+//     NOTIFY's 8000), numbered per sender, and sent with pg_notify on
+//     channel "walcast_relay" in one transaction. Each node holds one
+//     LISTEN connection, owned by one goroutine (Listen; it stops with its
+//     context, Close waits), which reassembles each batch and hands its
+//     envelopes to the node's own Publisher. A node listens before it
+//     registers, so no peer relays to it before it can hear.
+//   - ModeWAL: the batch is one transactional pg_logical_emit_message with
+//     prefix "walcast.relay". Every node's replication stream reads it
+//     from the node's own slot, and HandleMessage hands its envelopes on.
+//
+// Either way the sender's own batches come back and are skipped.
 //
 // What is not relayed: presence diffs (presence crosses nodes through the
 // shared store, presence/pgstore) and NodeLocal envelopes (database
@@ -21,35 +31,54 @@
 //
 // # Order and delivery
 //
-// One sender's broadcasts are queued in the order it published them and
-// one writer commits them in that order; each stream delivers messages in
-// commit order. So every subscriber on every node receives a sender's
-// broadcasts once and in order. Delivery is at most once, like broadcast
-// itself: a batch the database refuses three times is logged and lost for
-// the other nodes, and when the queue passes MaxQueueBytes (64 MiB) new
-// broadcasts reach local subscribers only (counted and logged).
+// One sender's broadcasts are queued in the order it published them, and
+// one writer sends them in that order, a batch per transaction. Postgres
+// delivers a transaction's notifications together and in order, and
+// transactions in commit order, as a stream delivers messages; so every
+// subscriber on every node receives a sender's broadcasts once and in
+// order. A large broadcast travels the same path as a small one (as more
+// chunks of its batch), so no path overtakes another. The notification's
+// sequence numbers and the sender's epoch (random per process) let a
+// listener skip a batch sent twice (a retry after an ambiguous failure),
+// drop the rest of a batch whose start it missed, and count what it lost.
 //
-// # Why through each node's slot
+// Delivery is at most once, like broadcast itself: a batch the database
+// refuses three times is logged and lost for the other nodes, and when the
+// queue passes MaxQueueBytes (64 MiB) new broadcasts reach local
+// subscribers only (counted and logged). With ModeNotify a node whose
+// LISTEN connection is lost opens and LISTENs again (backoff 0.1 s to
+// 5 s); what the others relay in between never reaches its subscribers,
+// and it logs how many notifications it missed when the next one comes.
+// With ModeWAL nothing is lost while the stream reconnects: the slot
+// replays it, late.
 //
-// Measured on this machine (Postgres 15, 2 cores, busy with other work;
-// figures in README "Several nodes"), the candidates were:
+// # Why NOTIFY by default
 //
-//   - a transactional pg_logical_emit_message read from each node's own
-//     slot: no size limit, no extra connection, ordered with the
-//     database's own broadcasts and presence by LSN, and no global lock;
-//     latency is a commit plus the walsender's decode;
-//   - NOTIFY (as the payload, or as a wake-up over a table): lower latency,
-//     but payloads under 8000 bytes (a broadcast may carry 3 MB), a
-//     cluster-wide lock on every commit that carries a NOTIFY, a session
-//     per node that transaction poolers break, and for the table variant
-//     a poll and a clean-up;
-//   - batching per millisecond: a fixed timer adds its period to every
-//     lone broadcast; batching per round trip gets the same amortization
-//     under load without it.
+// Measured on this machine (Postgres 15, 2 cores shared with other work
+// at load average 23-30, so every tail is mostly that load; figures in
+// README "Several nodes"): BenchmarkRelay at 1,000 broadcasts/s of 200
+// bytes, p50 0.68 ms (2 nodes) and 11.8 ms (3) with NOTIFY against
+// 2.6 ms and 146 ms through the slots, 15-28 WAL bytes per broadcast
+// against 287-300; BenchmarkClusterBroadcast (WebSocket to WebSocket)
+// shows the same order in its medians. A logical message must have its
+// commit flushed before a walsender sends it, and is decoded once per
+// node; a notification is read from a shared queue by every listener, and
+// its transaction commits with synchronous_commit=off (a notification is
+// delivered at commit, flushed or not, and a broadcast promises nothing
+// across a crash).
 //
-// The cost: each relayed batch is WAL on the primary (retained for every
-// slot until each node confirms it) and is decoded once per slot, that is
-// once per node. The relayed bytes are the envelope: topic, event, meta,
-// payload and a few bytes of framing, once per batch of broadcasts.
-// See BenchmarkRelayCandidates for the latency comparison.
+// What NOTIFY costs instead: a session per node that transaction poolers
+// break (walcast needs a direct connection for its slot anyway); a
+// cluster-wide lock at the commit of every notifying transaction (one per
+// relay round trip, shared with any other application's NOTIFY); a
+// notification queue (8 GB by default) that a node which stops reading
+// but keeps its session (a paused process) holds from being trimmed
+// (watch pg_notification_queue_usage(), as the WAL relay's slot retains
+// WAL); broadcasts relayed while a node re-LISTENs are lost for it; and
+// no order between a node's broadcasts and its presence changes on the
+// other nodes (presence still travels through the slots). --relay wal
+// keeps the slot path, which has none of these, at the latency above.
+// Every node of a deployment must run the same relay. See
+// BenchmarkRelayCandidates for the carriers one message at a time, and
+// BenchmarkRelay for both relays under load.
 package relay

@@ -2,7 +2,9 @@ package relay
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -31,13 +33,38 @@ type Config struct {
 	// Peers reports whether any other node could receive a relayed
 	// broadcast; while it says no, nothing is written (a single node pays
 	// nothing for the relay). Nil means always.
-	Peers  func() bool
+	Peers func() bool
+	// Mode is the path through Postgres: ModeWAL (the zero value) or
+	// ModeNotify. Every node of a deployment must use the same.
+	Mode   Mode
 	Logger *slog.Logger
+}
+
+// Mode is how relayed broadcasts cross Postgres.
+type Mode string
+
+const (
+	// ModeWAL commits each batch as a logical message that every node
+	// reads from its own slot.
+	ModeWAL Mode = "wal"
+	// ModeNotify sends each batch with pg_notify to every node's LISTEN
+	// connection.
+	ModeNotify Mode = "notify"
+)
+
+// ParseMode reads a --relay value.
+func ParseMode(s string) (Mode, error) {
+	switch m := Mode(s); m {
+	case ModeWAL, ModeNotify:
+		return m, nil
+	}
+	return "", fmt.Errorf("relay %q: want wal or notify", s)
 }
 
 // Relay carries a node's broadcasts to the other nodes through Postgres.
 // Use Wrap as transport.Config.Relay, the Relay as one of the stream's
-// message handlers, and Run for the writer.
+// message handlers (ModeWAL), Listen before the node registers and Close
+// after it stops (ModeNotify), and Run for the writer.
 type Relay struct {
 	cfg   Config
 	log   *slog.Logger
@@ -48,6 +75,13 @@ type Relay struct {
 	spare   []byte
 	dropped int
 	wake    chan struct{}
+
+	// The notify path: the writer's sequence number of its next
+	// notification, the listener's state, and its goroutine.
+	epoch, seq uint64
+	senders    map[string]*pendingBatch
+	stopListen context.CancelFunc
+	listenWG   sync.WaitGroup
 }
 
 // New returns a Relay; nothing runs before Run.
@@ -55,10 +89,13 @@ func New(cfg Config) *Relay {
 	if cfg.MaxQueueBytes <= 0 {
 		cfg.MaxQueueBytes = DefaultMaxQueueBytes
 	}
+	if cfg.Mode == "" {
+		cfg.Mode = ModeWAL
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	r := &Relay{cfg: cfg, log: cfg.Logger.With("component", "relay", "node", cfg.Node), wake: make(chan struct{}, 1)}
+	r := &Relay{cfg: cfg, log: cfg.Logger.With("component", "relay", "node", cfg.Node), wake: make(chan struct{}, 1), epoch: rand.Uint64()}
 	r.queue = appendHeader(nil, cfg.Node)
 	return r
 }
@@ -114,7 +151,11 @@ func (r *Relay) Run(ctx context.Context) {
 			r.log.Warn("the relay queue was full: broadcasts reached this node's subscribers only", "dropped", dropped, "max_queue_bytes", r.cfg.MaxQueueBytes)
 		}
 		if len(batch) > header {
-			r.send(ctx, batch)
+			if r.cfg.Mode == ModeNotify {
+				r.sendNotify(ctx, batch)
+			} else {
+				r.send(ctx, batch)
+			}
 		}
 		r.mu.Lock()
 		if r.spare == nil && cap(batch) <= 1<<20 {
@@ -161,20 +202,27 @@ func (r *Relay) HandleMessage(_ context.Context, msg *replication.LogicalMessage
 	if msg.Prefix != MessagePrefix || r.local == nil {
 		return nil
 	}
-	rd := reader{b: msg.Content}
+	r.deliver(msg.Content, "cursor", msg.Cursor.String())
+	return nil
+}
+
+// deliver hands the envelopes of a batch from another node to the node's
+// own Publisher; a batch of its own is skipped. where names the batch in
+// the log.
+func (r *Relay) deliver(batch []byte, where ...any) {
+	rd := reader{b: batch}
 	node := rd.header()
 	if rd.err != nil || node == r.cfg.Node {
 		if rd.err != nil {
-			r.log.Warn("skipping a relay message", "cursor", msg.Cursor.String(), "error", rd.err)
+			r.log.Warn("skipping a relay message", append(where, "error", rd.err)...)
 		}
-		return nil
+		return
 	}
 	var e broadcast.Envelope
 	for len(rd.b) > 0 && rd.envelope(&e, node) {
 		r.local.Publish(&e)
 	}
 	if rd.err != nil {
-		r.log.Warn("skipping the rest of a malformed relay message", "cursor", msg.Cursor.String(), "from", node, "error", rd.err)
+		r.log.Warn("skipping the rest of a malformed relay message", append(where, "from", node, "error", rd.err)...)
 	}
-	return nil
 }

@@ -93,21 +93,46 @@ func FuzzHandleMessage(f *testing.F) {
 	})
 }
 
-// Two nodes, each with its own slot: what one publishes reaches the
-// other's Publisher once, in order, without Except; presence diffs and
-// node-local broadcasts stay home; nothing comes back to the sender.
+// Two nodes, each with its own slot or LISTEN connection: what one
+// publishes reaches the other's Publisher once, in order, without Except,
+// large payloads (past NOTIFY's 8000 bytes) among small ones; presence
+// diffs and node-local broadcasts stay home; nothing comes back to the
+// sender.
 func TestRelayBetweenNodes(t *testing.T) {
-	url := pgtest.NewDatabase(t)
+	for _, mode := range []Mode{ModeWAL, ModeNotify} {
+		t.Run(string(mode), func(t *testing.T) { testRelayBetweenNodes(t, mode) })
+	}
+}
+
+// startPair starts relays a and b in mode on the database at url until
+// the test ends.
+func startPair(t *testing.T, url string, mode Mode, recA, recB broadcast.Publisher) (a, b *Relay) {
 	pool := newPool(t, url)
-	recA, recB := newRecorder(), newRecorder()
-	a, b := New(Config{Pool: pool, Node: "a"}), New(Config{Pool: pool, Node: "b"})
-	pubA, pubB := a.Wrap(recA), b.Wrap(recB)
-	startStream(t, url, "relay_a", a)
-	startStream(t, url, "relay_b", b)
+	a, b = New(Config{Pool: pool, Node: "a", Mode: mode}), New(Config{Pool: pool, Node: "b", Mode: mode})
+	a.Wrap(recA)
+	b.Wrap(recB)
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go a.Run(ctx)
-	go b.Run(ctx)
+	if mode == ModeWAL {
+		startStream(t, url, "relay_a", a)
+		startStream(t, url, "relay_b", b)
+	}
+	for _, r := range []*Relay{a, b} {
+		if err := r.Listen(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	done := make(chan struct{}, 2)
+	go func() { a.Run(ctx); done <- struct{}{} }()
+	go func() { b.Run(ctx); done <- struct{}{} }()
+	t.Cleanup(func() { cancel(); a.Close(); b.Close(); <-done; <-done })
+	return a, b
+}
+
+func testRelayBetweenNodes(t *testing.T, mode Mode) {
+	url := pgtest.NewDatabase(t)
+	recA, recB := newRecorder(), newRecorder()
+	a, b := startPair(t, url, mode, recA, recB)
+	pubA, pubB := broadcast.PublisherFunc(a.publish), broadcast.PublisherFunc(b.publish)
 
 	except := &fakeSub{}
 	var want []broadcast.Envelope
@@ -115,6 +140,12 @@ func TestRelayBetweenNodes(t *testing.T) {
 	for i := range n {
 		e := broadcast.Envelope{Topic: "room", Kind: broadcast.KindUser, Event: "e", Payload: fmt.Appendf(nil, `{"i":%d}`, i), JSON: true,
 			Sender: broadcast.Sender{Node: "a", Conn: uint64(i % 3)}, Except: except}
+		switch {
+		case i == 250:
+			e.Payload = fmt.Appendf(nil, `{"i":%d,"pad":"%s"}`, i, bytes.Repeat([]byte("x"), 3<<20))
+		case i%50 == 30:
+			e.Payload = fmt.Appendf(nil, `{"i":%d,"pad":"%s"}`, i, bytes.Repeat([]byte("y"), 9000+i))
+		}
 		switch i % 50 {
 		case 10:
 			e.Kind = broadcast.KindPresenceDiff

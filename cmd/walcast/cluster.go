@@ -105,7 +105,7 @@ func newNodeParts(cfg *serveConfig, pool *pgxpool.Pool, addr string, scfg *trans
 		return nil, usageError{err}
 	}
 	p := &nodeParts{node: node, log: cfg.log, cfg: cfg}
-	p.relay = relay.New(relay.Config{Pool: pool, Node: ncfg.ID, Peers: node.HasPeers, Logger: cfg.log})
+	p.relay = relay.New(relay.Config{Pool: pool, Node: ncfg.ID, Peers: node.HasPeers, Mode: cfg.relay, Logger: cfg.log})
 	scfg.Node = ncfg.ID
 	scfg.Relay = p.relay.Wrap
 	scfg.Presence = func(sink presence.Sink) presence.Store {
@@ -123,12 +123,17 @@ func (p *nodeParts) handlers(server *transport.Server) replication.MessageHandle
 }
 
 // start registers the node and starts the store's and the relay's
-// goroutines; the relay's runs in wg until streamCtx ends.
+// goroutines; the relay's run until streamCtx ends. The relay listens
+// before the node registers: no peer relays to it before it can hear.
 func (p *nodeParts) start(ctx context.Context, wg *sync.WaitGroup, streamCtx context.Context) error {
 	if !p.cfg.nodeIDPersisted {
 		p.log.Warn("the node id could not be kept in the data dir; it changes with the host name (set --node-id)", "node", p.cfg.node.ID, "data_dir", p.cfg.dataDir)
 	}
+	if err := p.relay.Listen(streamCtx); err != nil {
+		return err
+	}
 	if err := p.node.Start(ctx); err != nil {
+		p.relay.Close()
 		return err
 	}
 	p.store.Start()
@@ -136,11 +141,14 @@ func (p *nodeParts) start(ctx context.Context, wg *sync.WaitGroup, streamCtx con
 	return nil
 }
 
-// stop writes the presence leaves of a node shutting down and stops
-// heartbeating.
+// stop stops the relay's listener, writes the presence leaves of a node
+// shutting down, stops heartbeating and deletes the node's registration.
 func (p *nodeParts) stop() {
+	p.relay.Close()
 	if err := p.store.Close(); err != nil {
 		p.log.Error("write the last presence changes", "error", err)
 	}
-	p.node.Close()
+	if err := p.node.Close(); err != nil {
+		p.log.Warn("leave the cluster", "error", err)
+	}
 }

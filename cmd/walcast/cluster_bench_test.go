@@ -19,6 +19,7 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/walcast/walcast/internal/pgtest"
+	"github.com/walcast/walcast/relay"
 )
 
 func envInt(name string, def int) int {
@@ -28,7 +29,7 @@ func envInt(name string, def int) int {
 	return def
 }
 
-// BenchmarkClusterBroadcast runs 1, 2 and 3 node processes on one
+// BenchmarkClusterBroadcast runs, with each relay, 1, 2 and 3 node processes on one
 // database, spreads WALCAST_BENCH_SUBS subscribers (default 1000) over
 // them, and has a client on the first node push b.N broadcasts at
 // WALCAST_BENCH_RATE per second (default 1000), from rate/50 connections
@@ -40,10 +41,14 @@ func envInt(name string, def int) int {
 // small machine they, not the nodes, may be the bottleneck.
 func BenchmarkClusterBroadcast(b *testing.B) {
 	subs, rate := envInt("WALCAST_BENCH_SUBS", 1000), envInt("WALCAST_BENCH_RATE", 1000)
-	for _, nodes := range []int{1, 2, 3} {
-		b.Run(fmt.Sprintf("nodes=%d/subs=%d/rate=%d", nodes, subs, rate), func(b *testing.B) {
-			benchCluster(b, nodes, subs, rate)
-		})
+	for _, mode := range []relay.Mode{relay.ModeWAL, relay.ModeNotify} {
+		for _, nodes := range []int{1, 2, 3} {
+			b.Run(fmt.Sprintf("relay=%s/nodes=%d/subs=%d/rate=%d", mode, nodes, subs, rate), func(b *testing.B) {
+				testRelay.Store(b, mode)
+				defer testRelay.Delete(b)
+				benchCluster(b, nodes, subs, rate)
+			})
+		}
 	}
 }
 

@@ -23,6 +23,7 @@ import (
 	"github.com/coder/websocket"
 	"github.com/jackc/pgx/v5"
 	"github.com/walcast/walcast/auth"
+	"github.com/walcast/walcast/relay"
 )
 
 const clusterSecret = "cluster-test-secret-with-at-least-32-characters"
@@ -30,6 +31,21 @@ const clusterSecret = "cluster-test-secret-with-at-least-32-characters"
 // Short heartbeats and TTLs, so that deaths and slot drops happen within
 // a test.
 var clusterTimings = []string{"--heartbeat", "200ms", "--node-ttl", "1s", "--slot-ttl", "3s"}
+
+// eachRelay runs test once with each relay (--relay) for the nodes that
+// startNode starts.
+func eachRelay(t *testing.T, test func(t *testing.T)) {
+	for _, mode := range []relay.Mode{relay.ModeWAL, relay.ModeNotify} {
+		t.Run("relay="+string(mode), func(t *testing.T) {
+			testRelay.Store(t, mode)
+			defer testRelay.Delete(t)
+			test(t)
+		})
+	}
+}
+
+// testRelay holds the relay of each running eachRelay subtest.
+var testRelay sync.Map // testing.TB -> relay.Mode
 
 // nodeProc is a `walcast serve` process of a test cluster.
 type nodeProc struct {
@@ -51,6 +67,9 @@ func startNode(t testing.TB, url, id string, extra ...string) *nodeProc {
 	t.Helper()
 	args := append([]string{"serve", "--database-url", url, "--jwt-secret", clusterSecret, "--node-id", id,
 		"--host", "127.0.0.1", "--port", "0", "--data-dir", t.TempDir()}, clusterTimings...)
+	if mode, ok := testRelay.Load(t); ok {
+		args = append(args, "--relay", string(mode.(relay.Mode)))
+	}
 	p := &nodeProc{t: t, id: id, cmd: exec.Command(binary, append(args, extra...)...), done: make(chan struct{})}
 	stderr, err := p.cmd.StderrPipe()
 	if err != nil {

@@ -70,7 +70,9 @@ func restPublish(t *testing.T, addr, topic, event, body string) {
 // A broadcast published on any node (a client's text or binary push, REST,
 // realtime.send, realtime.broadcast_changes) reaches every subscriber on every node exactly once, in
 // the order its sender published, whatever the subscriber's serializer.
-func TestClusterBroadcast(t *testing.T) {
+func TestClusterBroadcast(t *testing.T) { eachRelay(t, testClusterBroadcast) }
+
+func testClusterBroadcast(t *testing.T) {
 	url := pgtest.NewDatabase(t)
 	nodes := []*nodeProc{startNode(t, url, "n1"), startNode(t, url, "n2"), startNode(t, url, "n3")}
 	// The private topic is readable by anon, as a Supabase policy would
@@ -205,7 +207,9 @@ func converge(t *testing.T, what string, watchers []*wsClient, want []string) ti
 
 // Presence is the same on every node after joins, updates and leaves,
 // whichever node each member is on.
-func TestClusterPresence(t *testing.T) {
+func TestClusterPresence(t *testing.T) { eachRelay(t, testClusterPresence) }
+
+func testClusterPresence(t *testing.T) {
 	url := pgtest.NewDatabase(t)
 	nodes := []*nodeProc{startNode(t, url, "n1"), startNode(t, url, "n2"), startNode(t, url, "n3")}
 	var watchers []*wsClient
@@ -258,7 +262,9 @@ func diffsWithLeaves(c *wsClient) []string {
 // kill -9 of a node: its members leave on the others (one diff), its
 // client rejoins elsewhere, broadcasts between the survivors go on, and
 // its slot is dropped after the slot TTL.
-func TestClusterNodeDeath(t *testing.T) {
+func TestClusterNodeDeath(t *testing.T) { eachRelay(t, testClusterNodeDeath) }
+
+func testClusterNodeDeath(t *testing.T) {
 	url := pgtest.NewDatabase(t)
 	nodes := []*nodeProc{startNode(t, url, "n1"), startNode(t, url, "n2"), startNode(t, url, "n3")}
 	w1, w2 := dialNode(t, nodes[0].addr, "1.0.0"), dialNode(t, nodes[1].addr, "2.0.0")
@@ -324,7 +330,9 @@ func TestClusterNodeDeath(t *testing.T) {
 
 // A node paused past the TTL is declared dead; resumed, it tracks its
 // members again under a new incarnation, with the refs they had.
-func TestClusterPausedNode(t *testing.T) {
+func TestClusterPausedNode(t *testing.T) { eachRelay(t, testClusterPausedNode) }
+
+func testClusterPausedNode(t *testing.T) {
 	url := pgtest.NewDatabase(t)
 	n1, n2 := startNode(t, url, "n1"), startNode(t, url, "n2")
 	w1, w2 := dialNode(t, n1.addr, "2.0.0"), dialNode(t, n2.addr, "1.0.0")
@@ -363,7 +371,9 @@ func TestClusterPausedNode(t *testing.T) {
 
 // A node restarted under the same id resumes its slot, and its members
 // left when it stopped.
-func TestClusterRestartResumesSlot(t *testing.T) {
+func TestClusterRestartResumesSlot(t *testing.T) { eachRelay(t, testClusterRestartResumesSlot) }
+
+func testClusterRestartResumesSlot(t *testing.T) {
 	url := pgtest.NewDatabase(t)
 	n1, n2 := startNode(t, url, "n1"), startNode(t, url, "n2")
 	w1 := dialNode(t, n1.addr, "2.0.0")
@@ -395,7 +405,9 @@ func TestClusterRestartResumesSlot(t *testing.T) {
 
 // A node that starts after the others reads their members from Postgres,
 // then follows their changes.
-func TestClusterLateNode(t *testing.T) {
+func TestClusterLateNode(t *testing.T) { eachRelay(t, testClusterLateNode) }
+
+func testClusterLateNode(t *testing.T) {
 	url := pgtest.NewDatabase(t)
 	n1 := startNode(t, url, "n1")
 	a := dialNode(t, n1.addr, "2.0.0")
@@ -417,7 +429,9 @@ func TestClusterLateNode(t *testing.T) {
 // does to unlogged tables), every node registers again and writes its
 // members again, and the views end as they were: no member lost, none
 // shown twice.
-func TestClusterTablesLost(t *testing.T) {
+func TestClusterTablesLost(t *testing.T) { eachRelay(t, testClusterTablesLost) }
+
+func testClusterTablesLost(t *testing.T) {
 	url := pgtest.NewDatabase(t)
 	n1, n2 := startNode(t, url, "n1"), startNode(t, url, "n2")
 	w1, w2 := dialNode(t, n1.addr, "2.0.0"), dialNode(t, n2.addr, "1.0.0")
@@ -469,7 +483,9 @@ func TestClusterTablesLost(t *testing.T) {
 // After Postgres restarts, the nodes reconnect and go on relaying and
 // sharing presence. (Broadcasts published while it is down reach only the
 // sender's node: the relay is at most once.)
-func TestClusterPostgresRestart(t *testing.T) {
+func TestClusterPostgresRestart(t *testing.T) { eachRelay(t, testClusterPostgresRestart) }
+
+func testClusterPostgresRestart(t *testing.T) {
 	url := pgtest.NewDatabase(t)
 	n1, n2 := startNode(t, url, "n1"), startNode(t, url, "n2")
 	w2 := dialNode(t, n2.addr, "2.0.0")
@@ -511,7 +527,9 @@ func restPublishQuiet(addr, topic, event, body string) {
 // A second node started with a running node's id is refused with a clear
 // message (the two would share one slot); a node restarted with the id of
 // one that just stopped starts.
-func TestClusterDuplicateNodeID(t *testing.T) {
+func TestClusterDuplicateNodeID(t *testing.T) { eachRelay(t, testClusterDuplicateNodeID) }
+
+func testClusterDuplicateNodeID(t *testing.T) {
 	url := pgtest.NewDatabase(t)
 	n1 := startNode(t, url, "dup")
 	args := append([]string{"serve", "--database-url", url, "--jwt-secret", clusterSecret, "--node-id", "dup",
@@ -523,4 +541,51 @@ func TestClusterDuplicateNodeID(t *testing.T) {
 	n1.cmd.Process.Signal(syscall.SIGTERM)
 	<-n1.done
 	startNode(t, url, "dup") // the slot's walsender may linger a moment: waited for
+}
+
+// A node stopped gracefully deletes its registration: the others stop
+// counting it at once, not after the TTL. Its slot stays in the ledger,
+// and a survivor drops it after the slot TTL.
+func TestClusterGracefulStopLeaves(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	n1, n2 := startNode(t, url, "n1"), startNode(t, url, "n2")
+	n2.stop()
+	if alive := queryDB(t, url, "SELECT node_id FROM realtime.walcast_nodes WHERE node_id = 'n2' AND dead_at IS NULL"); len(alive) != 0 {
+		t.Fatalf("n2 is still registered alive right after its graceful stop: %v", alive)
+	}
+	n1.waitLog(regexp.MustCompile(`msg="dropped the slot of a dead node".* dead_node=n2 `), 15*time.Second)
+	waitSlotsAndLedger(t, url, []string{"walcast_n1"})
+}
+
+// After a crash of Postgres the unlogged registry is empty (here: it is
+// truncated, which is what crash recovery does to an unlogged table): the
+// slot of a node that died before it is found through the slot ledger and
+// dropped after the slot TTL; the survivor's own slot stays.
+func TestClusterSlotsOfNodesDeadBeforeACrash(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	n1, n2 := startNode(t, url, "n1"), startNode(t, url, "n2")
+	n2.cmd.Process.Signal(syscall.SIGKILL)
+	<-n2.done
+	execDB(t, url, "TRUNCATE realtime.walcast_nodes, realtime.walcast_presence, realtime.walcast_presence_seq")
+	n1.waitLog(regexp.MustCompile(`msg="a slot whose node is not registered.* dead_node=n2 `), 10*time.Second)
+	n1.waitLog(regexp.MustCompile(`msg="dropped the slot of a dead node".* dead_node=n2 `), 15*time.Second)
+	waitSlotsAndLedger(t, url, []string{"walcast_n1"})
+}
+
+// waitSlotsAndLedger waits until the database's slots and the slot ledger
+// both hold exactly want.
+func waitSlotsAndLedger(t *testing.T, url string, want []string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		slots := queryDB(t, url, "SELECT slot_name FROM pg_replication_slots WHERE database = current_database() ORDER BY 1")
+		ledger := queryDB(t, url, "SELECT slot FROM realtime.walcast_slots ORDER BY 1")
+		if slices.Equal(slots, want) && slices.Equal(ledger, want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("slots %v, ledger %v; want %v", slots, ledger, want)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/walcast/walcast/cluster"
 	"github.com/walcast/walcast/internal/localpg"
 	"github.com/walcast/walcast/metrics"
+	"github.com/walcast/walcast/relay"
 	"github.com/walcast/walcast/replication"
 	"github.com/walcast/walcast/transport"
 )
@@ -38,6 +39,7 @@ type serveConfig struct {
 	maxHeaderBytes                  int // http.Server.MaxHeaderBytes
 	retention                       changes.Retention
 	node                            cluster.Config // Pool filled in by serve
+	relay                           relay.Mode
 	nodeIDPersisted                 bool
 	serviceRole                     string
 	log                             *slog.Logger
@@ -60,6 +62,7 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (*s
 	heartbeat := f.duration("heartbeat", "WALCAST_HEARTBEAT", cluster.DefaultHeartbeat, "how often the node renews its registration and looks for dead nodes")
 	nodeTTL := f.duration("node-ttl", "WALCAST_NODE_TTL", cluster.DefaultTTL, "a node without a heartbeat for this long is dead: its presence members leave")
 	slotTTL := f.duration("slot-ttl", "WALCAST_SLOT_TTL", cluster.DefaultSlotTTL, "a dead node's slot is dropped this long after its last heartbeat")
+	relayMode := f.string("relay", "WALCAST_RELAY", string(relay.ModeNotify), "how broadcasts cross to the other nodes: notify (pg_notify to each node's LISTEN connection) or wal (a logical message read from each node's slot); every node must use the same")
 	logger := f.logFlags("info")
 	queueBytes := f.int("queue-bytes", "WALCAST_QUEUE_BYTES", transport.DefaultQueueBytes, "outbound backlog per connection, on top of room for two maximal broadcasts; a client that falls further behind is closed (4000 slow consumer)")
 	maxPayload := f.int("max-payload-bytes", "WALCAST_MAX_PAYLOAD_BYTES", transport.DefaultMaxPayloadBytes, "largest broadcast or presence payload a client may send")
@@ -132,6 +135,9 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (*s
 	cfg.node = cluster.Config{ID: *nodeID, Slot: cfg.stream.Slot, Heartbeat: *heartbeat, TTL: *nodeTTL, SlotTTL: *slotTTL, Logger: log}
 	if err := cfg.node.Validate(); err != nil {
 		return nil, usageError{err}
+	}
+	if cfg.relay, err = relay.ParseMode(*relayMode); err != nil {
+		return nil, usageError{fmt.Errorf("--%w", err)}
 	}
 	cfg.server = transport.Config{QueueBytes: *queueBytes, MaxChannels: *maxChannels, WriteCoalesce: *coalesce,
 		MaxPayloadBytes: *maxPayload, MaxConnsPerIP: *maxConnsPerIP,

@@ -31,7 +31,7 @@ func (s *Store) HandleMessage(_ context.Context, msg *replication.LogicalMessage
 	inc := cluster.Incarnation{Node: b.Node, N: b.Inc}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.dead[inc] {
+	if s.deadLocked(inc) {
 		return nil
 	}
 	if _, known := s.remotes[inc]; !known {
@@ -70,7 +70,7 @@ func (s *Store) remote(inc cluster.Incarnation) *remote {
 func (s *Store) supersedeLocked(inc cluster.Incarnation) {
 	for old := range s.remotes {
 		if old.Node == inc.Node && old.N < inc.N {
-			s.dead[old] = true
+			s.markDeadLocked(old)
 			s.dropLocked(old)
 		}
 	}
@@ -142,8 +142,22 @@ func (s *Store) applyBatch(r *remote, b *batch) {
 func (s *Store) Dead(inc cluster.Incarnation) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.dead[inc] = true
+	s.markDeadLocked(inc)
 	s.dropLocked(inc)
+}
+
+// deadLocked reports whether inc is known dead.
+func (s *Store) deadLocked(inc cluster.Incarnation) bool {
+	last, ok := s.dead[inc.Node]
+	return ok && inc.N <= last
+}
+
+// markDeadLocked records inc, and so every earlier incarnation of its
+// node, as dead.
+func (s *Store) markDeadLocked(inc cluster.Incarnation) {
+	if last, ok := s.dead[inc.Node]; !ok || inc.N > last {
+		s.dead[inc.Node] = inc.N
+	}
 }
 
 func (s *Store) dropLocked(inc cluster.Incarnation) {

@@ -131,6 +131,27 @@ func TestHandleMessage(t *testing.T) {
 	}
 }
 
+// Many deaths of one node id leave one entry in the dead set, and it
+// still covers every incarnation up to the last dead one; a later
+// incarnation is alive.
+func TestDeadSetKeepsOneEntryPerNode(t *testing.T) {
+	s, _ := newTestStore(t)
+	for n := int64(1); n <= 1000; n++ {
+		s.Dead(cluster.Incarnation{Node: "n2", N: n})
+	}
+	s.Dead(cluster.Incarnation{Node: "n2", N: 10}) // a late, older death
+	s.Dead(cluster.Incarnation{Node: "n3", N: 4})
+	if len(s.dead) != 2 {
+		t.Fatalf("dead set holds %d entries, want 2 (one per node id): %v", len(s.dead), s.dead)
+	}
+	send(t, s, batch{Node: "n2", Inc: 500, Seq: 1, Ops: []wireOp{put("r", 1, "old", "ref1", `{}`)}})
+	send(t, s, batch{Node: "n3", Inc: 2, Seq: 1, Ops: []wireOp{put("r", 1, "older", "ref2", `{}`)}})
+	send(t, s, batch{Node: "n2", Inc: 1001, Seq: 1, Ops: []wireOp{put("r", 1, "new", "ref3", `{}`)}})
+	if got, want := string(s.State("r")), `{"new":{"metas":[{"phx_ref":"ref3"}]}}`; got != want {
+		t.Errorf("state\n got %s\nwant %s", got, want)
+	}
+}
+
 // Local changes are queued for the writer, a member changed twice once.
 func TestTrackQueuesWrites(t *testing.T) {
 	s, _ := newTestStore(t)

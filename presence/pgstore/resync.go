@@ -89,7 +89,7 @@ func (s *Store) resyncOnce(ctx context.Context) error {
 	defer s.mu.Unlock()
 	for inc, seq := range seqs {
 		n := nodes[inc.Node]
-		if inc.Node == self || s.dead[inc] || n.inc != inc.N || !n.alive {
+		if inc.Node == self || s.deadLocked(inc) || n.inc != inc.N || !n.alive {
 			continue
 		}
 		r := s.remote(inc)
@@ -106,8 +106,16 @@ func (s *Store) resyncOnce(ctx context.Context) error {
 	for inc := range s.remotes {
 		n, ok := nodes[inc.Node]
 		if ok && (n.inc > inc.N || n.inc == inc.N && !n.alive) {
-			s.dead[inc] = true
+			s.markDeadLocked(inc)
 			s.dropLocked(inc)
+		}
+	}
+	// A node id the registry no longer holds (its slot was dropped, or it
+	// stopped gracefully) cannot commit a batch any more (AliveTx): what
+	// it sent before its death is behind the death in the stream.
+	for node := range s.dead {
+		if _, ok := nodes[node]; !ok {
+			delete(s.dead, node)
 		}
 	}
 	return nil

@@ -29,9 +29,13 @@ type Store struct {
 	local   map[memberKey]presence.Entry // this node's members
 	pending map[memberKey]op             // local changes not yet written
 	remotes map[cluster.Incarnation]*remote
-	dead    map[cluster.Incarnation]bool
-	nextID  presence.MemberID // ids of other nodes' members in mem
-	live    bool
+	// dead holds, per node id, its last incarnation known dead: every
+	// earlier one is dead too (a node's incarnations grow, and it takes a
+	// new one only once the old one is over), so one entry per node id
+	// does, and resyncOnce forgets the ids the registry no longer holds.
+	dead   map[string]int64
+	nextID presence.MemberID // ids of other nodes' members in mem
+	live   bool
 	// announce asks for a batch even with nothing pending: the first
 	// batch of a new incarnation tells the others to drop the old one.
 	announce bool
@@ -94,7 +98,7 @@ func New(cfg Config, sink presence.Sink) *Store {
 		mem: presence.NewMemory(sink), pool: cfg.Pool, node: cfg.Node,
 		log:   cfg.Logger.With("component", "presence", "node", cfg.Node.ID()),
 		local: make(map[memberKey]presence.Entry), pending: make(map[memberKey]op),
-		remotes: make(map[cluster.Incarnation]*remote), dead: make(map[cluster.Incarnation]bool),
+		remotes: make(map[cluster.Incarnation]*remote), dead: make(map[string]int64),
 		nextID: firstRemoteID,
 		wake:   make(chan struct{}, 1), resync: make(chan struct{}, 1),
 	}

@@ -11,8 +11,8 @@
 -- are empty. Every node then finds its registration gone at its next
 -- heartbeat, registers again under a new incarnation and writes its
 -- members again, so presence heals by itself within a heartbeat; slots of
--- nodes that died before the crash are no longer known and are not
--- dropped for them (the README says how to find them).
+-- nodes that died before the crash are found again through the logged
+-- ledger of 0101_cluster_slots.sql.
 
 -- Incarnations of nodes: a node takes a new one at every start and
 -- whenever it finds that the others declared it dead. A global sequence
