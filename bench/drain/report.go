@@ -45,8 +45,16 @@ CPU: for pg_recvlogical and walcast tail the client process, start to exit (from
 	`(the subscriber, and the bench's walsender readings) from just before the slot is released to the last row (/proc/<pid>/stat, 10 ms ticks). ` +
 	`Walsender CPU: the walsender that acquired the slot, from acquiring it to its last reading (every 2 ms, so up to 2 ms before its exit), the same for every consumer: ` +
 	`a consumer that reads slowly makes the walsender wait and write larger batches, which shows here.
-Rows: the items table (bigint identity, uuid, text, int, numeric, text[], jsonb, bool, timestamptz) and a text note that pads each row to the size asked for, stored PLAIN (neither compressed nor moved out of line by TOAST); sizes below are pg_column_size of the loaded rows. ` +
-	`logical_decoding_work_mem = 1GB, so no transaction is spilled to disk.`
+Loads of the rows family: the items table (bigint identity, uuid, text, int, numeric, text[], jsonb, bool, timestamptz) and a text note that pads each row to the size asked for, stored PLAIN (neither compressed nor moved out of line by TOAST); sizes below are pg_column_size of the loaded rows. ` +
+	`logical_decoding_work_mem = 1GB, so no transaction is spilled to disk.
+
+Wide-row loads (wide.go), each one transaction, its rows changed in id order by a procedure; the rows an update or delete changes are inserted before the load's slot exists, so only the changes are drained:
+
+- toast: the docs table (bigint key, title, int version, text body stored EXTERNAL: out of line in the TOAST table, uncompressed, so each body reaches the WAL at full size). ` +
+	`Insert of rows with a body of --toast-size bytes; update of the version that leaves the body unchanged (pgoutput sends an unchanged-TOAST marker instead of the value; walcast leaves the column out of record and names it in unchanged_toast); update writing a new body of the same size. ` +
+	`Row sizes below count the body at its full length.
+- identity: items_full, the items columns with REPLICA IDENTITY FULL and the largest --row-sizes row: update of qty (the WAL and every consumer carry the old row too) and delete (the whole old row).
+- Checks as above, per change: walcast tail, the type, table and id of each line (old_record's id for a DELETE); the subscriber joins postgres_changes on the load's table and checks the type and id of each change.`
 
 func (r drainReport) write(w io.Writer) error {
 	var notes []string
@@ -104,7 +112,7 @@ func (r drainReport) targets() []report.Target {
 				ratio = math.Round(rate/base*100) / 100
 			}
 			t := report.Target{
-				Name:     fmt.Sprintf("WAL drain, %s, ~%s-byte rows: %s / %s", d.title, stats.Group(float64(d.rowSize)), c.name, ref.name),
+				Name:     fmt.Sprintf("WAL drain, %s: %s / %s", d.subject(), c.name, ref.name),
 				Goal:     fmt.Sprintf("≥ %.2f", c.goal),
 				Measured: fmt.Sprintf("%.2f (%s vs %s rows/s)", ratio, stats.Group(rate), stats.Group(base)),
 				Ratio:    ratio,
