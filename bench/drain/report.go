@@ -33,7 +33,7 @@ Drain of identical WAL: each run reads a fresh copy of the load's template slot 
 	`to the last row's arrival at the consumer. Process start, connecting and (for walcast serve) joining come before and are left out for all.
 - pg_recvlogical: up to the LSN after the load (-E), output to stdout, which the bench reads; the last row is the last byte it prints. Check, every run: the slot's confirmed_flush_lsn reached that LSN.
 - walcast tail: JSON lines to stdout, which the bench reads; exits after the load's row count; the last row is the last byte it prints. Check, on the check run (output copied to a file): exactly the load's rows, ids in order.
-- walcast serve, 1 WebSocket subscriber: walcast's defaults (1 MiB queue per connection); the subscriber (in the bench process, vsn 2.0.0, no compression, the WebSocket library's default buffers) joins postgres_changes on public.items, all events, no filter. ` +
+- walcast serve, 1 WebSocket subscriber: walcast's defaults (1 MiB queue per connection); the subscriber (in the bench process, vsn 2.0.0, no compression, the WebSocket library's default buffers) joins postgres_changes on the load's table (public.items for the rows family), all events, no filter. ` +
 	`The bench holds the copy slot while the server starts and the subscriber joins, then lets go; the server takes the slot on its next retry. ` +
 	`walcast closes a subscriber that falls 1 MiB behind the decoder (4000 slow consumer), by design; such a run counts as failed. Check, every run: exactly the load's rows, ids in order.
 - walcast serve with a 256 MiB queue and a 256 KB client buffer: the same with --queue-bytes 256 MiB (WALCAST_QUEUE_BYTES) and a 256 KB read buffer under the subscriber, as a deployment serving catch-up consumers would set. ` +
