@@ -86,7 +86,7 @@ func (b *rlsBench) measure(ctx context.Context, opt rlsOptions, md mode) (m meas
 			err = serr
 		}
 	}()
-	hb := harness.StartHeartbeats(ctx, "2.0.0", 20*time.Second)
+	hb := harness.StartHeartbeats(ctx, "2.0.0", harness.HeartbeatInterval)
 	defer hb.Stop()
 	url := b.WsURL(srv.Port)
 	var conns []*userConn
