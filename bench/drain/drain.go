@@ -24,6 +24,7 @@ import (
 type drainOptions struct {
 	runs, bigRows, smallRows int
 	wideRows, toastSize      int // rows of a toast load and the size of their body
+	identityRows             int // rows of a REPLICA IDENTITY FULL load
 	rowSizes                 []int
 	families                 []string // the load families to run (--loads)
 	quick                    bool
@@ -48,7 +49,7 @@ const maxRowSize = 7000
 func parseDrainFlags(args []string) (drainOptions, error) {
 	fs := flag.NewFlagSet("drain", flag.ContinueOnError)
 	runs := fs.Int("runs", 5, "timed runs per consumer and load")
-	quick := fs.Bool("quick", false, "smoke run: a 50,000-row transaction, 10,000 one-row transactions, 1,000 TOASTed rows and 1 run (unless --runs)")
+	quick := fs.Bool("quick", false, "smoke run: a 50,000-row transaction, 10,000 one-row transactions, 1,000 TOASTed and 5,000 REPLICA IDENTITY FULL rows and 1 run (unless --runs)")
 	loads := fs.String("loads", strings.Join(allFamilies, ","), "load families, comma-separated: rows (items inserts of each --row-sizes, big and small), toast (docs rows with a TOASTed body: insert, update leaving it, update changing it), identity (REPLICA IDENTITY FULL update and delete)")
 	toastSize := fs.Int("toast-size", 50_000, "bytes of the TOASTed body of the toast loads")
 	rowSizes := fs.String("row-sizes", "100,2000", "row sizes in bytes, comma-separated; each is run with both load shapes")
@@ -58,9 +59,9 @@ func parseDrainFlags(args []string) (drainOptions, error) {
 	if err := cli.ParseFlagsOnly(fs, args); err != nil {
 		return drainOptions{}, err
 	}
-	opt := drainOptions{runs: *runs, bigRows: 200_000, smallRows: 50_000, wideRows: 10_000, toastSize: *toastSize, quick: *quick, out: *out, json: *jsonPath, walcast: *walcast}
+	opt := drainOptions{runs: *runs, bigRows: 200_000, smallRows: 50_000, wideRows: 4_000, identityRows: 20_000, toastSize: *toastSize, quick: *quick, out: *out, json: *jsonPath, walcast: *walcast}
 	if *quick {
-		opt.bigRows, opt.smallRows, opt.wideRows = 50_000, 10_000, 1_000
+		opt.bigRows, opt.smallRows, opt.wideRows, opt.identityRows = 50_000, 10_000, 1_000, 5_000
 		if !cli.FlagSet(fs, "runs") {
 			opt.runs = 1
 		}

@@ -88,7 +88,7 @@ func wideLoads(opt drainOptions) []load {
 	}
 	if opt.has(familyIdentity) {
 		size := opt.rowSizes[len(opt.rowSizes)-1]
-		rows := opt.smallRows
+		rows := opt.identityRows
 		loads = append(loads,
 			load{family: familyIdentity, shape: "replica identity full update", table: "items_full", op: "UPDATE", rowSize: size, rows: rows, prefill: true,
 				desc:  fmt.Sprintf("1 transaction updating qty of %s items_full rows (REPLICA IDENTITY FULL: the old row too)", stats.Group(float64(rows))),

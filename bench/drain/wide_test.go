@@ -19,9 +19,9 @@ func TestParseDrainFlagsLoads(t *testing.T) {
 		wideRows int
 		err      string
 	}{
-		{args: nil, families: allFamilies, wideRows: 10_000},
+		{args: nil, families: allFamilies, wideRows: 4_000},
 		{args: []string{"--quick"}, families: allFamilies, wideRows: 1_000},
-		{args: []string{"--loads", "toast, identity,toast"}, families: []string{familyToast, familyIdentity}, wideRows: 10_000},
+		{args: []string{"--loads", "toast, identity,toast"}, families: []string{familyToast, familyIdentity}, wideRows: 4_000},
 		{args: []string{"--loads", "rows,blobs"}, err: `unknown family "blobs"`},
 		{args: []string{"--toast-size", "1000"}, err: "--toast-size must be"},
 		{args: []string{"--toast-size", "2000000"}, err: "--toast-size must be"},
@@ -43,7 +43,7 @@ func TestParseDrainFlagsLoads(t *testing.T) {
 }
 
 func TestDrainLoadsFamilies(t *testing.T) {
-	opt := drainOptions{bigRows: 200, smallRows: 50, wideRows: 10, toastSize: 50_000, rowSizes: []int{100, 2000}, families: []string{familyToast, familyIdentity}}
+	opt := drainOptions{bigRows: 200, smallRows: 99, identityRows: 50, wideRows: 10, toastSize: 50_000, rowSizes: []int{100, 2000}, families: []string{familyToast, familyIdentity}}
 	var got []string
 	for _, l := range drainLoads(opt) {
 		got = append(got, fmt.Sprintf("%s %s %s %d×%d prefill=%v", l.shape, l.table, l.op, l.rows, l.rowSize, l.prefill))
@@ -67,7 +67,7 @@ func TestDrainLoadsFamilies(t *testing.T) {
 // TestWideLoadSQL: each statement changes exactly the load's ids.
 func TestWideLoadSQL(t *testing.T) {
 	b := &drainBench{baseRowBytes: 100}
-	for _, l := range wideLoads(drainOptions{wideRows: 5, smallRows: 7, toastSize: 20_000, rowSizes: []int{500}, families: allFamilies}) {
+	for _, l := range wideLoads(drainOptions{wideRows: 5, identityRows: 7, toastSize: 20_000, rowSizes: []int{500}, families: allFamilies}) {
 		d := &drainRun{b: b, load: l, firstID: 11}
 		sql := d.wideLoadSQL()
 		switch l.shape {
