@@ -59,7 +59,7 @@ Wide-row loads (wide.go), each one transaction, its rows changed in id order by 
 func (r drainReport) write(w io.Writer) error {
 	var notes []string
 	for _, d := range r.runs {
-		notes = append(notes, fmt.Sprintf("- %s: %s of %s bytes on average, %.1f MB of WAL (%s bytes/row), loaded in %.2f s",
+		notes = append(notes, fmt.Sprintf("- %s: %s; rows of %s bytes on average, %.1f MB of WAL (%s bytes/row), loaded in %.2f s",
 			d.name(), d.desc, stats.Group(d.rowBytes), float64(d.walBytes)/1e6, stats.Group(float64(d.walBytes)/float64(d.rows)), d.loadTime.Seconds()))
 	}
 	quick := ""
