@@ -3,7 +3,7 @@
 //
 //	go run -C bench .              # the full suite (under 30 minutes)
 //	go run -C bench . --quick      # the quick suite (under 5 minutes)
-//	go run -C bench . COMMAND -h   # one workload: drain, latency, filters, fanout, idle, sse
+//	go run -C bench . COMMAND -h   # one workload: drain, latency, filters, mixed, rls, fanout, idle, sse
 //
 // from the repository root (or "go run ." in bench/). bench is a module of
 // its own, so that the server's go.mod carries none of its dependencies
@@ -32,6 +32,8 @@ import (
 	"github.com/walcast/walcast/bench/harness"
 	"github.com/walcast/walcast/bench/idle"
 	"github.com/walcast/walcast/bench/latency"
+	"github.com/walcast/walcast/bench/mixed"
+	"github.com/walcast/walcast/bench/rls"
 	"github.com/walcast/walcast/bench/sse"
 	"github.com/walcast/walcast/bench/suite"
 )
@@ -45,6 +47,8 @@ Commands:
   drain   pg_recvlogical, walcast tail and one WebSocket subscriber draining identical WAL
   latency commit-to-client latency of walcast vs a bare pgoutput receiver
   filters rows/s through walcast's filter index with 1 to 100,000 eq subscriptions
+  mixed   combined filters (in, neq, lt, gt, ...) and 100 tables vs single eq filters on one table
+  rls     postgres_changes checked against a row-level security policy per user, vs eq filters
   fanout  broadcast fan-out vs Centrifugo: deliveries/s, latency, server CPU per delivery
   idle    server memory per idle WebSocket connection, vs Centrifugo
   sse     the SSE feed beside WebSocket: fan-out per CPU-second, idle memory, replay
@@ -64,6 +68,8 @@ var workloads = map[string]func(context.Context, []string) error{
 	"drain":   drain.Run,
 	"latency": latency.Run,
 	"filters": filters.Run,
+	"mixed":   mixed.Run,
+	"rls":     rls.Run,
 	"fanout":  fanout.Run,
 	"idle":    idle.Run,
 	"sse":     sse.Run,

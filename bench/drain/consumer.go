@@ -98,7 +98,7 @@ func (b *drainBench) tailConsumer() consumer {
 			err = cerr
 		}
 		if err == nil {
-			if cerr := checkLines(path, d.rows, d.firstID); cerr != nil {
+			if cerr := checkLines(path, d.load, d.firstID); cerr != nil {
 				err = deliveryError{cerr}
 			}
 		}
@@ -167,9 +167,11 @@ func readTimed(r io.Reader, copyTo io.Writer) (last time.Time, err error) {
 	}
 }
 
-// checkLines verifies that path holds exactly rows JSON lines, inserts into
-// public.items with ids firstID to firstID+rows-1 in order.
-func checkLines(path string, rows int, firstID int64) error {
+// checkLines verifies that path holds exactly the changes of l, one JSON
+// line each: rows changes of type l.op to public.l.table, with ids firstID
+// to firstID+rows-1 in order (the id of record, or of old_record for a
+// DELETE, which has no record).
+func checkLines(path string, l load, firstID int64) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
@@ -181,21 +183,31 @@ func checkLines(path string, rows int, firstID int64) error {
 	for sc.Scan() {
 		var ch struct {
 			Schema, Table, Type string
-			Record              struct{ ID int64 }
+			Record              *struct{ ID int64 }
+			OldRecord           *struct{ ID int64 } `json:"old_record"`
 		}
 		if err := json.Unmarshal(sc.Bytes(), &ch); err != nil {
 			return fmt.Errorf("line %d: %w", n+1, err)
 		}
-		if want := firstID + int64(n); ch.Schema != "public" || ch.Table != "items" || ch.Type != "INSERT" || ch.Record.ID != want {
-			return fmt.Errorf("line %d: got %s %s.%s id %d, want INSERT public.items id %d", n+1, ch.Type, ch.Schema, ch.Table, ch.Record.ID, want)
+		row := ch.Record
+		if l.op == "DELETE" {
+			row = ch.OldRecord
+		}
+		want := firstID + int64(n)
+		if ch.Schema != "public" || ch.Table != l.table || ch.Type != l.op || row == nil || row.ID != want {
+			id := "no id"
+			if row != nil {
+				id = fmt.Sprintf("id %d", row.ID)
+			}
+			return fmt.Errorf("line %d: got %s %s.%s %s, want %s public.%s id %d", n+1, ch.Type, ch.Schema, ch.Table, id, l.op, l.table, want)
 		}
 		n++
 	}
 	if err := sc.Err(); err != nil {
 		return err
 	}
-	if n != rows {
-		return fmt.Errorf("printed %d lines, want %d", n, rows)
+	if n != l.rows {
+		return fmt.Errorf("printed %d lines, want %d", n, l.rows)
 	}
 	return nil
 }

@@ -9,6 +9,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -21,10 +23,24 @@ import (
 // drainOptions are the flags of the drain command.
 type drainOptions struct {
 	runs, bigRows, smallRows int
+	wideRows, toastSize      int // rows of a toast load and the size of their body
+	identityRows             int // rows of a REPLICA IDENTITY FULL load
 	rowSizes                 []int
+	families                 []string // the load families to run (--loads)
 	quick                    bool
 	out, json, walcast       string
 }
+
+// has reports whether the loads of family are to run.
+func (o drainOptions) has(family string) bool { return slices.Contains(o.families, family) }
+
+// The bounds of --toast-size: above the 2 KB TOAST threshold, and below
+// walcast's 1 MiB record limit (past which a change is sent without its
+// large values).
+const (
+	minToastSize = 4_000
+	maxToastSize = 500_000
+)
 
 // maxRowSize keeps a row, whose padding is stored uncompressed in the heap
 // (STORAGE PLAIN), well inside one 8 KB page.
@@ -33,7 +49,9 @@ const maxRowSize = 7000
 func parseDrainFlags(args []string) (drainOptions, error) {
 	fs := flag.NewFlagSet("drain", flag.ContinueOnError)
 	runs := fs.Int("runs", 5, "timed runs per consumer and load")
-	quick := fs.Bool("quick", false, "smoke run: a 50,000-row transaction, 10,000 one-row transactions and 1 run (unless --runs)")
+	quick := fs.Bool("quick", false, "smoke run: a 50,000-row transaction, 10,000 one-row transactions, 1,000 TOASTed and 5,000 REPLICA IDENTITY FULL rows and 1 run (unless --runs)")
+	loads := fs.String("loads", strings.Join(allFamilies, ","), "load families, comma-separated: rows (items inserts of each --row-sizes, big and small), toast (docs rows with a TOASTed body: insert, update leaving it, update changing it), identity (REPLICA IDENTITY FULL update and delete)")
+	toastSize := fs.Int("toast-size", 50_000, "bytes of the TOASTed body of the toast loads")
 	rowSizes := fs.String("row-sizes", "100,2000", "row sizes in bytes, comma-separated; each is run with both load shapes")
 	out := fs.String("out", "", "also write the report to this file")
 	jsonPath := fs.String("json", "", "write targets and chart series to this file (JSON)")
@@ -41,9 +59,9 @@ func parseDrainFlags(args []string) (drainOptions, error) {
 	if err := cli.ParseFlagsOnly(fs, args); err != nil {
 		return drainOptions{}, err
 	}
-	opt := drainOptions{runs: *runs, bigRows: 200_000, smallRows: 50_000, quick: *quick, out: *out, json: *jsonPath, walcast: *walcast}
+	opt := drainOptions{runs: *runs, bigRows: 200_000, smallRows: 50_000, wideRows: 4_000, identityRows: 20_000, toastSize: *toastSize, quick: *quick, out: *out, json: *jsonPath, walcast: *walcast}
 	if *quick {
-		opt.bigRows, opt.smallRows = 50_000, 10_000
+		opt.bigRows, opt.smallRows, opt.wideRows, opt.identityRows = 50_000, 10_000, 1_000, 5_000
 		if !cli.FlagSet(fs, "runs") {
 			opt.runs = 1
 		}
@@ -61,6 +79,18 @@ func parseDrainFlags(args []string) (drainOptions, error) {
 		}
 	}
 	opt.rowSizes = sizes
+	if opt.toastSize < minToastSize || opt.toastSize > maxToastSize {
+		return drainOptions{}, cli.Usage(fmt.Errorf("--toast-size must be from %d to %d bytes", minToastSize, maxToastSize))
+	}
+	for _, f := range strings.Split(*loads, ",") {
+		f = strings.TrimSpace(f)
+		if !slices.Contains(allFamilies, f) {
+			return drainOptions{}, cli.Usage(fmt.Errorf("--loads: unknown family %q (want %s)", f, strings.Join(allFamilies, ", ")))
+		}
+		if !slices.Contains(opt.families, f) {
+			opt.families = append(opt.families, f)
+		}
+	}
 	return opt, nil
 }
 

@@ -51,8 +51,12 @@ END $$;`
 
 // load is one workload whose WAL every consumer drains.
 type load struct {
-	shape   string // "big" or "small"
-	rowSize int    // bytes per row asked for
+	family  string // familyRows, familyToast or familyIdentity
+	shape   string // "big" or "small" for rows; the kind of change for the others
+	table   string // the table changed
+	op      string // INSERT, UPDATE or DELETE: every change of the load
+	prefill bool   // the rows it changes are inserted before its slot exists
+	rowSize int    // bytes per row asked for (docs: of the body)
 	rows    int
 	desc    string // "1 transaction of 200,000 rows"
 	title   string // "200k-row transaction", for target names
@@ -60,19 +64,31 @@ type load struct {
 
 func (l load) name() string { return fmt.Sprintf("%s, %s B", l.shape, stats.Group(float64(l.rowSize))) }
 
+// subject names the load in a target: "200k-row transaction, ~2,000-byte
+// rows".
+func (l load) subject() string {
+	if l.family == familyToast {
+		return l.title
+	}
+	return fmt.Sprintf("%s, ~%s-byte rows", l.title, stats.Group(float64(l.rowSize)))
+}
+
 // drainLoads is every load of a run: both shapes for each row size.
 func drainLoads(opt drainOptions) []load {
 	var loads []load
 	for _, size := range opt.rowSizes {
+		if !opt.has(familyRows) {
+			break
+		}
 		loads = append(loads,
-			load{shape: "big", rowSize: size, rows: opt.bigRows,
+			load{family: familyRows, shape: "big", table: "items", op: "INSERT", rowSize: size, rows: opt.bigRows,
 				desc:  fmt.Sprintf("1 transaction of %s rows", stats.Group(float64(opt.bigRows))),
 				title: fmt.Sprintf("%s-row transaction", thousands(opt.bigRows))},
-			load{shape: "small", rowSize: size, rows: opt.smallRows,
+			load{family: familyRows, shape: "small", table: "items", op: "INSERT", rowSize: size, rows: opt.smallRows,
 				desc:  fmt.Sprintf("%s one-row transactions", stats.Group(float64(opt.smallRows))),
 				title: fmt.Sprintf("%s one-row transactions", thousands(opt.smallRows))})
 	}
-	return loads
+	return append(loads, wideLoads(opt)...)
 }
 
 // thousands writes 200000 as "200k" (and numbers that are no multiple of
@@ -101,6 +117,9 @@ func (b *drainBench) setup(ctx context.Context) error {
 	if _, err := b.conn.Exec(ctx, setupSQL); err != nil {
 		return fmt.Errorf("create items table and publication: %w", err)
 	}
+	if _, err := b.conn.Exec(ctx, wideSetupSQL); err != nil {
+		return fmt.Errorf("create docs and items_full tables: %w", err)
+	}
 	// g = 1,000,000 has as many digits as the loads' largest values.
 	q := `SELECT pg_column_size(ROW(0::bigint, ` + itemRow + `, ''::text)) FROM generate_series(1000000, 1000000) AS g`
 	if err := b.conn.QueryRow(ctx, q).Scan(&b.baseRowBytes); err != nil {
@@ -111,7 +130,10 @@ func (b *drainBench) setup(ctx context.Context) error {
 
 // loadSQL is the statement that runs the load.
 func (d *drainRun) loadSQL() string {
-	pad := max(0, d.rowSize-d.b.baseRowBytes)
+	if d.family != familyRows {
+		return d.wideLoadSQL()
+	}
+	pad := d.pad()
 	if d.shape == "small" {
 		return fmt.Sprintf("CALL insert_items_one_by_one(%d, %d)", d.rows, pad)
 	}
@@ -119,10 +141,26 @@ func (d *drainRun) loadSQL() string {
 		itemColumns, itemRow, itemNote, d.rows, pad)
 }
 
+// pad is the length of the note that makes an items row rowSize bytes.
+func (d *drainRun) pad() int { return max(0, d.rowSize-d.b.baseRowBytes) }
+
 // prepare creates the template slot, runs the load and records the end LSN.
 // The caller drops the template slot once prepare succeeded.
 func (d *drainRun) prepare(ctx context.Context) (err error) {
 	conn := d.b.conn
+	if err := conn.QueryRow(ctx, "SELECT coalesce(max(id), 0) + 1 FROM "+d.table).Scan(&d.firstID); err != nil {
+		return fmt.Errorf("read the next id of %s: %w", d.table, err)
+	}
+	if d.prefill {
+		fmt.Fprintf(os.Stderr, "inserting the %s rows that %s changes ...\n", stats.Group(float64(d.rows)), d.name())
+		if _, err := conn.Exec(ctx, d.prefillSQL()); err != nil {
+			return fmt.Errorf("insert the rows to change: %w", err)
+		}
+		// Measured now: a delete leaves none.
+		if err := conn.QueryRow(ctx, rowSizeSQL(d.table), d.firstID, d.firstID+999).Scan(&d.rowBytes); err != nil {
+			return fmt.Errorf("measure the rows to change: %w", err)
+		}
+	}
 	if _, err := conn.Exec(ctx, "SELECT pg_create_logical_replication_slot($1, 'pgoutput')", d.tmpl); err != nil {
 		return fmt.Errorf("create template slot: %w", err)
 	}
@@ -132,7 +170,7 @@ func (d *drainRun) prepare(ctx context.Context) (err error) {
 		}
 	}()
 	var start string
-	if err := conn.QueryRow(ctx, "SELECT pg_current_wal_insert_lsn()::text, coalesce(max(id), 0) + 1 FROM items").Scan(&start, &d.firstID); err != nil {
+	if err := conn.QueryRow(ctx, "SELECT pg_current_wal_insert_lsn()::text").Scan(&start); err != nil {
 		return fmt.Errorf("read start LSN: %w", err)
 	}
 	if _, err := conn.Exec(ctx, "SET synchronous_commit = off"); err != nil {
@@ -148,9 +186,10 @@ func (d *drainRun) prepare(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("read end LSN: %w", err)
 	}
-	err = conn.QueryRow(ctx, "SELECT avg(pg_column_size(i.*))::float8 FROM items i WHERE id BETWEEN $1 AND $2", d.firstID, d.firstID+999).Scan(&d.rowBytes)
-	if err != nil {
-		return fmt.Errorf("measure loaded rows: %w", err)
+	if !d.prefill {
+		if err := conn.QueryRow(ctx, rowSizeSQL(d.table), d.firstID, d.firstID+999).Scan(&d.rowBytes); err != nil {
+			return fmt.Errorf("measure loaded rows: %w", err)
+		}
 	}
 	// With synchronous_commit=off the last commits reach disk within
 	// wal_writer_delay; walsenders decode flushed WAL only, so no run may

@@ -33,7 +33,7 @@ Drain of identical WAL: each run reads a fresh copy of the load's template slot 
 	`to the last row's arrival at the consumer. Process start, connecting and (for walcast serve) joining come before and are left out for all.
 - pg_recvlogical: up to the LSN after the load (-E), output to stdout, which the bench reads; the last row is the last byte it prints. Check, every run: the slot's confirmed_flush_lsn reached that LSN.
 - walcast tail: JSON lines to stdout, which the bench reads; exits after the load's row count; the last row is the last byte it prints. Check, on the check run (output copied to a file): exactly the load's rows, ids in order.
-- walcast serve, 1 WebSocket subscriber: walcast's defaults (1 MiB queue per connection); the subscriber (in the bench process, vsn 2.0.0, no compression, the WebSocket library's default buffers) joins postgres_changes on public.items, all events, no filter. ` +
+- walcast serve, 1 WebSocket subscriber: walcast's defaults (1 MiB queue per connection); the subscriber (in the bench process, vsn 2.0.0, no compression, the WebSocket library's default buffers) joins postgres_changes on the load's table (public.items for the rows family), all events, no filter. ` +
 	`The bench holds the copy slot while the server starts and the subscriber joins, then lets go; the server takes the slot on its next retry. ` +
 	`walcast closes a subscriber that falls 1 MiB behind the decoder (4000 slow consumer), by design; such a run counts as failed. Check, every run: exactly the load's rows, ids in order.
 - walcast serve with a 256 MiB queue and a 256 KB client buffer: the same with --queue-bytes 256 MiB (WALCAST_QUEUE_BYTES) and a 256 KB read buffer under the subscriber, as a deployment serving catch-up consumers would set. ` +
@@ -45,13 +45,21 @@ CPU: for pg_recvlogical and walcast tail the client process, start to exit (from
 	`(the subscriber, and the bench's walsender readings) from just before the slot is released to the last row (/proc/<pid>/stat, 10 ms ticks). ` +
 	`Walsender CPU: the walsender that acquired the slot, from acquiring it to its last reading (every 2 ms, so up to 2 ms before its exit), the same for every consumer: ` +
 	`a consumer that reads slowly makes the walsender wait and write larger batches, which shows here.
-Rows: the items table (bigint identity, uuid, text, int, numeric, text[], jsonb, bool, timestamptz) and a text note that pads each row to the size asked for, stored PLAIN (neither compressed nor moved out of line by TOAST); sizes below are pg_column_size of the loaded rows. ` +
-	`logical_decoding_work_mem = 1GB, so no transaction is spilled to disk.`
+Loads of the rows family: the items table (bigint identity, uuid, text, int, numeric, text[], jsonb, bool, timestamptz) and a text note that pads each row to the size asked for, stored PLAIN (neither compressed nor moved out of line by TOAST); sizes below are pg_column_size of the loaded rows. ` +
+	`logical_decoding_work_mem = 1GB, so no transaction is spilled to disk.
+
+Wide-row loads (wide.go), each one transaction, its rows changed in id order by a procedure; the rows an update or delete changes are inserted before the load's slot exists, so only the changes are drained:
+
+- toast: the docs table (bigint key, title, int version, text body stored EXTERNAL: out of line in the TOAST table, uncompressed, so each body reaches the WAL at full size). ` +
+	`Insert of rows with a body of --toast-size bytes; update of the version that leaves the body unchanged (pgoutput sends an unchanged-TOAST marker instead of the value; walcast leaves the column out of record and names it in unchanged_toast); update writing a new body of the same size. ` +
+	`Row sizes below count the body at its full length.
+- identity: items_full, the items columns with REPLICA IDENTITY FULL and the largest --row-sizes row: update of qty (the WAL and every consumer carry the old row too) and delete (the whole old row).
+- Checks as above, per change: walcast tail, the type, table and id of each line (old_record's id for a DELETE); the subscriber joins postgres_changes on the load's table and checks the type and id of each change.`
 
 func (r drainReport) write(w io.Writer) error {
 	var notes []string
 	for _, d := range r.runs {
-		notes = append(notes, fmt.Sprintf("- %s: %s of %s bytes on average, %.1f MB of WAL (%s bytes/row), loaded in %.2f s",
+		notes = append(notes, fmt.Sprintf("- %s: %s; rows of %s bytes on average, %.1f MB of WAL (%s bytes/row), loaded in %.2f s",
 			d.name(), d.desc, stats.Group(d.rowBytes), float64(d.walBytes)/1e6, stats.Group(float64(d.walBytes)/float64(d.rows)), d.loadTime.Seconds()))
 	}
 	quick := ""
@@ -104,7 +112,7 @@ func (r drainReport) targets() []report.Target {
 				ratio = math.Round(rate/base*100) / 100
 			}
 			t := report.Target{
-				Name:     fmt.Sprintf("WAL drain, %s, ~%s-byte rows: %s / %s", d.title, stats.Group(float64(d.rowSize)), c.name, ref.name),
+				Name:     fmt.Sprintf("WAL drain, %s: %s / %s", d.subject(), c.name, ref.name),
 				Goal:     fmt.Sprintf("≥ %.2f", c.goal),
 				Measured: fmt.Sprintf("%.2f (%s vs %s rows/s)", ratio, stats.Group(rate), stats.Group(base)),
 				Ratio:    ratio,

@@ -72,7 +72,7 @@ func (b *drainBench) drainServe(ctx context.Context, d *drainRun, slot string, b
 		}
 	}()
 	url := fmt.Sprintf("ws://127.0.0.1:%d/realtime/v1/websocket?apikey=%s&vsn=2.0.0", srv.Port, b.token)
-	sub, err := dialRowSubscriber(ctx, url, d.firstID, bigQueue)
+	sub, err := dialRowSubscriber(ctx, url, d.load, d.firstID, bigQueue)
 	if err != nil {
 		if ctx.Err() != nil {
 			return runTimes{}, ctx.Err()

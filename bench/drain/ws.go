@@ -14,17 +14,35 @@ import (
 	"github.com/walcast/walcast/bench/stats"
 )
 
-// The channel the drain subscriber joins: postgres_changes on public.items,
-// every event, no filter.
-const (
-	drainTopic = "realtime:drain"
-	drainJoin  = `["1","1","` + drainTopic + `","phx_join",{"config":{"postgres_changes":[{"event":"*","schema":"public","table":"items"}]}}]`
-)
+// The channel the drain subscriber joins: postgres_changes on the load's
+// table, every event, no filter.
+const drainTopic = "realtime:drain"
+
+func drainJoin(table string) []byte {
+	return fmt.Appendf(nil, `["1","1","%s","phx_join",{"config":{"postgres_changes":[{"event":"*","schema":"public","table":%q}]}}]`, drainTopic, table)
+}
 
 var (
 	drainTopicKey = []byte(`"` + drainTopic + `"`)
 	itemIDKey     = []byte(`"id":`)
+	oldRecordKey  = []byte(`"old_record":{`)
 )
+
+// expect is what every change of a load is: its type, and where its id is
+// (the first column of record, or of old_record for a DELETE, which has no
+// record).
+type expect struct {
+	typeKey   []byte // "type":"UPDATE"; nil: any type
+	recordKey []byte // nil: harness.RecordKey
+}
+
+func expectOf(l load) expect {
+	e := expect{typeKey: fmt.Appendf(nil, `"type":%q`, l.op)}
+	if l.op == "DELETE" {
+		e.recordKey = oldRecordKey
+	}
+	return e
+}
 
 // rowSubscriber is one WebSocket client counting the rows of public.items
 // it receives and checking that their ids run on from firstID without a
@@ -32,6 +50,7 @@ var (
 type rowSubscriber struct {
 	conn    *websocket.Conn
 	firstID int64
+	expect
 
 	rows   atomic.Int64
 	lastAt atomic.Int64 // arrival of the latest row, Unix ns
@@ -50,7 +69,7 @@ type rowSubscriber struct {
 // dialRowSubscriber connects to url, joins the drain channel and waits for
 // the join reply: from then on every change the server streams reaches it.
 // bigBuffer reads through a 256 KB buffer instead of the default one.
-func dialRowSubscriber(ctx context.Context, url string, firstID int64, bigBuffer bool) (*rowSubscriber, error) {
+func dialRowSubscriber(ctx context.Context, url string, l load, firstID int64, bigBuffer bool) (*rowSubscriber, error) {
 	// A join takes milliseconds; a server that has not answered in 10 s
 	// is not going to.
 	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -66,12 +85,12 @@ func dialRowSubscriber(ctx context.Context, url string, firstID int64, bigBuffer
 		return nil, fmt.Errorf("dial walcast serve: %w", err)
 	}
 	conn.SetReadLimit(16 << 20)
-	s := &rowSubscriber{conn: conn, firstID: firstID, joined: make(chan struct{}), done: make(chan struct{})}
+	s := &rowSubscriber{conn: conn, firstID: firstID, expect: expectOf(l), joined: make(chan struct{}), done: make(chan struct{})}
 	go s.readLoop()
 	hctx, stopHB := context.WithCancel(ctx)
 	s.stopHB = stopHB
 	go harness.Heartbeats(hctx, []*websocket.Conn{conn}, "2.0.0")
-	if err := conn.Write(dctx, websocket.MessageText, []byte(drainJoin)); err != nil {
+	if err := conn.Write(dctx, websocket.MessageText, drainJoin(l.table)); err != nil {
 		s.close()
 		return nil, fmt.Errorf("send join: %w", err)
 	}
@@ -98,13 +117,24 @@ func (s *rowSubscriber) readLoop() {
 
 // handle takes one frame that arrived at now: a change, or the join reply.
 func (s *rowSubscriber) handle(f []byte, now int64) {
-	i := bytes.Index(f, harness.RecordKey)
+	key := s.recordKey
+	if key == nil {
+		key = harness.RecordKey
+	}
+	i := bytes.Index(f, key)
 	if i < 0 {
 		if bytes.Contains(f, drainTopicKey) && bytes.Contains(f, harness.ReplyKey) && s.joinErr == nil && !isClosed(s.joined) {
 			if !bytes.Contains(f, harness.StatusOK) {
 				s.joinErr = fmt.Errorf("join refused: %s", f)
 			}
 			close(s.joined)
+		}
+		return
+	}
+	// The type comes before the record, after a short header.
+	if s.typeKey != nil && !bytes.Contains(f[:i], s.typeKey) {
+		if s.gap == "" {
+			s.gap = fmt.Sprintf("a change of another type than %s: %.200s", s.typeKey, f)
 		}
 		return
 	}

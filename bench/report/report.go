@@ -14,7 +14,7 @@ import (
 // summary table and draw the PNG charts, so every workload reports in the
 // same shape.
 type Results struct {
-	Workload string    `json:"workload"`         // drain, latency, filters, fanout, idle, sse
+	Workload string    `json:"workload"`         // drain, latency, filters, mixed, rls, fanout, idle, sse
 	Machine  string    `json:"machine"`          // one line: cores, CPU, versions, settings
 	Written  time.Time `json:"written,omitzero"` // when the workload finished; a file's mtime only tells when it was checked out
 	Targets  []Target  `json:"targets"`
@@ -110,7 +110,7 @@ func PublishReport(report []byte, out, jsonPath string, res Results) error {
 
 // SuiteWorkloads are the commands the suite runs, in this order. The
 // summary and the charts list them in the same order.
-var SuiteWorkloads = []string{"drain", "latency", "filters", "fanout", "idle", "sse"}
+var SuiteWorkloads = []string{"drain", "latency", "filters", "mixed", "rls", "fanout", "idle", "sse"}
 
 // Where the suite writes by default. A quick run has a directory of its own
 // so that it never overwrites the committed full results.

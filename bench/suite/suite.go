@@ -19,7 +19,7 @@ import (
 
 const suiteUsage = `Usage: go run -C bench . [suite] [--quick] [--out DIR] [--only drain,latency,...]
 
-Runs drain, latency, filters, fanout, idle and sse one after the other, each with
+Runs drain, latency, filters, mixed, rls, fanout, idle and sse one after the other, each with
 --out DIR/<name>.md --json DIR/<name>.json and one walcast binary built at the
 start, then draws DIR/<chart>.png from the JSON results and writes the summary
 DIR/README.md. The workloads size themselves: on 2 cores the full suite takes
