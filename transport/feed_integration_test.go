@@ -41,7 +41,11 @@ func newFeedEnv(t *testing.T) *feedEnv {
 	const pub = "walcast_feed_test"
 	d := changes.New(changes.Config{Pool: pool, Publication: pub, Logger: testLogger(t)})
 	runStream(t, dbURL, pub, d)
-	s := NewServer(Config{Verifier: auth.NewVerifier(testSecret), Changes: d, Logger: testLogger(t), PingInterval: -1})
+	cfg := Config{Verifier: auth.NewVerifier(testSecret), Changes: d, Logger: testLogger(t), PingInterval: -1}
+	if portableIO() {
+		cfg.DisableParking, cfg.DisableRawIO = true, true
+	}
+	s := NewServer(cfg)
 	hs := httptest.NewServer(s.Handler())
 	t.Cleanup(func() {
 		s.Close()

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"sync"
 	"time"
@@ -67,26 +68,42 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request) {
 		return out.Flush() == nil && rc.Flush() == nil
 	}
 	out.WriteString("retry: 1000\n\n")
-	if !send() || s.changes.WaitLive(ctx) != nil {
-		return
-	}
-
-	after := r.Header.Get("Last-Event-ID")
-	if after == "" {
-		after = r.URL.Query().Get("last_event_id")
-	}
-	sink := newFeedSink(s.cfg.QueueBytes, &s.payloads)
-	cu, from, err := s.subscribeFeed(ctx, sink, req, after)
-	defer s.changes.Unsubscribe(sink)
-	if err != nil {
-		writeSSE(out, "", "system", systemPayload("postgres_changes", "error", err.Error(), "sse"))
-	}
-	writeSSE(out, from, "system", subscribedOK("sse"))
 	if !send() {
 		return
 	}
-	if cu != nil {
-		helpers.Go(func() { s.runFeedCatchUp(ctx, sink, cu) })
+	sink := newFeedSink(s.feedQueueBytes(req), &s.payloads)
+	if len(req.bindings) > 0 {
+		if s.changes.WaitLive(ctx) != nil {
+			return
+		}
+		after := r.Header.Get("Last-Event-ID")
+		if after == "" {
+			after = r.URL.Query().Get("last_event_id")
+		}
+		cu, from, err := s.subscribeFeed(ctx, sink, req, after)
+		defer s.changes.Unsubscribe(sink)
+		if err != nil {
+			writeSSE(out, "", "system", systemPayload("postgres_changes", "error", err.Error(), "sse"))
+		}
+		writeSSE(out, from, "system", subscribedOK("sse"))
+		if cu != nil {
+			helpers.Go(func() { s.runFeedCatchUp(ctx, sink, cu) })
+		}
+	}
+	if len(req.topics) > 0 {
+		// What the rooms deliver from now on is queued behind the status
+		// written here: a client that has the status is in the rooms.
+		defer s.joinFeedRooms(sink, req.topics)()
+		writeRoomsOK(out, req.topics)
+	}
+	if !send() {
+		return
+	}
+	var expired <-chan time.Time // the token's expiry ends the feed, as it closes a channel
+	if exp := req.claims.Exp; !exp.IsZero() {
+		t := time.NewTimer(time.Until(exp))
+		defer t.Stop()
+		expired = t.C
 	}
 
 	beat := time.NewTicker(SSEHeartbeat)
@@ -97,6 +114,11 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request) {
 			return
 		case <-beat.C:
 			out.WriteString(": ping\n\n")
+		case <-expired:
+			secs := int64(time.Since(req.claims.Exp) / time.Second)
+			writeSSE(out, "", "system", systemPayload("system", "error", fmt.Sprintf("Token has expired %d seconds ago", secs), "sse"))
+			send()
+			return
 		case <-sink.wake:
 			evs, overflow := sink.take()
 			for _, ev := range evs {
@@ -125,6 +147,21 @@ func (s *Server) runFeedCatchUp(ctx context.Context, sink *feedSink, cu catchUp)
 		}
 	}
 	sink.pushSystem(gapPayload("sse", gap))
+}
+
+// writeRoomsOK writes the status of a feed's rooms: one system event per
+// extension, "Subscribed to broadcast" and "Subscribed to presence".
+func writeRoomsOK(out *bufio.Writer, ts []feedTopic) {
+	var b, p bool
+	for _, t := range ts {
+		b, p = b || !t.presence, p || t.presence
+	}
+	if b {
+		writeSSE(out, "", "system", systemPayload("broadcast", "ok", "Subscribed to broadcast", "sse"))
+	}
+	if p {
+		writeSSE(out, "", "system", systemPayload("presence", "ok", "Subscribed to presence", "sse"))
+	}
 }
 
 // writeSSE writes one event; data is JSON, so it is one line.
