@@ -208,7 +208,7 @@ type Server struct {
 
 	nextLocalID atomic.Uint64 // binding ids when there is no dispatcher
 	stats       counters
-	payloads    payloadCache // feeds' last converted change
+	payloads    payloadCache   // feeds' last converted change
 	roomEvents  roomEventCache // feeds' last converted broadcast or presence diff
 	origins     originPolicy
 	bg          sync.WaitGroup // the server's own goroutines (the queue budget's watcher)
