@@ -11,8 +11,8 @@ import (
 	"time"
 )
 
-// SSE: GET /realtime/v1/sse streams postgres_changes as Server-Sent Events
-// (see feed.go for the request). Each change is an event
+// SSE: GET /realtime/v1/sse streams a feed as Server-Sent Events (see
+// feed.go and feed_rooms.go for the request). Each change is an event
 //
 //	id: <cursor>
 //	event: postgres_changes
@@ -28,7 +28,15 @@ import (
 // the stream's position as its id, so that even a reconnect before the
 // first change resumes without a gap. A comment every SSEHeartbeat keeps
 // proxies from closing an idle stream. A client that falls further behind
-// than QueueBytes is disconnected; its EventSource reconnects and resumes.
+// than its queue is disconnected; its EventSource reconnects and resumes.
+//
+// A broadcast is "event: broadcast" and a presence event "event:
+// presence_state" or "event: presence_diff" (roomFrameEvent), without id:
+// Last-Event-ID resumes postgres_changes only, since broadcasts are not
+// retained. The rooms' status, "system" events "Subscribed to broadcast"
+// and "Subscribed to presence", follows the postgres_changes one, once the
+// feed is in every room. When the token expires the stream ends with the
+// system error a channel gets.
 
 // SSEHeartbeat is how often an idle SSE stream gets a comment line.
 const SSEHeartbeat = 15 * time.Second
