@@ -181,7 +181,7 @@ func presenceStateData(sub string, state []byte) []byte {
 // whitespace may hold (a tracked meta is kept as the client sent it): an
 // SSE data line ends at the first one.
 func appendOneLine(dst, v []byte) []byte {
-	if bytes.IndexAny(v, "\r\n") < 0 {
+	if !bytes.ContainsAny(v, "\r\n") {
 		return append(dst, v...)
 	}
 	var buf bytes.Buffer
