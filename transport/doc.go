@@ -121,6 +121,7 @@
 // what came after it reconnected. A feed's queue is bounded like a
 // socket's; past it the feed ends (SSE) and its client reconnects. A
 // stream ends when its token expires, and a poll's wait at that expiry.
+// An open feed counts against MaxConnsPerIP as a WebSocket does.
 //
 // # Concurrency
 //

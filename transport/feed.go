@@ -108,6 +108,20 @@ func parseFeedSub(s string) (changes.Binding, error) {
 	return changes.Binding{Event: event, Schema: schema, Table: table, Filter: filter}, nil
 }
 
+// admitFeed counts a feed against MaxConnsPerIP as a WebSocket is
+// counted: an open stream or a waiting poll holds a place from its
+// address until release. On a refusal it has answered 429.
+func (s *Server) admitFeed(w http.ResponseWriter, r *http.Request) (release func(), ok bool) {
+	ip := clientIP(r)
+	if !s.perIP.admit(ip, s.cfg.MaxConnsPerIP) {
+		s.handshakeRefused(r, http.StatusTooManyRequests, "too many connections from this address")
+		w.Header().Set("Access-Control-Allow-Origin", "*")
+		writeError(w, http.StatusTooManyRequests, "Too many connections from this address")
+		return nil, false
+	}
+	return func() { s.perIP.release(ip, s.cfg.MaxConnsPerIP) }, true
+}
+
 // enterFeed registers a feed with the server, which waits for it on
 // shutdown; it reports false once the server is stopping.
 func (s *Server) enterFeed() bool {

@@ -190,3 +190,22 @@ func (s *Server) publishUser(t *testing.T, topic, event, payload string) {
 	t.Helper()
 	s.publish(&broadcast.Envelope{Topic: topic, Kind: broadcast.KindUser, Event: event, Payload: []byte(payload), JSON: true})
 }
+
+// Feeds count against MaxConnsPerIP like WebSockets: an open stream holds
+// a place until it ends.
+func TestFeedConnsPerIP(t *testing.T) {
+	e := newEnv(t, Config{MaxConnsPerIP: 1})
+	url := e.http.URL + "/realtime/v1/sse?apikey=" + token(t, time.Hour) + "&broadcast=a"
+	s := openSSE(t, url, "")
+	for _, path := range []string{"sse", "poll"} {
+		resp, body := httpGet(t, e.http.URL+"/realtime/v1/"+path+"?apikey="+token(t, time.Hour)+"&broadcast=a&wait=0", nil)
+		if resp.StatusCode != 429 || !strings.Contains(body, "Too many connections") {
+			t.Errorf("%s beside an open stream: %d %s, want 429", path, resp.StatusCode, body)
+		}
+	}
+	s.body.Close()
+	waitFor(t, "the stream's place to be free", func() bool {
+		resp, _ := httpGet(t, e.http.URL+"/realtime/v1/poll?apikey="+token(t, time.Hour)+"&broadcast=a&wait=0", nil)
+		return resp.StatusCode == 200
+	})
+}

@@ -43,6 +43,11 @@ type pollAnswer struct {
 }
 
 func (s *Server) servePoll(w http.ResponseWriter, r *http.Request) {
+	release, ok := s.admitFeed(w, r)
+	if !ok {
+		return
+	}
+	defer release()
 	req, ok := s.parseFeed(w, r)
 	if !ok {
 		return

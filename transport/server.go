@@ -119,8 +119,9 @@ type Config struct {
 	// but a meta is kept for the channel's life and sent to every joiner
 	// of the room.
 	MaxPresenceBytes int
-	// MaxConnsPerIP bounds the WebSockets open from one client address
-	// (default 0: no bound); past it the upgrade gets 429.
+	// MaxConnsPerIP bounds the WebSockets and feeds (SSE streams, waiting
+	// long-polls) open from one client address (default 0: no bound); past
+	// it the upgrade or request gets 429.
 	MaxConnsPerIP int
 	Logger        *slog.Logger
 }

@@ -42,6 +42,11 @@ import (
 const SSEHeartbeat = 15 * time.Second
 
 func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request) {
+	release, ok := s.admitFeed(w, r)
+	if !ok {
+		return
+	}
+	defer release()
 	req, ok := s.parseFeed(w, r)
 	if !ok {
 		return
