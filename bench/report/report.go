@@ -34,15 +34,20 @@ type Target struct {
 // Series is one line of a chart. Series with the same Chart are drawn
 // together into docs/benchmarks/<Chart>.png.
 type Series struct {
-	Chart  string    `json:"chart"`  // file name without extension: "fanout-throughput"
-	Title  string    `json:"title"`  // chart title (the same for every series of a chart)
-	XLabel string    `json:"xlabel"` // axis labels, with units
-	YLabel string    `json:"ylabel"`
-	LogX   bool      `json:"logx,omitempty"`
-	LogY   bool      `json:"logy,omitempty"`
-	Name   string    `json:"name"` // legend entry: "walcast", "Centrifugo v6.9.1"
-	X      []float64 `json:"x"`
-	Y      []float64 `json:"y"`
+	Chart  string `json:"chart"`  // file name without extension: "fanout-throughput"
+	Title  string `json:"title"`  // chart title (the same for every series of a chart)
+	XLabel string `json:"xlabel"` // axis labels, with units
+	YLabel string `json:"ylabel"`
+	LogX   bool   `json:"logx,omitempty"`
+	LogY   bool   `json:"logy,omitempty"`
+	Name   string `json:"name"` // legend entry: "walcast", "Centrifugo v6.9.1"
+	// Caption is what a reader of the chart must know so as not to be
+	// misled ("loopback, 2 cores shared with Postgres and the clients"); it
+	// is written under the plot. The captions of a chart's series are all
+	// written, each once, in order.
+	Caption string    `json:"caption,omitempty"`
+	X       []float64 `json:"x"`
+	Y       []float64 `json:"y"`
 }
 
 // WriteResults writes r to path as indented JSON, unless path is empty.
@@ -92,6 +97,12 @@ func LatencySeries(h *stats.Histogram, chart, title, name string) Series {
 		s.Y = append(s.Y, q*100)
 	}
 	return s
+}
+
+// LoopbackCaption is the caveat of every chart of a workload whose servers,
+// clients and Postgres run on one machine.
+func LoopbackCaption(cores int) string {
+	return fmt.Sprintf("Loopback: server, load clients and Postgres share the same %d cores; absolute figures are this machine's, compare the systems' ratios.", cores)
 }
 
 // PublishReport prints the Markdown report of a workload, also writes it
