@@ -3,7 +3,7 @@
 //
 //	go run -C bench .              # the full suite (under 30 minutes)
 //	go run -C bench . --quick      # the quick suite (under 5 minutes)
-//	go run -C bench . COMMAND -h   # one workload: drain, latency, filters, fanout, idle
+//	go run -C bench . COMMAND -h   # one workload: drain, latency, filters, fanout, idle, sizes, storm, soak
 //
 // from the repository root (or "go run ." in bench/). bench is a module of
 // its own, so that the server's go.mod carries none of its dependencies
@@ -32,6 +32,7 @@ import (
 	"github.com/walcast/walcast/bench/harness"
 	"github.com/walcast/walcast/bench/idle"
 	"github.com/walcast/walcast/bench/latency"
+	"github.com/walcast/walcast/bench/storm"
 	"github.com/walcast/walcast/bench/suite"
 )
 
@@ -46,6 +47,8 @@ Commands:
   filters rows/s through walcast's filter index with 1 to 100,000 eq subscriptions
   fanout  broadcast fan-out vs Centrifugo: deliveries/s, latency, server CPU per delivery
   idle    server memory per idle WebSocket connection, vs Centrifugo
+  sizes   broadcast fan-out at 1, 4, 16 and 64 KB payloads vs Centrifugo
+  storm   join and reconnect storms: time until all joined, failures, CPU, vs Centrifugo
 
 Run "go run -C bench . COMMAND -h" for the flags of a command.
 `
@@ -64,6 +67,8 @@ var workloads = map[string]func(context.Context, []string) error{
 	"filters": filters.Run,
 	"fanout":  fanout.Run,
 	"idle":    idle.Run,
+	"sizes":   fanout.RunSizes,
+	"storm":   storm.Run,
 }
 
 // isHelp reports whether args only ask for a command's flags, which every

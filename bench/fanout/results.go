@@ -20,6 +20,7 @@ type fanoutCell struct {
 	sysPerM  []float64        // kernel server CPU-s per 1M deliveries, by run
 	hist     *stats.Histogram // latencies of every run
 	lost     int64
+	received int64 // deliveries to subscribers in the windows of every run
 }
 
 func (c *fanoutCell) medianPerCPU() float64 { return stats.Median(c.perCPU) }
@@ -108,6 +109,7 @@ func fanoutCompare(rows []fanoutRow) []fanoutComparison {
 		(*cell).sysPerM = append((*cell).sysPerM, r.kernelPerMillion())
 		(*cell).hist.Merge(r.hist)
 		(*cell).lost += r.lost()
+		(*cell).received += r.received
 	}
 	return out
 }

@@ -91,6 +91,9 @@ func DialRoom(ctx context.Context, client *http.Client, hb *Heartbeater, url, vs
 	if err != nil {
 		return nil, err
 	}
+	// Broadcasts of up to 64 KB (the sizes workload) are single frames:
+	// allow more than coder/websocket's default 32 KiB, as for Centrifugo.
+	ws.SetReadLimit(1 << 20)
 	if hb != nil {
 		hb.Add(ws)
 	}
