@@ -32,6 +32,7 @@ import (
 	"github.com/walcast/walcast/bench/harness"
 	"github.com/walcast/walcast/bench/idle"
 	"github.com/walcast/walcast/bench/latency"
+	"github.com/walcast/walcast/bench/soak"
 	"github.com/walcast/walcast/bench/storm"
 	"github.com/walcast/walcast/bench/suite"
 )
@@ -49,6 +50,7 @@ Commands:
   idle    server memory per idle WebSocket connection, vs Centrifugo
   sizes   broadcast fan-out at 1, 4, 16 and 64 KB payloads vs Centrifugo
   storm   join and reconnect storms: time until all joined, failures, CPU, vs Centrifugo
+  soak    walcast's RSS, heap and goroutines under a steady mixed load (10 min; 1 min --quick)
 
 Run "go run -C bench . COMMAND -h" for the flags of a command.
 `
@@ -69,6 +71,7 @@ var workloads = map[string]func(context.Context, []string) error{
 	"idle":    idle.Run,
 	"sizes":   fanout.RunSizes,
 	"storm":   storm.Run,
+	"soak":    soak.Run,
 }
 
 // isHelp reports whether args only ask for a command's flags, which every

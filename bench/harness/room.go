@@ -214,3 +214,14 @@ func AppendPayload(dst []byte, t, seq int64, size int) []byte {
 	}
 	return append(dst, `"}`...)
 }
+
+// BroadcastPush appends a kind-3 user broadcast push (join_ref "1", no ref,
+// no metadata, JSON payload), what realtime-js's channel.send sends with
+// vsn 2.0.0, whose payload is size bytes of JSON:
+// {"t":<send time, Unix ns>,"s":<seq>,"p":"xxx…"}.
+func BroadcastPush(dst []byte, topic, event string, t, seq int64, size int) []byte {
+	const joinRef = "1"
+	dst = append(dst, 3, byte(len(joinRef)), 0, byte(len(topic)), byte(len(event)), 0, 1)
+	dst = append(append(append(dst, joinRef...), topic...), event...)
+	return AppendPayload(dst, t, seq, size)
+}

@@ -121,7 +121,7 @@ func PublishReport(report []byte, out, jsonPath string, res Results) error {
 
 // SuiteWorkloads are the commands the suite runs, in this order. The
 // summary and the charts list them in the same order.
-var SuiteWorkloads = []string{"drain", "latency", "filters", "fanout", "idle", "sizes", "storm"}
+var SuiteWorkloads = []string{"drain", "latency", "filters", "fanout", "idle", "sizes", "storm", "soak"}
 
 // Where the suite writes by default. A quick run has a directory of its own
 // so that it never overwrites the committed full results.
