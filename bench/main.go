@@ -1,8 +1,8 @@
 // Command bench measures walcast against reference consumers and peers on
 // a throwaway Postgres cluster, and writes the results to docs/benchmarks:
 //
-//	go run -C bench .              # the full suite (under 30 minutes)
-//	go run -C bench . --quick      # the quick suite (under 5 minutes)
+//	go run -C bench .              # the full suite (about an hour)
+//	go run -C bench . --quick      # the quick suite (under 10 minutes)
 //	go run -C bench . COMMAND -h   # one workload: drain, latency, filters, fanout, idle, sizes, storm, soak
 //
 // from the repository root (or "go run ." in bench/). bench is a module of
@@ -41,7 +41,7 @@ const usage = `Usage: go run -C bench . [COMMAND] [flags]
 
 Commands:
   suite   run every workload below and write docs/benchmarks; the default:
-          "go run -C bench ." is the full suite (< 30 min), "--quick" the quick one (< 5 min)
+          "go run -C bench ." is the full suite (~1 h), "--quick" the quick one (< 10 min)
   chart   draw the PNG charts from the JSON results in a directory
   drain   pg_recvlogical, walcast tail and one WebSocket subscriber draining identical WAL
   latency commit-to-client latency of walcast vs a bare pgoutput receiver

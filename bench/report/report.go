@@ -14,7 +14,7 @@ import (
 // summary table and draw the PNG charts, so every workload reports in the
 // same shape.
 type Results struct {
-	Workload string    `json:"workload"`         // drain, latency, filters, fanout, idle
+	Workload string    `json:"workload"`         // drain, latency, filters, fanout, idle, sizes, storm, soak
 	Machine  string    `json:"machine"`          // one line: cores, CPU, versions, settings
 	Written  time.Time `json:"written,omitzero"` // when the workload finished; a file's mtime only tells when it was checked out
 	Targets  []Target  `json:"targets"`
@@ -102,7 +102,7 @@ func LatencySeries(h *stats.Histogram, chart, title, name string) Series {
 // LoopbackCaption is the caveat of every chart of a workload whose servers,
 // clients and Postgres run on one machine.
 func LoopbackCaption(cores int) string {
-	return fmt.Sprintf("Loopback: server, load clients and Postgres share the same %d cores; absolute figures are this machine's, compare the systems' ratios.", cores)
+	return fmt.Sprintf("Loopback: server, load clients and Postgres share the same %d cores; absolute figures hold for this machine only.", cores)
 }
 
 // PublishReport prints the Markdown report of a workload, also writes it
