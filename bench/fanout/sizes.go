@@ -24,7 +24,7 @@ type sizesOptions struct {
 
 func parseSizesFlags(args []string) (sizesOptions, error) {
 	fs := flag.NewFlagSet("sizes", flag.ContinueOnError)
-	quick := fs.Bool("quick", false, "smoke run: 100 subscribers, 1 s warm-up, 2 s measured per size")
+	quick := fs.Bool("quick", false, "smoke run: the smallest and the largest size only, 100 subscribers × 40 msg/s, 1 s warm-up, 3 s measured, one run")
 	// Decimal KB: 64,000 bytes plus Centrifugo's publish command stays
 	// under its default websocket.message_size_limit of 65,536 bytes, so
 	// that the peer runs on its defaults.
@@ -50,9 +50,11 @@ func parseSizesFlags(args []string) (sizesOptions, error) {
 		peer: *peer, centrifugo: *centrifugo, peerProtobuf: *peerProtobuf}}
 	if *quick {
 		for name, set := range map[string]func(){
+			"sizes":   func() { *sizes = "1000,64000" },
 			"subs":    func() { opt.subs = 100 },
+			"rate":    func() { opt.rate = 40 },
 			"warmup":  func() { opt.warmup = time.Second },
-			"measure": func() { opt.measure = 2 * time.Second },
+			"measure": func() { opt.measure = 3 * time.Second },
 			"runs":    func() { opt.runs = 1 },
 		} {
 			if !cli.FlagSet(fs, name) {

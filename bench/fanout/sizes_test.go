@@ -83,3 +83,17 @@ func TestSizesNoFigureFromNothing(t *testing.T) {
 		t.Errorf("report prints figures for the system without deliveries:\n%s", md.String())
 	}
 }
+
+func TestSizesFlags(t *testing.T) {
+	opt, err := parseSizesFlags([]string{"--quick"})
+	if err != nil || len(opt.sizes) != 2 || opt.sizes[1] != 64000 || opt.subs != 100 || opt.rate != 40 || opt.runs != 1 {
+		t.Errorf("--quick: %+v, %v", opt, err)
+	}
+	opt, err = parseSizesFlags([]string{"--quick", "--sizes", "4000"})
+	if err != nil || len(opt.sizes) != 1 || opt.sizes[0] != 4000 {
+		t.Errorf("--quick --sizes 4000: sizes %v, %v", opt.sizes, err)
+	}
+	if _, err := parseSizesFlags([]string{"--sizes", "1000,65536"}); err == nil || !strings.Contains(err.Error(), "65,536") {
+		t.Errorf("a size over Centrifugo's default frame limit: %v, want a usage error naming the limit", err)
+	}
+}
