@@ -17,14 +17,14 @@ const (
 
 // stormRow is one storm on one server.
 type stormRow struct {
-	system, kind      string
-	run, clients      int
-	joined, failed    int
-	failExample       string
-	took              time.Duration // from the command to the last join
-	serverCPU         time.Duration // utime+stime of the server over the storm
-	rssMB             float64       // server RSS after the storm
-	procs, reconnects int
+	system, kind   string
+	run, clients   int
+	joined, failed int
+	failExample    string
+	took           time.Duration // from the command to the last join
+	serverCPU      time.Duration // utime+stime of the server over the storm
+	rssMB          float64       // server RSS after the storm
+	procs          int
 }
 
 // stormPhase starts a fresh server of sys, spreads the clients over load
