@@ -171,6 +171,11 @@ func writeSizesReport(w io.Writer, opt sizesOptions, rows []fanoutRow, env harne
 		}
 	}
 	fmt.Fprintln(w)
+	for _, r := range rows {
+		if r.lostConns > 0 {
+			fmt.Fprintf(w, "- run %d, %s, %s bytes: %d subscriber sockets ended before the report (%s).\n", r.run, r.system, stats.Group(float64(r.payload)), r.lostConns, r.lostExample)
+		}
+	}
 	fmt.Fprintln(w, "Target at every size: walcast's deliveries per server CPU-s at least the peer's (JSON and protobuf clients each), p99 no worse, nothing lost.")
 	fmt.Fprintln(w)
 	report.WriteTargetTable(w, sizesResults(rows, env).Targets)
