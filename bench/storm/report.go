@@ -79,13 +79,28 @@ func stormResults(rows []stormRow, env harness.RoomBenchEnv) report.Results {
 		caption += env.Peer.Name + " (JSON and protobuf clients) "
 	}
 	caption += "on their defaults. Runs where no client joined have no point."
+	// One line per system: the reconnect storm is the smaller point, the
+	// join storm the larger.
+	var systems []string
 	for _, c := range cells {
-		if len(c.secs) == 0 {
-			continue
+		if !slices.Contains(systems, c.system) {
+			systems = append(systems, c.system)
 		}
-		res.Series = append(res.Series, report.Series{Chart: "storm-time", Title: "Join and reconnect storms: time until every client is joined",
-			XLabel: "storm", YLabel: "seconds until all joined (median)", Name: c.system + ", " + c.kind + " storm",
-			X: []float64{float64(c.clients)}, Y: []float64{c.medianSecs()}, LogX: true, Caption: caption})
+	}
+	for _, system := range systems {
+		s := report.Series{Chart: "storm-time", Title: "Join and reconnect storms: time until every client is joined",
+			XLabel: "clients at once (smaller: reconnect storm, larger: join storm)", YLabel: "seconds until all joined (median)",
+			Name: system, LogX: true, Caption: caption}
+		for _, kind := range []string{kindReconnect, kindJoin} {
+			for _, c := range cells {
+				if c.system == system && c.kind == kind && len(c.secs) > 0 {
+					s.X, s.Y = append(s.X, float64(c.clients)), append(s.Y, c.medianSecs())
+				}
+			}
+		}
+		if len(s.X) > 0 {
+			res.Series = append(res.Series, s)
+		}
 	}
 	return res
 }
