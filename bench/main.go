@@ -1,9 +1,9 @@
 // Command bench measures walcast against reference consumers and peers on
 // a throwaway Postgres cluster, and writes the results to docs/benchmarks:
 //
-//	go run -C bench .              # the full suite (under 30 minutes)
-//	go run -C bench . --quick      # the quick suite (under 5 minutes)
-//	go run -C bench . COMMAND -h   # one workload: drain, latency, filters, mixed, rls, fanout, idle, sse
+//	go run -C bench .              # the full suite (about an hour)
+//	go run -C bench . --quick      # the quick suite (under 10 minutes)
+//	go run -C bench . COMMAND -h   # one workload: drain, latency, filters, fanout, drain, latency, filters, mixed, rls, fanout, idle, sse, sizes, storm, soak
 //
 // from the repository root (or "go run ." in bench/). bench is a module of
 // its own, so that the server's go.mod carries none of its dependencies
@@ -34,7 +34,9 @@ import (
 	"github.com/walcast/walcast/bench/latency"
 	"github.com/walcast/walcast/bench/mixed"
 	"github.com/walcast/walcast/bench/rls"
+	"github.com/walcast/walcast/bench/soak"
 	"github.com/walcast/walcast/bench/sse"
+	"github.com/walcast/walcast/bench/storm"
 	"github.com/walcast/walcast/bench/suite"
 )
 
@@ -42,7 +44,7 @@ const usage = `Usage: go run -C bench . [COMMAND] [flags]
 
 Commands:
   suite   run every workload below and write docs/benchmarks; the default:
-          "go run -C bench ." is the full suite (< 30 min), "--quick" the quick one (< 5 min)
+          "go run -C bench ." is the full suite (~1 h), "--quick" the quick one (< 10 min)
   chart   draw the PNG charts from the JSON results in a directory
   drain   pg_recvlogical, walcast tail and one WebSocket subscriber draining identical WAL
   latency commit-to-client latency of walcast vs a bare pgoutput receiver
@@ -52,6 +54,9 @@ Commands:
   fanout  broadcast fan-out vs Centrifugo: deliveries/s, latency, server CPU per delivery
   idle    server memory per idle WebSocket connection, vs Centrifugo
   sse     the SSE feed beside WebSocket: fan-out per CPU-second, idle memory, replay
+  sizes   broadcast fan-out at 1, 4, 16 and 64 KB payloads vs Centrifugo
+  storm   join and reconnect storms: time until all joined, failures, CPU, vs Centrifugo
+  soak    walcast's RSS, heap and goroutines under a steady mixed load (10 min; 1 min --quick)
 
 Run "go run -C bench . COMMAND -h" for the flags of a command.
 `
@@ -73,6 +78,9 @@ var workloads = map[string]func(context.Context, []string) error{
 	"fanout":  fanout.Run,
 	"idle":    idle.Run,
 	"sse":     sse.Run,
+	"sizes":   fanout.RunSizes,
+	"storm":   storm.Run,
+	"soak":    soak.Run,
 }
 
 // isHelp reports whether args only ask for a command's flags, which every

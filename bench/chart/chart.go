@@ -32,6 +32,7 @@ type chartGroup struct {
 	ChartFile
 	XLabel, YLabel string
 	LogX, LogY     bool
+	Captions       []string // the distinct captions of the series, written under the plot
 	Series         []report.Series
 }
 
@@ -115,6 +116,9 @@ func ChartGroups(files []ResultFile) ([]chartGroup, error) {
 				i = len(groups) - 1
 			}
 			groups[i].Series = append(groups[i].Series, s)
+			if c := strings.TrimSpace(s.Caption); c != "" && !slices.Contains(groups[i].Captions, c) {
+				groups[i].Captions = append(groups[i].Captions, c)
+			}
 		}
 	}
 	return groups, errors.Join(errs...)

@@ -77,8 +77,15 @@ func drawChart(g chartGroup, path string) error {
 	h := vg.Length(chartHeightPx) * vg.Inch / chartDPI
 	img := vgimg.NewWith(vgimg.UseWH(w, h), vgimg.UseDPI(chartDPI))
 	c := draw.Crop(draw.New(img), vg.Points(6), -vg.Points(10), vg.Points(4), -vg.Points(6))
+	// Captions go under the plot across the whole width, and the plot
+	// gives up their height.
+	style := captionStyle(p.X.Tick.Label)
+	captionHeight := drawCaptions(c, style, captionLines(g.Captions, style, c.Size().X))
+	if captionHeight > 0 {
+		captionHeight += vg.Points(6)
+	}
 	legendWidth := legendColumnWidth(legend, g.Series, w)
-	p.Draw(draw.Crop(c, 0, -legendWidth, 0, 0))
+	p.Draw(draw.Crop(c, 0, -legendWidth, captionHeight, 0))
 	titleHeight := p.Title.TextStyle.Rectangle(p.Title.Text).Size().Y + p.Title.Padding
 	legend.Draw(draw.Crop(c, c.Size().X-legendWidth+vg.Points(12), 0, 0, -titleHeight-vg.Points(8)))
 

@@ -16,6 +16,7 @@ type fanoutRow struct {
 	system                      string
 	coalesce                    time.Duration // the system's write batching; 0: walcast's default or the peer
 	run, subs, rate, publishers int
+	payload                     int // bytes of each broadcast; set by the sizes workload only
 	measure                     time.Duration
 	sent                        int64 // publishes inside the window
 	received                    int64 // by subscribers, of those

@@ -126,12 +126,7 @@ func (p *publishers) close() {
 	}
 }
 
-// broadcastPush appends a kind-3 user broadcast push (join_ref "1", no ref,
-// no metadata, JSON payload) whose payload is size bytes of JSON:
-// {"t":<send time, Unix ns>,"s":<seq>,"p":"xxx…"}.
+// broadcastPush is harness.BroadcastPush: a kind-3 user broadcast push.
 func broadcastPush(dst []byte, topic, event string, t, seq int64, size int) []byte {
-	const joinRef = "1"
-	dst = append(dst, 3, byte(len(joinRef)), 0, byte(len(topic)), byte(len(event)), 0, 1)
-	dst = append(append(append(dst, joinRef...), topic...), event...)
-	return harness.AppendPayload(dst, t, seq, size)
+	return harness.BroadcastPush(dst, topic, event, t, seq, size)
 }

@@ -2,6 +2,7 @@ package fanout
 
 import (
 	"fmt"
+	"runtime"
 	"slices"
 	"strings"
 	"time"
@@ -20,6 +21,7 @@ type fanoutCell struct {
 	sysPerM  []float64        // kernel server CPU-s per 1M deliveries, by run
 	hist     *stats.Histogram // latencies of every run
 	lost     int64
+	received int64 // deliveries to subscribers in the windows of every run
 }
 
 func (c *fanoutCell) medianPerCPU() float64 { return stats.Median(c.perCPU) }
@@ -108,6 +110,7 @@ func fanoutCompare(rows []fanoutRow) []fanoutComparison {
 		(*cell).sysPerM = append((*cell).sysPerM, r.kernelPerMillion())
 		(*cell).hist.Merge(r.hist)
 		(*cell).lost += r.lost()
+		(*cell).received += r.received
 	}
 	return out
 }
@@ -142,7 +145,23 @@ func fanoutResults(opt fanoutOptions, rows []fanoutRow, env harness.RoomBenchEnv
 	}
 
 	res.Series = fanoutSeries(cmp, opt.payload)
+	for i := range res.Series {
+		res.Series[i].Caption = fanoutCaption(opt, env)
+	}
 	return res
+}
+
+// fanoutCaption is what the fan-out charts must say so as not to mislead:
+// the machine, and which settings each line runs with.
+func fanoutCaption(opt fanoutOptions, env harness.RoomBenchEnv) string {
+	c := report.LoopbackCaption(runtime.NumCPU()) + " walcast on its defaults (no write batching)"
+	if opt.coalesced > 0 {
+		c += fmt.Sprintf("; %q has write batching on, which OSS Centrifugo cannot do", harness.CoalescedName(opt.coalesced))
+	}
+	if env.Peer != nil {
+		c += fmt.Sprintf("; %s on its defaults, JSON clients (\"protobuf\": its protobuf clients)", env.Peer.Name)
+	}
+	return c + "."
 }
 
 // fanoutTarget is cell against the peer: at least twice its deliveries per

@@ -64,6 +64,11 @@ func TestFanoutBatchedSystem(t *testing.T) {
 	if got, want := strings.Join(names, " | "), "walcast | "+peer+" | "+batched; got != want {
 		t.Errorf("throughput series %q, want %q", got, want)
 	}
+	for _, s := range res.Series {
+		if !strings.Contains(s.Caption, "Loopback") || !strings.Contains(s.Caption, peer+" on its defaults") || !strings.Contains(s.Caption, "OSS Centrifugo cannot") {
+			t.Errorf("series %s/%s caption %q lacks the caveats", s.Chart, s.Name, s.Caption)
+		}
+	}
 
 	var md bytes.Buffer
 	writeFanoutComparison(&md, fanoutCompare(rows), &harness.CentrifugoPeer{Name: peer})

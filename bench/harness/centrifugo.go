@@ -20,13 +20,13 @@ const (
 	centrifugoModule  = "github.com/centrifugal/centrifugo/v6"
 	CentrifugoVersion = "v6.9.1"
 	PeerCentrifugo    = "centrifugo"
-	peerNone          = "none"
+	PeerNone          = "none"
 )
 
 // ParsePeer checks the value of --peer.
 func ParsePeer(peer string) error {
-	if peer != PeerCentrifugo && peer != peerNone {
-		return fmt.Errorf("--peer %q: want %s or %s", peer, PeerCentrifugo, peerNone)
+	if peer != PeerCentrifugo && peer != PeerNone {
+		return fmt.Errorf("--peer %q: want %s or %s", peer, PeerCentrifugo, PeerNone)
 	}
 	return nil
 }

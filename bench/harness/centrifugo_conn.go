@@ -28,6 +28,10 @@ type centrifugoState struct {
 	Refusal atomic.Pointer[string] // the first of them
 }
 
+// centrifugoReadLimit bounds a frame from Centrifugo, which can carry a
+// backlog of pushes; the client is the bench's own, the server trusted.
+const centrifugoReadLimit = 64 << 20
+
 var (
 	centrifugoPing = []byte("{}")
 	centrifugoPush = []byte(`{"push":`)
@@ -47,8 +51,9 @@ func DialCentrifugo(ctx context.Context, proto string, client *http.Client, url,
 		return nil, err
 	}
 	// Centrifugo packs many pushes into one frame under load: allow more
-	// than coder/websocket's default 32 KiB.
-	ws.SetReadLimit(1 << 20)
+	// than coder/websocket's default 32 KiB, and room for a backlog of
+	// 64 KB pushes (the sizes workload), which passed 1 MiB.
+	ws.SetReadLimit(centrifugoReadLimit)
 	c := &RoomConn{Ws: ws, w: w, proto: ProtoCentrifugo, joined: make(chan error, 1), Done: make(chan struct{})}
 	frames := []string{`{"id":1,"connect":{}}`}
 	c.joinID = 1

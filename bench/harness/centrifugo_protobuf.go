@@ -41,7 +41,7 @@ func dialCentrifugoProtobuf(ctx context.Context, client *http.Client, url, chann
 		ws.CloseNow()
 		return nil, fmt.Errorf("centrifugo did not take the protobuf subprotocol (got %q)", ws.Subprotocol())
 	}
-	ws.SetReadLimit(1 << 20)
+	ws.SetReadLimit(centrifugoReadLimit)
 	c := &RoomConn{Ws: ws, w: w, proto: ProtoCentrifugoProtobuf, joined: make(chan error, 1), Done: make(chan struct{})}
 	frames := [][]byte{appendCommand(nil, &protocol.Command{Id: 1, Connect: &protocol.ConnectRequest{}})}
 	c.joinID = 1

@@ -91,6 +91,9 @@ func DialRoom(ctx context.Context, client *http.Client, hb *Heartbeater, url, vs
 	if err != nil {
 		return nil, err
 	}
+	// Broadcasts of up to 64 KB (the sizes workload) are single frames:
+	// allow more than coder/websocket's default 32 KiB, as for Centrifugo.
+	ws.SetReadLimit(1 << 20)
 	if hb != nil {
 		hb.Add(ws)
 	}
@@ -210,4 +213,15 @@ func AppendPayload(dst []byte, t, seq int64, size int) []byte {
 		dst = append(dst, 'x')
 	}
 	return append(dst, `"}`...)
+}
+
+// BroadcastPush appends a kind-3 user broadcast push (join_ref "1", no ref,
+// no metadata, JSON payload), what realtime-js's channel.send sends with
+// vsn 2.0.0, whose payload is size bytes of JSON:
+// {"t":<send time, Unix ns>,"s":<seq>,"p":"xxx…"}.
+func BroadcastPush(dst []byte, topic, event string, t, seq int64, size int) []byte {
+	const joinRef = "1"
+	dst = append(dst, 3, byte(len(joinRef)), 0, byte(len(topic)), byte(len(event)), 0, 1)
+	dst = append(append(append(dst, joinRef...), topic...), event...)
+	return AppendPayload(dst, t, seq, size)
 }

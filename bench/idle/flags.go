@@ -17,7 +17,7 @@ type idleOptions struct {
 	settle, hold            time.Duration
 	gcWait, scavenge        time.Duration
 	gogc                    string
-	tunedPeer               bool
+	tunedPeer, peerProtobuf bool
 	vsn, out, json, walcast string
 	peer, centrifugo        string
 }
@@ -25,7 +25,10 @@ type idleOptions struct {
 func parseIdleFlags(args []string) (idleOptions, error) {
 	fs := flag.NewFlagSet("idle", flag.ContinueOnError)
 	quick := fs.Bool("quick", false, "smoke run: 1,000 connections, hold 10 s")
-	conns := fs.String("conns", "1000,10000", "idle connection counts, comma-separated")
+	// 15,000 keeps each process below the 20,000 open files this machine
+	// allows (the server holds one descriptor per connection, the load
+	// processes 5,000 each).
+	conns := fs.String("conns", "1000,15000", "idle connection counts, comma-separated")
 	procs := fs.Int("procs", 0, "load processes (default: one per 5,000 connections)")
 	settle := fs.Duration("settle", 3*time.Second, "wait after the server starts before the baseline reading")
 	// Four phases (two systems, two counts) must fit in about 8 minutes, so
@@ -37,6 +40,7 @@ func parseIdleFlags(args []string) (idleOptions, error) {
 	scavenge := fs.Duration("scavenge", 5*time.Second, "after that collection, wait this long for the runtime to return freed memory before reading RSS")
 	gogc := fs.String("gogc", "100", "GOGC of both servers (walcast serve's own default is 50, Go's and Centrifugo's 100)")
 	tunedPeer := fs.Bool("tuned-peer", true, "also run the peer with "+harness.CentrifugoTuning)
+	peerProtobuf := fs.Bool("peer-protobuf", true, "also run the peer with its clients speaking Centrifugo's protobuf protocol")
 	vsn := fs.String("vsn", "2.0.0", "serializer of the walcast connections")
 	out := fs.String("out", "", "also write the report to this file")
 	jsonPath := fs.String("json", "", "also write targets and chart series (Results JSON) to this file")
@@ -46,7 +50,7 @@ func parseIdleFlags(args []string) (idleOptions, error) {
 	if err := cli.ParseFlagsOnly(fs, args); err != nil {
 		return idleOptions{}, err
 	}
-	opt := idleOptions{procs: *procs, settle: *settle, hold: *hold, gcWait: *gcWait, scavenge: *scavenge, gogc: *gogc, tunedPeer: *tunedPeer,
+	opt := idleOptions{procs: *procs, settle: *settle, hold: *hold, gcWait: *gcWait, scavenge: *scavenge, gogc: *gogc, tunedPeer: *tunedPeer, peerProtobuf: *peerProtobuf,
 		vsn: *vsn, out: *out, json: *jsonPath, walcast: *walcast, peer: *peer, centrifugo: *centrifugo}
 	if *quick && !cli.FlagSet(fs, "hold") {
 		opt.hold = 10 * time.Second

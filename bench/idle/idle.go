@@ -32,6 +32,9 @@ func Run(ctx context.Context, args []string) error {
 	if peer != nil && opt.tunedPeer {
 		systems = append(systems, peer.TunedSystem())
 	}
+	if peer != nil && opt.peerProtobuf {
+		systems = append(systems, peer.ProtobufSystem())
+	}
 	began := time.Now()
 	var rows []idleRow
 	for _, n := range opt.conns {

@@ -66,3 +66,32 @@ func TestIdleTargetsNeedGCAndCountTunedPeer(t *testing.T) {
 		}
 	}
 }
+
+// TestIdleProtobufPeer: the peer with protobuf clients is a target of its
+// own, a column of the table and a line of the chart, and the chart says
+// which line is which.
+func TestIdleProtobufPeer(t *testing.T) {
+	peer := &harness.CentrifugoPeer{Name: "Centrifugo v6.9.1"}
+	proto := peer.ProtobufSystem().Name
+	row := func(system string, n int, kb float64) idleRow {
+		return idleRow{system: system, n: n, rss0: 10 << 20, rss: 10<<20 + uint64(kb*1024*float64(n)), gcAfterConnect: true}
+	}
+	rows := []idleRow{row("walcast", 1000, 9), row(proto, 1000, 24), row("walcast", 15_000, 8), row(proto, 15_000, 20)}
+	env := harness.RoomBenchEnv{Peer: peer}
+	res := idleResults(rows, env)
+	if len(res.Targets) != 2 {
+		t.Fatalf("targets %+v, want absolute and ÷ protobuf peer", res.Targets)
+	}
+	if tg := res.Targets[1]; !strings.Contains(tg.Name, "15,000 connections: walcast / "+proto) || tg.Ratio != 0.4 || tg.Met {
+		t.Errorf("÷ protobuf peer: %+v, want at 15,000, 0.40, not met", tg)
+	}
+	if len(res.Series) != 2 || res.Series[1].Name != proto || !strings.Contains(res.Series[1].Caption, "protobuf clients") ||
+		!strings.Contains(res.Series[1].Caption, "Loopback") {
+		t.Errorf("series %+v, want walcast and the protobuf peer, captioned", res.Series)
+	}
+	var md strings.Builder
+	writeIdleReport(&md, idleOptions{gogc: "100", peerProtobuf: true}, rows, env)
+	if !strings.Contains(md.String(), "÷ "+proto+" |") || !strings.Contains(md.String(), "| 0.40 |") {
+		t.Errorf("report lacks the protobuf column or its ratio:\n%s", md.String())
+	}
+}

@@ -59,21 +59,25 @@ func writeIdleReport(w io.Writer, opt idleOptions, rows []idleRow, env harness.R
 	if env.Peer != nil && opt.tunedPeer {
 		fmt.Fprintf(w, "- %s, small buffers: the same with %s.\n", env.Peer.Name, harness.CentrifugoTuning)
 	}
+	if env.Peer != nil && opt.peerProtobuf {
+		fmt.Fprintf(w, "- %s%s: the server on its defaults, its clients speaking its protobuf protocol (binary frames) instead of JSON.\n", env.Peer.Name, harness.ProtobufSuffix)
+	}
+	fmt.Fprintln(w, "- Code: bench/idle (idle.go the phase, load.go the clients, gc.go the collection read from gctrace), the clients in bench/harness (room.go, centrifugo_conn.go, centrifugo_protobuf.go).")
 	fmt.Fprintln(w)
 	harness.WritePeerSetup(w, env.Peer)
-	peerName, tunedName := "peer", "tuned peer"
+	peerName, tunedName, protoName := "peer", "tuned peer", "peer, protobuf"
 	if env.Peer != nil {
-		peerName, tunedName = env.Peer.Name, env.Peer.TunedSystem().Name
+		peerName, tunedName, protoName = env.Peer.Name, env.Peer.TunedSystem().Name, env.Peer.ProtobufSystem().Name
 	}
-	peerKB, tunedKB := idlePeerKB(rows, peerName), idlePeerKB(rows, tunedName)
+	peerKB, tunedKB, protoKB := idlePeerKB(rows, peerName), idlePeerKB(rows, tunedName), idlePeerKB(rows, protoName)
 	ratio := func(r idleRow, kb map[int]float64) string {
 		if p := kb[r.n]; r.system == "walcast" && p > 0 {
 			return fmt.Sprintf("%.2f", r.kb()/p)
 		}
 		return "—"
 	}
-	fmt.Fprintln(w, "| system | connections | lost | connect s | server RSS before MB | half MB | after MB | RSS per connection KB | ÷ "+peerName+" | ÷ "+tunedName+" | GC after connecting (waited s) | live heap + stacks at that GC | kernel slab per connection KB (both ends, machine-wide) | server threads | server CPU µs/s per connection |")
-	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---:|---:|---:|")
+	fmt.Fprintln(w, "| system | connections | lost | connect s | server RSS before MB | half MB | after MB | RSS per connection KB | ÷ "+peerName+" | ÷ "+tunedName+" | ÷ "+protoName+" | GC after connecting (waited s) | live heap + stacks at that GC | kernel slab per connection KB (both ends, machine-wide) | server threads | server CPU µs/s per connection |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---:|---:|---:|")
 	for _, r := range rows {
 		gc := "no"
 		if r.gcAfterConnect {
@@ -82,12 +86,12 @@ func writeIdleReport(w io.Writer, opt idleOptions, rows []idleRow, env harness.R
 				gc = "yes, forced"
 			}
 		}
-		fmt.Fprintf(w, "| %s | %s | %d | %.1f | %.1f | %.1f | %.1f | %.1f | %s | %s | %s (%.0f) | %s | %.1f | %d → %d | %.2f |\n",
-			r.system, stats.Group(float64(r.n)), r.lost, r.connect.Seconds(), mb(r.rss0), mb(r.rssMid), mb(r.rss), r.kb(), ratio(r, peerKB), ratio(r, tunedKB),
+		fmt.Fprintf(w, "| %s | %s | %d | %.1f | %.1f | %.1f | %.1f | %.1f | %s | %s | %s | %s (%.0f) | %s | %.1f | %d → %d | %.2f |\n",
+			r.system, stats.Group(float64(r.n)), r.lost, r.connect.Seconds(), mb(r.rss0), mb(r.rssMid), mb(r.rss), r.kb(), ratio(r, peerKB), ratio(r, tunedKB), ratio(r, protoKB),
 			gc, r.gcWaited.Seconds(), r.liveHeap(), r.perConnKB(r.slab, r.slab0), r.threads0, r.threads, r.cpuPerConn())
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintf(w, "÷ %[1]s: walcast's RSS per connection over %[1]s's at the same count, in this run. Targets: ≤ 10 KB per connection at 10,000 connections, and ≤ 1/3 of %[1]s's (and of the tuned one's).\n", peerName)
+	fmt.Fprintf(w, "÷ %[1]s: walcast's RSS per connection over %[1]s's at the same count, in this run. Targets, at the largest count: ≤ 10 KB per connection, and ≤ 1/3 of %[1]s's (and of the tuned one's, and of the one with protobuf clients).\n", peerName)
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "Context, not targets: earlier figures measured with other methods, not in this run (source: the project's reference notes, anchors.md §0, §7.2, §10.5, §11.3, and the design brief, outside this repository):")
 	fmt.Fprintln(w)

@@ -2,6 +2,7 @@ package idle
 
 import (
 	"fmt"
+	"runtime"
 	"slices"
 
 	"github.com/walcast/walcast/bench/harness"
@@ -25,7 +26,7 @@ func idlePeerKB(rows []idleRow, peer string) map[int]float64 {
 }
 
 // idleResults is what --json writes: the targets at the largest count
-// (10,000 by default), and RSS per connection by count for each system.
+// (15,000 by default), and RSS per connection by count for each system.
 func idleResults(rows []idleRow, env harness.RoomBenchEnv) report.Results {
 	res := report.Results{Workload: "idle", Machine: env.Machine}
 	largest := func(system string) *idleRow {
@@ -40,7 +41,7 @@ func idleResults(rows []idleRow, env harness.RoomBenchEnv) report.Results {
 	walcast := largest("walcast")
 	var peers []*idleRow // the peer on its defaults, then tuned
 	if env.Peer != nil {
-		peers = append(peers, largest(env.Peer.Name), largest(env.Peer.TunedSystem().Name))
+		peers = append(peers, largest(env.Peer.Name), largest(env.Peer.TunedSystem().Name), largest(env.Peer.ProtobufSystem().Name))
 	}
 	if walcast != nil {
 		res.Targets = append(res.Targets, report.Target{
@@ -75,9 +76,9 @@ func idleResults(rows []idleRow, env harness.RoomBenchEnv) report.Results {
 	}
 	for _, name := range names {
 		s := report.Series{Chart: "idle-memory", Title: "Idle connections: server RSS per connection", XLabel: "connections",
-			YLabel: "KB per connection (RSS growth)", LogX: true, Name: name}
+			YLabel: "KB per connection (RSS growth)", LogX: true, Name: name, Caption: idleCaption(env)}
 		for _, r := range rows {
-			if r.system == name {
+			if r.system == name && r.lost < r.n { // a row with every connection lost has no figure
 				s.X = append(s.X, float64(r.n))
 				s.Y = append(s.Y, r.kb())
 			}
@@ -99,4 +100,14 @@ func idleNote(r *idleRow) string {
 		note += fmt.Sprintf("%s: no garbage collection ran after connecting within the wait, so its RSS is read without one. ", r.system)
 	}
 	return note
+}
+
+// idleCaption is what the idle chart must say so as not to mislead: the
+// machine, which server settings the lines are, and when RSS was read.
+func idleCaption(env harness.RoomBenchEnv) string {
+	c := report.LoopbackCaption(runtime.NumCPU()) + " RSS read after the server's first garbage collection with every connection up (the Go runtime forces one 2 minutes after the last)."
+	if env.Peer != nil {
+		c += fmt.Sprintf(" %s runs on its defaults; \"small buffers\" is %s with 512-byte WebSocket buffers, \"protobuf\" the defaults with protobuf clients.", env.Peer.Name, env.Peer.Name)
+	}
+	return c
 }

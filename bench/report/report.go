@@ -14,7 +14,7 @@ import (
 // summary table and draw the PNG charts, so every workload reports in the
 // same shape.
 type Results struct {
-	Workload string    `json:"workload"`         // drain, latency, filters, mixed, rls, fanout, idle, sse
+	Workload string    `json:"workload"`         // drain, latency, filters, mixed, rls, fanout, idle, sse, sizes, storm, soak
 	Machine  string    `json:"machine"`          // one line: cores, CPU, versions, settings
 	Written  time.Time `json:"written,omitzero"` // when the workload finished; a file's mtime only tells when it was checked out
 	Targets  []Target  `json:"targets"`
@@ -34,15 +34,20 @@ type Target struct {
 // Series is one line of a chart. Series with the same Chart are drawn
 // together into docs/benchmarks/<Chart>.png.
 type Series struct {
-	Chart  string    `json:"chart"`  // file name without extension: "fanout-throughput"
-	Title  string    `json:"title"`  // chart title (the same for every series of a chart)
-	XLabel string    `json:"xlabel"` // axis labels, with units
-	YLabel string    `json:"ylabel"`
-	LogX   bool      `json:"logx,omitempty"`
-	LogY   bool      `json:"logy,omitempty"`
-	Name   string    `json:"name"` // legend entry: "walcast", "Centrifugo v6.9.1"
-	X      []float64 `json:"x"`
-	Y      []float64 `json:"y"`
+	Chart  string `json:"chart"`  // file name without extension: "fanout-throughput"
+	Title  string `json:"title"`  // chart title (the same for every series of a chart)
+	XLabel string `json:"xlabel"` // axis labels, with units
+	YLabel string `json:"ylabel"`
+	LogX   bool   `json:"logx,omitempty"`
+	LogY   bool   `json:"logy,omitempty"`
+	Name   string `json:"name"` // legend entry: "walcast", "Centrifugo v6.9.1"
+	// Caption is what a reader of the chart must know so as not to be
+	// misled ("loopback, 2 cores shared with Postgres and the clients"); it
+	// is written under the plot. The captions of a chart's series are all
+	// written, each once, in order.
+	Caption string    `json:"caption,omitempty"`
+	X       []float64 `json:"x"`
+	Y       []float64 `json:"y"`
 }
 
 // WriteResults writes r to path as indented JSON, unless path is empty.
@@ -94,6 +99,12 @@ func LatencySeries(h *stats.Histogram, chart, title, name string) Series {
 	return s
 }
 
+// LoopbackCaption is the caveat of every chart of a workload whose servers,
+// clients and Postgres run on one machine.
+func LoopbackCaption(cores int) string {
+	return fmt.Sprintf("Loopback: server, load clients and Postgres share the same %d cores; absolute figures hold for this machine only.", cores)
+}
+
 // PublishReport prints the Markdown report of a workload, also writes it
 // to out when given, and writes res as JSON to jsonPath when given.
 func PublishReport(report []byte, out, jsonPath string, res Results) error {
@@ -110,7 +121,7 @@ func PublishReport(report []byte, out, jsonPath string, res Results) error {
 
 // SuiteWorkloads are the commands the suite runs, in this order. The
 // summary and the charts list them in the same order.
-var SuiteWorkloads = []string{"drain", "latency", "filters", "mixed", "rls", "fanout", "idle", "sse"}
+var SuiteWorkloads = []string{"drain", "latency", "filters", "mixed", "rls", "fanout", "idle", "sse", "sizes", "storm", "soak"}
 
 // Where the suite writes by default. A quick run has a directory of its own
 // so that it never overwrites the committed full results.

@@ -19,11 +19,12 @@ import (
 
 const suiteUsage = `Usage: go run -C bench . [suite] [--quick] [--out DIR] [--only drain,latency,...]
 
-Runs drain, latency, filters, mixed, rls, fanout, idle and sse one after the other, each with
---out DIR/<name>.md --json DIR/<name>.json and one walcast binary built at the
-start, then draws DIR/<chart>.png from the JSON results and writes the summary
-DIR/README.md. The workloads size themselves: on 2 cores the full suite takes
-under 30 minutes, the quick suite (--quick) under 5 minutes. A workload that
+Runs drain, latency, filters, mixed, rls, fanout, idle, sse, sizes, storm and
+soak one after the other, each with --out DIR/<name>.md --json DIR/<name>.json and one
+walcast binary built at the start, then draws DIR/<chart>.png from the JSON
+results and writes the summary DIR/README.md. The workloads size
+themselves: on 2 cores the full suite takes about an hour (the soak alone
+runs 10 minutes), the quick suite (--quick) under 10 minutes. A workload that
 fails is reported as failed and the suite goes on with the next one; the exit
 code is then 1.
 
@@ -64,7 +65,7 @@ func parseSuiteFlags(args []string) (suiteOptions, error) {
 		fmt.Fprint(fs.Output(), suiteUsage)
 		fs.PrintDefaults()
 	}
-	quick := fs.Bool("quick", false, "run every workload with --quick (smoke-run sizes, under 5 minutes in all)")
+	quick := fs.Bool("quick", false, "run every workload with --quick (smoke-run sizes, under 10 minutes in all)")
 	out := fs.String("out", "", "directory for the reports, JSON results, charts and README.md (default "+report.DefaultSuiteDir+" of the repository, with --quick "+report.DefaultQuickDir+")")
 	only := fs.String("only", "", "run only these workloads, comma-separated, from: "+strings.Join(report.SuiteWorkloads, ","))
 	if err := cli.ParseFlagsOnly(fs, args); err != nil {
