@@ -22,6 +22,9 @@ main(async () => {
   if (!(await joinedAll('lobby', Object.keys(lobby)))) return
 
   // -- after the join: the join reply, then presence_state (empty), then sync.
+  // The state is pushed after the reply, not with it: wait for every sync
+  // (realtime-js syncs on presence_state) before reading the frames.
+  check('every member synced', !!(await waitFor(isPresence(null, 'lobby', 'sync'), { count: 4, timeout: 10000 })), select(isPresence()))
   for (const who of Object.keys(lobby)) {
     const fs = framesOf(clients[who], (f) => f.topic === 'realtime:lobby')
     const reply = fs.findIndex((f) => f.event === 'phx_reply')
@@ -32,7 +35,6 @@ main(async () => {
     const refs = fs[state] && [fs[state].vsn === '1.0.0' ? fs[reply].ref : fs[state].join_ref, fs[state].ref]
     checkEqual(`${who}: presence_state has the join's join_ref and ref null`, refs, [fs[reply]?.ref, null])
   }
-  check('every member synced', !!(await waitFor(isPresence(null, 'lobby', 'sync'), { count: 4, timeout: 3000 })), select(isPresence()))
 
   // act runs action, waits until every participant of want saw `count`
   // presence events of kind `event` and lets stray ones arrive; it returns
