@@ -63,6 +63,8 @@ type Conn struct {
 	closeOut  bool          // closeDone is closed
 
 	rd reader // the read loop's
+
+	raw *rawStream // nil for a WebSocket (raw.go)
 }
 
 // ID returns the connection's number, unique within its Host.
@@ -252,6 +254,9 @@ func (c *Conn) teardown(err error) {
 // nextTick returns how long until the next idle, ping or close check.
 // c.mu must be held.
 func (c *Conn) nextTick(now time.Time) time.Duration {
+	if c.raw != nil {
+		return c.rawNextTick(now)
+	}
 	o := &c.host.opts
 	var at time.Time
 	if c.closing.Load() && !c.closeBy.IsZero() {
@@ -294,6 +299,10 @@ func (c *Conn) tick() {
 		return
 	}
 	defer c.wg.Done()
+	if c.raw != nil {
+		c.rawTick()
+		return
+	}
 	o := &c.host.opts
 	now := time.Now()
 	c.mu.Lock()
