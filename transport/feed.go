@@ -110,7 +110,8 @@ func (s *Server) enterFeed() bool {
 // feedSink is the changes.Sink of a feed: a queue of encoded events,
 // bounded in bytes, drained by the feed's handler. DeliverChange never
 // blocks; past the bound the feed is over (its client resumes from its
-// last cursor).
+// last cursor). A hijacked SSE stream's sink puts its events straight into
+// the stream's connection instead (sse_stream.go).
 type feedSink struct {
 	max   int
 	cache *payloadCache
@@ -120,6 +121,8 @@ type feedSink struct {
 	bytes    int
 	overflow bool
 	wake     chan struct{} // 1-buffered: something was queued
+
+	stream streamQueue // a hijacked SSE stream's (sse_stream.go)
 }
 
 // feedEvent is one change as a feed sends it: its cursor, and the payload
@@ -127,7 +130,8 @@ type feedSink struct {
 type feedEvent struct {
 	cursor  string
 	payload []byte
-	system  bool // a system message, not a change
+	system  bool   // a system message, not a change
+	wire    []byte // the event as an SSE chunk, when already encoded (shared: never modified)
 }
 
 // event is the SSE event name.
@@ -147,14 +151,19 @@ func newFeedSink(max int, cache *payloadCache) *feedSink {
 
 // DeliverChange queues the event of one change.
 func (f *feedSink) DeliverChange(_ []uint64, data []byte) {
-	ev, err := f.cache.event(data)
+	ev, err := f.cache.event(data, f.stream.conn != nil)
 	if err != nil {
 		return // not a change the dispatcher encodes; nothing to send
 	}
 	f.push(ev)
 }
 
+// push queues ev, of any kind. It never blocks.
 func (f *feedSink) push(ev feedEvent) {
+	if f.stream.conn != nil {
+		f.pushStream(ev)
+		return
+	}
 	f.mu.Lock()
 	if f.overflow {
 		f.mu.Unlock()
@@ -192,6 +201,9 @@ func (f *feedSink) queued() int {
 
 // waitForRoom lets a replay go on once the queue is a quarter full at most.
 func (f *feedSink) waitForRoom(ctx context.Context) error {
+	if f.stream.conn != nil {
+		return f.waitForStreamRoom(ctx)
+	}
 	for f.queued() > f.max/4 {
 		select {
 		case <-ctx.Done():
