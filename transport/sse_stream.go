@@ -29,9 +29,10 @@ import (
 // subscription delivers, so that the status comes first. While a resumed
 // stream replays, it only offers the connection what fits (Conn.Offer)
 // and holds the rest, in order, for the replay's wait to hand over: the
-// replay waits for room instead of overflowing the queue. Past the bound
-// the stream is closed as a slow consumer, and its EventSource resumes
-// from its last event.
+// replay waits for room instead of overflowing the queue, and holds at
+// most one of its batches (changes.Resume's) beyond it. Otherwise, past
+// the bound, the stream is closed as a slow consumer, and its EventSource
+// resumes from its last event.
 
 var (
 	sseHeartbeatChunk = sseChunkOf([]byte(": ping\n\n"))
@@ -63,6 +64,7 @@ type streamQueue struct {
 	replaying bool         // a replay runs: offer, hold what does not fit
 	held      []broadcast.Frame
 	heldBytes int
+	holdMax   int    // bound of heldBytes when not replaying (0: feedSink.max)
 	slow      func() // counts a stream closed for its held events
 }
 
@@ -91,7 +93,11 @@ func (f *feedSink) pushStream(ev feedEvent) {
 // over.
 func (f *feedSink) holdLocked(fr broadcast.Frame) {
 	q := &f.stream
-	if q.heldBytes+fr.Len() > f.max {
+	bound := f.max
+	if q.holdMax > 0 {
+		bound = q.holdMax
+	}
+	if !q.replaying && q.heldBytes+fr.Len() > bound {
 		clear(q.held)
 		q.held, q.heldBytes = nil, 0
 		if q.conn.Close(wsconn.StatusSlowConsumer, "slow consumer") && q.slow != nil {
@@ -149,10 +155,16 @@ func (f *feedSink) startReplay() {
 }
 
 func (f *feedSink) endReplay(ctx context.Context) {
+	f.mu.Lock()
+	// From now on live changes come: they may add the queue's bound to
+	// what the replay left held.
+	f.stream.replaying = false
+	f.stream.holdMax = f.stream.heldBytes + f.max
+	f.mu.Unlock()
 	for {
 		f.mu.Lock()
 		if f.handOverLocked() || ctx.Err() != nil {
-			f.stream.replaying = false
+			f.stream.holdMax = 0
 			f.mu.Unlock()
 			return
 		}
