@@ -24,11 +24,13 @@ import (
 // first event, "system" with status "ok" (Subscribed to PostgreSQL), is
 // sent once every change committed after it will be delivered, and carries
 // the stream's position as its id, so that even a reconnect before the
-// first change resumes without a gap. A comment every SSEHeartbeat keeps
-// proxies from closing an idle stream. A client that falls further behind
+// first change resumes without a gap. A comment after SSEHeartbeat without
+// an event (every SSEHeartbeat through a ResponseWriter) keeps proxies from
+// closing an idle stream. A client that falls further behind
 // than QueueBytes is disconnected; its EventSource reconnects and resumes.
 
-// SSEHeartbeat is how often an idle SSE stream gets a comment line.
+// SSEHeartbeat is how long an SSE stream may be silent before it gets a
+// comment line.
 const SSEHeartbeat = 15 * time.Second
 
 // A stream should cost what a WebSocket costs. Served as an ordinary
