@@ -2,7 +2,7 @@ package transport
 
 import "sync"
 
-// ipConns counts the WebSockets open from each client address, for
+// ipConns counts the WebSockets and feeds open from each client address, for
 // Config.MaxConnsPerIP. Forwarding headers are not trusted (clientIP), so
 // behind a proxy every client shares the proxy's address: leave the bound
 // off there, or set it to what the proxy may hold.

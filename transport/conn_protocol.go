@@ -137,12 +137,8 @@ func (c *conn) join(m phoenix.Message) {
 		// even looks at the new one.
 		old.close(nil)
 	}
-	if sub == "" {
-		c.joinError(m, "TopicNameRequired: You must provide a topic name")
-		return
-	}
-	if len(m.Topic) > c.s.cfg.MaxTopicBytes {
-		c.joinError(m, fmt.Sprintf("TopicTooLong: A topic may have at most %d bytes, this one has %d", c.s.cfg.MaxTopicBytes, len(m.Topic)))
+	if why := c.s.subTopicProblem(sub); why != "" {
+		c.joinError(m, why)
 		return
 	}
 	cfg, err := phoenix.ParseJoin(m.Payload)

@@ -101,6 +101,28 @@
 // ("Track message size exceeded"); past either the channel gets the system
 // error and phx_close.
 //
+// # Feeds
+//
+// GET /realtime/v1/sse and GET /realtime/v1/poll (feed*.go, sse.go,
+// poll.go) are one-way feeds over plain HTTP. One feed carries any mix,
+// up to MaxChannels in all, of postgres_changes bindings (schema, table,
+// filter, event, or repeated sub=schema.table:event:filter), broadcast
+// rooms (repeated broadcast=TOPIC) and, on SSE only, presence rooms
+// (repeated presence=TOPIC, read-only); private=true makes its rooms the
+// private ones. A room is entered as a join enters it: the join's topic
+// checks (subTopicProblem), the Authorizer asked with the feed's token
+// (a refusal is a 403 with the join's reason), the same hub room, and for
+// presence the store's Sync, so the presence_state and the diffs after it
+// neither miss nor repeat a change. A feed's rooms take the hub's vsn
+// 1.0.0 text frames, converted once per frame for all feeds
+// (roomEventCache). postgres_changes events carry their cursor (SSE id:,
+// the poll's cursor) and resume after it; broadcasts are not retained, so
+// broadcast and presence events carry none and a resumed feed gets only
+// what came after it reconnected. A feed's queue is bounded like a
+// socket's; past it the feed ends (SSE) and its client reconnects. A
+// stream ends when its token expires, and a poll's wait at that expiry.
+// An open feed counts against MaxConnsPerIP as a WebSocket does.
+//
 // # Concurrency
 //
 // Each connection (conn.go) is a wsconn.Conn, held by value, and the

@@ -13,17 +13,20 @@ import (
 	"github.com/walcast/walcast/replication"
 )
 
-// A feed is a one-way stream of postgres_changes over plain HTTP: SSE
-// (sse.go) or long-polling (poll.go). Both take the same request: the
-// apikey (query parameter, apikey / x-api-key header, or Authorization:
-// Bearer, since an EventSource cannot set headers), and one or more
-// subscriptions as query parameters:
+// A feed is a one-way stream over plain HTTP: SSE (sse.go) or
+// long-polling (poll.go). Both take the same request: the apikey (query
+// parameter, apikey / x-api-key header, or Authorization: Bearer, since an
+// EventSource cannot set headers), and one or more subscriptions as query
+// parameters:
 //
 //	schema, table, filter, event   one binding, as in a postgres_changes join
 //	sub=schema.table:event:filter  more of them, repeated (event and filter optional)
 //
-// Events carry their cursor, and a feed resumes after a cursor exactly as
-// a WebSocket join with config.postgres_changes_resume does.
+// and the broadcast and presence rooms of feed_rooms.go. postgres_changes
+// events carry their cursor, and a feed resumes after a cursor exactly as
+// a WebSocket join with config.postgres_changes_resume does; broadcasts
+// and presence are not retained, so they carry none and a resumed feed
+// gets only those published since it reconnected.
 
 // maxFeedBindings bounds the subscriptions of one feed, like the channels
 // of one socket.
@@ -33,6 +36,7 @@ func (s *Server) maxFeedBindings() int { return s.cfg.MaxChannels }
 type feedRequest struct {
 	claims   *auth.Claims
 	bindings []changes.Binding
+	topics   []feedTopic // broadcast and presence rooms, authorized
 }
 
 // parseFeed authenticates r and reads its bindings. On failure it has
@@ -61,23 +65,32 @@ func (s *Server) parseFeed(w http.ResponseWriter, r *http.Request) (*feedRequest
 		}
 		bs = append(bs, b)
 	}
-	switch {
-	case len(bs) == 0:
-		writeError(w, http.StatusBadRequest, "no subscription: give schema and/or table (with optional filter and event), or sub=schema.table:event:filter")
-		return nil, false
-	case len(bs) > s.maxFeedBindings():
-		writeError(w, http.StatusBadRequest, "too many subscriptions in one feed (the limit is --max-channels)")
+	topics, err := s.parseFeedTopics(q)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
 		return nil, false
 	}
-	if s.changes == nil {
+	switch {
+	case len(bs)+len(topics) == 0:
+		writeError(w, http.StatusBadRequest, "no subscription: give schema and/or table (with optional filter and event), sub=schema.table:event:filter, broadcast=TOPIC or presence=TOPIC")
+		return nil, false
+	case len(bs)+len(topics) > s.maxFeedBindings():
+		writeError(w, http.StatusBadRequest, errTooManyFeedSubs.Error())
+		return nil, false
+	}
+	if len(bs) > 0 && s.changes == nil {
 		writeError(w, http.StatusServiceUnavailable, errNoChanges.Error())
+		return nil, false
+	}
+	if err := s.authorizeFeedTopics(topics, tok, claims); err != nil {
+		refuseFeedTopic(w, err)
 		return nil, false
 	}
 	viewer := viewerOf(claims)
 	for i := range bs {
 		bs[i].Viewer = viewer
 	}
-	return &feedRequest{claims: claims, bindings: bs}, true
+	return &feedRequest{claims: claims, bindings: bs, topics: topics}, true
 }
 
 // parseFeedSub reads schema.table:event:filter; the filter may contain
@@ -93,6 +106,20 @@ func parseFeedSub(s string) (changes.Binding, error) {
 		return changes.Binding{}, errors.New("sub=" + s + ": want schema.table:event:filter (event and filter optional)")
 	}
 	return changes.Binding{Event: event, Schema: schema, Table: table, Filter: filter}, nil
+}
+
+// admitFeed counts a feed against MaxConnsPerIP as a WebSocket is
+// counted: an open stream or a waiting poll holds a place from its
+// address until release. On a refusal it has answered 429.
+func (s *Server) admitFeed(w http.ResponseWriter, r *http.Request) (release func(), ok bool) {
+	ip := clientIP(r)
+	if !s.perIP.admit(ip, s.cfg.MaxConnsPerIP) {
+		s.handshakeRefused(r, http.StatusTooManyRequests, "too many connections from this address")
+		w.Header().Set("Access-Control-Allow-Origin", "*")
+		writeError(w, http.StatusTooManyRequests, "Too many connections from this address")
+		return nil, false
+	}
+	return func() { s.perIP.release(ip, s.cfg.MaxConnsPerIP) }, true
 }
 
 // enterFeed registers a feed with the server, which waits for it on
@@ -125,19 +152,24 @@ type feedSink struct {
 	stream streamQueue // a hijacked SSE stream's (sse_stream.go)
 }
 
-// feedEvent is one change as a feed sends it: its cursor, and the payload
-// a realtime-js postgres_changes callback receives.
+// feedEvent is one event as a feed sends it: a change's cursor and the
+// payload a realtime-js postgres_changes callback receives, a system
+// message, or a broadcast or presence event (feed_rooms.go).
 type feedEvent struct {
 	cursor  string
 	payload []byte
 	system  bool   // a system message, not a change
+	name    string // the event of a broadcast or presence event; "" for the others
 	wire    []byte // the event as an SSE chunk, when already encoded (shared: never modified)
 }
 
 // event is the SSE event name.
 func (e feedEvent) event() string {
-	if e.system {
+	switch {
+	case e.system:
 		return "system"
+	case e.name != "":
+		return e.name
 	}
 	return evPostgresChange
 }

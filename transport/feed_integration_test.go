@@ -46,7 +46,11 @@ func newFeedEnv(t *testing.T) *feedEnv {
 	const pub = "walcast_feed_test"
 	d := changes.New(changes.Config{Pool: pool, Publication: pub, Logger: testLogger(t)})
 	runStream(t, dbURL, pub, d)
-	s := NewServer(Config{Verifier: auth.NewVerifier(testSecret), Changes: d, Logger: testLogger(t), PingInterval: -1})
+	cfg := Config{Verifier: auth.NewVerifier(testSecret), Changes: d, Logger: testLogger(t), PingInterval: -1}
+	if portableIO() {
+		cfg.DisableParking, cfg.DisableRawIO = true, true
+	}
+	s := NewServer(cfg)
 	e := &feedEnv{pool: pool, key: token(t, time.Hour), conns: make(map[net.Conn]struct{})}
 	e.hs = httptest.NewUnstartedServer(s.Handler())
 	// An SSE stream's connection is hijacked, which httptest forgets (its

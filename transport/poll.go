@@ -11,16 +11,18 @@ import (
 
 // Long-polling: GET /realtime/v1/poll takes the feed request of feed.go
 // and since=<cursor> (the "cursor" of the previous answer; absent on the
-// first poll). It answers as soon as changes after since are there (after
-// a short gathering pause), or after wait (default and cap 20 s) with
-// none:
+// first poll). It answers as soon as events are there (after a short
+// gathering pause), or after wait (default and cap 20 s) with none:
 //
-//	{"cursor":"<pass as since next time>","events":[{"cursor":…,"payload":{…}}],"gap":false}
+//	{"cursor":"<pass as since next time>","events":[{"event":"postgres_changes","cursor":…,"payload":{…}}],"gap":false}
 //
-// payload is what SSE's data and a realtime-js callback carry. A loop of
-// polls, each with the cursor of the one before, sees every matching
-// change exactly once while the cursors stay inside the retention window;
-// "gap": true says changes may have been lost before these (refetch).
+// payload is what SSE's data carries for the same event. A loop of polls,
+// each with the cursor of the one before, sees every matching change
+// exactly once while the cursors stay inside the retention window; "gap":
+// true says changes may have been lost before these (refetch). Broadcasts
+// ("event":"broadcast", no cursor) are those published while a poll
+// waits: nothing keeps them between polls. Presence takes a stream (SSE):
+// a poll would get the whole state every time.
 
 // Long-poll timing.
 const (
@@ -29,7 +31,8 @@ const (
 )
 
 type pollEvent struct {
-	Cursor  string          `json:"cursor"`
+	Event   string          `json:"event"`
+	Cursor  string          `json:"cursor,omitempty"` // postgres_changes only
 	Payload json.RawMessage `json:"payload"`
 }
 
@@ -40,9 +43,20 @@ type pollAnswer struct {
 }
 
 func (s *Server) servePoll(w http.ResponseWriter, r *http.Request) {
+	release, ok := s.admitFeed(w, r)
+	if !ok {
+		return
+	}
+	defer release()
 	req, ok := s.parseFeed(w, r)
 	if !ok {
 		return
+	}
+	for _, t := range req.topics {
+		if t.presence {
+			writeError(w, http.StatusBadRequest, "presence: a long-poll cannot follow presence; use the SSE feed, /realtime/v1/sse")
+			return
+		}
 	}
 	wait := maxPollWait
 	if v := r.URL.Query().Get("wait"); v != "" {
@@ -58,21 +72,30 @@ func (s *Server) servePoll(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer s.wg.Done()
+	if exp := req.claims.Exp; !exp.IsZero() {
+		wait = min(wait, time.Until(exp)) // as a channel is closed when its token expires
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), wait)
 	defer cancel()
-	if err := s.changes.WaitLive(ctx); err != nil {
-		writeError(w, http.StatusServiceUnavailable, "replication is not streaming yet; retry")
-		return
+	sink := newFeedSink(s.feedQueueBytes(req), &s.payloads)
+	var cu catchUp
+	ans := pollAnswer{Events: []pollEvent{}}
+	if len(req.bindings) > 0 {
+		if err := s.changes.WaitLive(ctx); err != nil {
+			writeError(w, http.StatusServiceUnavailable, "replication is not streaming yet; retry")
+			return
+		}
+		var err error
+		cu, ans.Cursor, err = s.subscribeFeed(ctx, sink, req, r.URL.Query().Get("since"))
+		defer s.changes.Unsubscribe(sink)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, err.Error())
+			return
+		}
 	}
-	since := r.URL.Query().Get("since")
-	sink := newFeedSink(s.cfg.QueueBytes, &s.payloads)
-	cu, from, err := s.subscribeFeed(ctx, sink, req, since)
-	defer s.changes.Unsubscribe(sink)
-	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
-		return
+	if len(req.topics) > 0 {
+		defer s.joinFeedRooms(sink, req.topics)()
 	}
-	ans := pollAnswer{Cursor: from, Events: []pollEvent{}}
 	collect := func() {
 		evs, _ := sink.take() // after an overflow the cursor stays before what was dropped
 		for _, ev := range evs {
@@ -80,8 +103,10 @@ func (s *Server) servePoll(w http.ResponseWriter, r *http.Request) {
 				ans.Gap = true
 				continue
 			}
-			ans.Events = append(ans.Events, pollEvent{Cursor: ev.cursor, Payload: ev.payload})
-			ans.Cursor = ev.cursor
+			ans.Events = append(ans.Events, pollEvent{Event: ev.event(), Cursor: ev.cursor, Payload: ev.payload})
+			if ev.cursor != "" {
+				ans.Cursor = ev.cursor
+			}
 		}
 	}
 	if cu != nil {

@@ -119,8 +119,9 @@ type Config struct {
 	// but a meta is kept for the channel's life and sent to every joiner
 	// of the room.
 	MaxPresenceBytes int
-	// MaxConnsPerIP bounds the WebSockets open from one client address
-	// (default 0: no bound); past it the upgrade gets 429.
+	// MaxConnsPerIP bounds the WebSockets and feeds (SSE streams, waiting
+	// long-polls) open from one client address (default 0: no bound); past
+	// it the upgrade or request gets 429.
 	MaxConnsPerIP int
 	// BroadcastRetention bounds the broadcasts of private rooms this node
 	// keeps for joins that ask to replay them (config.broadcast.replay);
@@ -215,7 +216,8 @@ type Server struct {
 
 	nextLocalID atomic.Uint64 // binding ids when there is no dispatcher
 	stats       counters
-	payloads    payloadCache // feeds' last converted change
+	payloads    payloadCache   // feeds' last converted change
+	roomEvents  roomEventCache // feeds' last converted broadcast or presence diff
 	origins     originPolicy
 	bg          sync.WaitGroup // the server's own goroutines (the queue budget's watcher)
 	malformed   logLimiter

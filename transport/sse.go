@@ -4,13 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"sync"
 	"time"
 )
 
-// SSE: GET /realtime/v1/sse streams postgres_changes as Server-Sent Events
-// (see feed.go for the request). Each change is an event
+// SSE: GET /realtime/v1/sse streams a feed as Server-Sent Events (see
+// feed.go and feed_rooms.go for the request). Each change is an event
 //
 //	id: <cursor>
 //	event: postgres_changes
@@ -26,8 +27,16 @@ import (
 // the stream's position as its id, so that even a reconnect before the
 // first change resumes without a gap. A comment after SSEHeartbeat without
 // an event (every SSEHeartbeat through a ResponseWriter) keeps proxies from
-// closing an idle stream. A client that falls further behind
-// than QueueBytes is disconnected; its EventSource reconnects and resumes.
+// closing an idle stream. A client that falls further behind than its
+// queue is disconnected; its EventSource reconnects and resumes.
+//
+// A broadcast is "event: broadcast" and a presence event "event:
+// presence_state" or "event: presence_diff" (roomFrameEvent), without id:
+// Last-Event-ID resumes postgres_changes only, since broadcasts are not
+// retained. The rooms' status, "system" events "Subscribed to broadcast"
+// and "Subscribed to presence", follows the postgres_changes one, once the
+// feed is in every room. When the token expires the stream ends with the
+// system error a channel gets.
 
 // SSEHeartbeat is how long an SSE stream may be silent before it gets a
 // comment line.
@@ -44,6 +53,16 @@ const SSEHeartbeat = 15 * time.Second
 // through the ResponseWriter.
 
 func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request) {
+	release, ok := s.admitFeed(w, r)
+	if !ok {
+		return
+	}
+	hijacked := false // then the stream releases its place when it ends
+	defer func() {
+		if !hijacked {
+			release()
+		}
+	}()
 	req, ok := s.parseFeed(w, r)
 	if !ok {
 		return
@@ -62,7 +81,8 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
 	if r.ProtoMajor == 1 {
 		if conn, brw, err := http.NewResponseController(w).Hijack(); err == nil {
-			s.serveSSEHijacked(r.Context(), conn, brw, h, req, after)
+			hijacked = true
+			s.serveSSEHijacked(r.Context(), conn, brw, h, req, after, release)
 			return
 		}
 	}
@@ -82,15 +102,19 @@ type sseSession struct {
 	cancel  context.CancelFunc
 	out     sseOut
 	sink    *feedSink      // nil when the stream ended while opening
+	expires time.Time      // the token's expiry, which ends the stream; zero: none
+	leave   []func()       // what close undoes: the subscription, the rooms
 	helpers sync.WaitGroup // the shutdown watch while opening, and the catch-up
 }
 
-// openSSE sends the retry line, waits for the change stream to be live,
-// subscribes and sends the subscribed event (with the stream's position),
-// and starts the catch-up. Its sink is nil when that failed; close must be
-// called either way.
+// openSSE sends the retry line; with postgres_changes it waits for the
+// change stream to be live, subscribes and sends the subscribed event
+// (with the stream's position) and starts the catch-up; with rooms it
+// joins them and sends their status, behind which whatever they deliver
+// is queued. Its sink is nil when that failed; close must be called either
+// way.
 func (s *Server) openSSE(ctx context.Context, out sseOut, req *feedRequest, after string) *sseSession {
-	st := &sseSession{s: s, out: out}
+	st := &sseSession{s: s, out: out, expires: req.claims.Exp}
 	st.ctx, st.cancel = context.WithCancel(ctx)
 	opened := make(chan struct{})
 	defer close(opened)
@@ -105,18 +129,32 @@ func (s *Server) openSSE(ctx context.Context, out sseOut, req *feedRequest, afte
 	buf := getSSEBuf()
 	defer putSSEBuf(buf)
 	*buf = append(*buf, "retry: 1000\n\n"...)
-	if out.send(*buf) != nil || s.changes.WaitLive(st.ctx) != nil {
+	if out.send(*buf) != nil {
 		return st
 	}
-	sink := newFeedSink(s.cfg.QueueBytes, &s.payloads)
-	cu, from, err := s.subscribeFeed(st.ctx, sink, req, after)
 	*buf = (*buf)[:0]
-	if err != nil {
-		*buf = appendSSE(*buf, "", "system", systemPayload("postgres_changes", "error", err.Error(), "sse"))
+	sink := newFeedSink(s.feedQueueBytes(req), &s.payloads)
+	var cu catchUp
+	if len(req.bindings) > 0 {
+		if s.changes.WaitLive(st.ctx) != nil {
+			return st
+		}
+		var from string
+		var err error
+		cu, from, err = s.subscribeFeed(st.ctx, sink, req, after)
+		st.leave = append(st.leave, func() { s.changes.Unsubscribe(sink) })
+		if err != nil {
+			*buf = appendSSE(*buf, "", "system", systemPayload("postgres_changes", "error", err.Error(), "sse"))
+		}
+		*buf = appendSSE(*buf, from, "system", subscribedOK("sse"))
 	}
-	*buf = appendSSE(*buf, from, "system", subscribedOK("sse"))
+	if len(req.topics) > 0 {
+		// What the rooms deliver from now on is queued behind the status
+		// sent here: a client that has the status is in the rooms.
+		st.leave = append(st.leave, s.joinFeedRooms(sink, req.topics))
+		*buf = appendRoomsOK(*buf, req.topics)
+	}
 	if out.send(*buf) != nil {
-		s.changes.Unsubscribe(sink)
 		return st
 	}
 	st.sink = sink
@@ -126,13 +164,14 @@ func (s *Server) openSSE(ctx context.Context, out sseOut, req *feedRequest, afte
 	return st
 }
 
-// close ends the stream's helpers and its subscription.
+// close ends the stream's helpers, its subscription and its rooms.
 func (st *sseSession) close() {
 	st.cancel()
 	st.helpers.Wait()
-	if st.sink != nil {
-		st.s.changes.Unsubscribe(st.sink)
+	for i := len(st.leave) - 1; i >= 0; i-- {
+		st.leave[i]()
 	}
+	st.leave = nil
 }
 
 // loop sends events as they are queued, and a comment when idle, until
@@ -141,6 +180,12 @@ func (st *sseSession) close() {
 func (st *sseSession) loop() {
 	beat := time.NewTicker(SSEHeartbeat)
 	defer beat.Stop()
+	var expired <-chan time.Time // the token's expiry ends the feed, as it closes a channel
+	if !st.expires.IsZero() {
+		t := time.NewTimer(time.Until(st.expires))
+		defer t.Stop()
+		expired = t.C
+	}
 	for {
 		var evs []feedEvent
 		overflow, ping := false, false
@@ -151,6 +196,13 @@ func (st *sseSession) loop() {
 			return
 		case <-beat.C:
 			ping = true
+		case <-expired:
+			secs := int64(time.Since(st.expires) / time.Second)
+			buf := getSSEBuf()
+			*buf = appendSSE(*buf, "", "system", systemPayload("system", "error", fmt.Sprintf("Token has expired %d seconds ago", secs), "sse"))
+			st.out.send(*buf)
+			putSSEBuf(buf)
+			return
 		case <-st.sink.wake:
 			evs, overflow = st.sink.take()
 		}
@@ -218,6 +270,22 @@ func (s *Server) runFeedCatchUp(ctx context.Context, sink *feedSink, cu catchUp)
 		}
 	}
 	sink.pushSystem(gapPayload("sse", gap))
+}
+
+// appendRoomsOK appends the status of a feed's rooms: one system event
+// per extension, "Subscribed to broadcast" and "Subscribed to presence".
+func appendRoomsOK(b []byte, ts []feedTopic) []byte {
+	var bc, pr bool
+	for _, t := range ts {
+		bc, pr = bc || !t.presence, pr || t.presence
+	}
+	if bc {
+		b = appendSSE(b, "", "system", systemPayload("broadcast", "ok", "Subscribed to broadcast", "sse"))
+	}
+	if pr {
+		b = appendSSE(b, "", "system", systemPayload("presence", "ok", "Subscribed to presence", "sse"))
+	}
+	return b
 }
 
 // appendSSE appends one event; data is JSON, so it is one line.

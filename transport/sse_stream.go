@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"strconv"
@@ -199,42 +200,47 @@ func sleepCtx(ctx context.Context, d time.Duration) {
 
 // rawSSE is one hijacked SSE stream: its connection's Handler.
 type rawSSE struct {
-	s      *Server
-	conn   wsconn.Conn // in place: wsconn.Conn must not move
-	sink   *feedSink
-	ctx    context.Context // the opening's and the catch-up's; ends with the stream
-	cancel context.CancelFunc
-	opened chan struct{} // closed when the opening is over, subscribed or not
-	subbed bool          // subscribed; read after opened
-	catch  sync.WaitGroup
+	s       *Server
+	conn    wsconn.Conn // in place: wsconn.Conn must not move
+	sink    *feedSink
+	ctx     context.Context // the opening's and the catch-up's; ends with the stream
+	cancel  context.CancelFunc
+	release func()        // the client address's place (MaxConnsPerIP)
+	opened  chan struct{} // closed when the opening is over, subscribed or not
+	leave   []func()      // what the end undoes: the subscription, the rooms; read after opened
+	expiry  *time.Timer   // the token's expiry ends the stream; read after opened
+	catch   sync.WaitGroup
 }
 
 // serveSSEHijacked runs the stream on a hijacked connection. The server's
 // wait group, entered by the handler, counts it until it ends (HandleEnd).
-func (s *Server) serveSSEHijacked(reqCtx context.Context, nc net.Conn, brw *bufio.ReadWriter, h http.Header, req *feedRequest, after string) {
+func (s *Server) serveSSEHijacked(reqCtx context.Context, nc net.Conn, brw *bufio.ReadWriter, h http.Header, req *feedRequest, after string, release func()) {
 	// A client sends nothing after its GET: bytes already read past the
 	// request (a pipelined request) end the stream, as its hanging up and
 	// anything it sends later do.
 	if brw.Reader.Buffered() > 0 {
 		nc.Close()
+		release()
 		s.wg.Done()
 		return
 	}
-	st := &rawSSE{s: s, opened: make(chan struct{})}
+	st := &rawSSE{s: s, release: release, opened: make(chan struct{})}
 	// The handler's return cancels the request's context; the stream ends
 	// when the client hangs up or the server stops.
 	st.ctx, st.cancel = context.WithCancel(context.WithoutCancel(reqCtx))
-	st.sink = newFeedSink(s.cfg.QueueBytes, &s.payloads)
+	qb := s.feedQueueBytes(req)
+	st.sink = newFeedSink(qb, &s.payloads)
 	st.sink.stream.conn = &st.conn
 	st.sink.stream.slow = func() { s.stats.feedsSlow.Add(1) }
 	err := s.ws.AdoptRaw(nc, nil, &st.conn, st, wsconn.RawConfig{
 		Heartbeat:      sseHeartbeatChunk,
 		HeartbeatEvery: SSEHeartbeat,
 		Final:          sseLastChunk,
-		QueueBytes:     s.cfg.QueueBytes,
+		QueueBytes:     qb,
 	})
 	if err != nil {
 		st.cancel()
+		release()
 		s.wg.Done()
 		return
 	}
@@ -245,19 +251,33 @@ func (s *Server) serveSSEHijacked(reqCtx context.Context, nc net.Conn, brw *bufi
 		st.conn.Close(wsconn.StatusServiceRestart, "server restarting")
 		return
 	}
-	if s.changes.WaitLive(st.ctx) != nil {
-		st.conn.Close(wsconn.StatusServiceRestart, "server restarting")
-		return
-	}
-	cu, from, err := s.subscribeFeed(st.ctx, st.sink, req, after)
-	st.subbed = true
 	buf := getSSEBuf()
-	if err != nil {
-		*buf = appendSSE(*buf, "", "system", systemPayload("postgres_changes", "error", err.Error(), "sse"))
+	defer putSSEBuf(buf)
+	var cu catchUp
+	if len(req.bindings) > 0 {
+		if s.changes.WaitLive(st.ctx) != nil {
+			st.conn.Close(wsconn.StatusServiceRestart, "server restarting")
+			return
+		}
+		var from string
+		var err error
+		cu, from, err = s.subscribeFeed(st.ctx, st.sink, req, after)
+		st.leave = append(st.leave, func() { s.changes.Unsubscribe(st.sink) })
+		if err != nil {
+			*buf = appendSSE(*buf, "", "system", systemPayload("postgres_changes", "error", err.Error(), "sse"))
+		}
+		*buf = appendSSE(*buf, from, "system", subscribedOK("sse"))
 	}
-	*buf = appendSSE(*buf, from, "system", subscribedOK("sse"))
+	if len(req.topics) > 0 {
+		// What the rooms deliver from now on is held behind the status
+		// queued here: a client that has the status is in the rooms.
+		st.leave = append(st.leave, s.joinFeedRooms(st.sink, req.topics))
+		*buf = appendRoomsOK(*buf, req.topics)
+	}
 	st.sink.attachStream(sseChunkOf(*buf))
-	putSSEBuf(buf)
+	if exp := req.claims.Exp; !exp.IsZero() {
+		st.expiry = time.AfterFunc(time.Until(exp), func() { st.expire(exp) })
+	}
 	if cu != nil {
 		st.catch.Go(func() {
 			st.sink.startReplay()
@@ -281,16 +301,31 @@ func sseHead(h http.Header) []byte {
 // HandleMessage is never called: a raw stream's peer has nothing to say.
 func (st *rawSSE) HandleMessage(bool, []byte) {}
 
+// expire ends the stream with the system error a channel gets when its
+// token expires, as the stream's last event.
+func (st *rawSSE) expire(exp time.Time) {
+	secs := int64(time.Since(exp) / time.Second)
+	buf := getSSEBuf()
+	*buf = appendSSE(*buf, "", "system", systemPayload("system", "error", fmt.Sprintf("Token has expired %d seconds ago", secs), "sse"))
+	final := append(sseChunkOf(*buf), sseLastChunk...)
+	putSSEBuf(buf)
+	st.conn.CloseWith(wsconn.StatusNormalClosure, "token expired", final)
+}
+
 // HandleEnd runs once the connection is closed: the opening and the
-// catch-up stop, the subscription ends.
+// catch-up stop, the subscription and the rooms end.
 func (st *rawSSE) HandleEnd(error) {
 	st.cancel()
 	<-st.opened
+	if st.expiry != nil {
+		st.expiry.Stop()
+	}
 	st.catch.Wait()
-	if st.subbed {
-		st.s.changes.Unsubscribe(st.sink)
+	for i := len(st.leave) - 1; i >= 0; i-- {
+		st.leave[i]()
 	}
 	st.s.forgetStream(st)
+	st.release()
 	st.s.wg.Done()
 }
 

@@ -66,7 +66,7 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (*s
 	logger := f.logFlags("info")
 	queueBytes := f.int("queue-bytes", "WALCAST_QUEUE_BYTES", transport.DefaultQueueBytes, "outbound backlog per connection, on top of room for two maximal broadcasts; a client that falls further behind is closed (4000 slow consumer)")
 	maxPayload := f.int("max-payload-bytes", "WALCAST_MAX_PAYLOAD_BYTES", transport.DefaultMaxPayloadBytes, "largest broadcast or presence payload a client may send")
-	maxConnsPerIP := f.int("max-conns-per-ip", "WALCAST_MAX_CONNS_PER_IP", 0, "WebSockets open from one client address (0: no bound); behind a proxy every client has the proxy's address")
+	maxConnsPerIP := f.int("max-conns-per-ip", "WALCAST_MAX_CONNS_PER_IP", 0, "WebSockets and SSE or long-poll feeds open from one client address (0: no bound); behind a proxy every client has the proxy's address")
 	maxHeaderBytes := f.int("max-header-bytes", "WALCAST_MAX_HEADER_BYTES", defaultMaxHeaderBytes, "largest request line and headers of an HTTP request, query string included")
 	maxChannels := f.int("max-channels", "WALCAST_MAX_CHANNELS", transport.DefaultMaxChannels, "channels per connection")
 	gcPercent := f.int("gc-percent", "WALCAST_GC_PERCENT", defaultGCPercent, "heap growth before a collection, as GOGC (which wins when set); see README")

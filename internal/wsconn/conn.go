@@ -119,16 +119,19 @@ func (c *Conn) QueuedBytes() int { return c.q.Bytes() }
 // within WriteTimeout. It never blocks. It reports whether this call
 // started the close (the first one wins).
 func (c *Conn) Close(code StatusCode, reason string) bool {
-	return c.startClose(&CloseError{Code: code, Reason: reason})
+	return c.startClose(&CloseError{Code: code, Reason: reason}, nil)
 }
 
-func (c *Conn) startClose(ce *CloseError) bool {
+// startClose queues the close frame of ce (a raw stream: final, or its
+// RawConfig.Final when final is nil).
+func (c *Conn) startClose(ce *CloseError, final []byte) bool {
 	if !c.closing.CompareAndSwap(false, true) {
 		return false
 	}
 	c.q.Close()
 	c.ctlMu.Lock()
 	c.ctl.close = true
+	c.ctl.final = final
 	c.ctl.closeData = closePayload(c.ctl.closeData, ce.Code, ce.Reason)
 	c.sent = ce
 	c.closeDone = make(chan struct{})
@@ -212,9 +215,9 @@ func (c *Conn) finish(ce *CloseError, peer bool) {
 		if ce.Code == statusNoStatus {
 			echo.Code = 0 // an empty close frame answers one
 		}
-		c.startClose(echo)
+		c.startClose(echo, nil)
 	} else {
-		c.startClose(ce)
+		c.startClose(ce, nil)
 	}
 	c.waitCloseWritten()
 	c.teardown(ce)

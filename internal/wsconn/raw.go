@@ -66,6 +66,16 @@ func (h *Host) AdoptRaw(nc net.Conn, pending []byte, c *Conn, handler Handler, c
 	return nil
 }
 
+// CloseWith closes a raw stream as Close does, but writes final instead of
+// RawConfig.Final: a last message and the end of the stream, say. On a
+// WebSocket it is Close.
+func (c *Conn) CloseWith(code StatusCode, reason string, final []byte) bool {
+	if c.raw == nil {
+		final = nil
+	}
+	return c.startClose(&CloseError{Code: code, Reason: reason}, final)
+}
+
 // Offer queues f if the queue has room for it, as Send does, but when it
 // has not it leaves the connection open and reports false: the caller
 // keeps f and offers it again once QueuedBytes has gone down (a replay

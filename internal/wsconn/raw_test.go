@@ -124,6 +124,21 @@ func TestRawFramesVerbatim(t *testing.T) {
 	}
 }
 
+// CloseWith writes its own final payload instead of the configured one.
+func TestRawCloseWith(t *testing.T) {
+	c, peer, ends := rawPair(t, Options{}, RawConfig{Final: []byte("<final>")})
+	c.CloseWith(StatusNormalClosure, "", []byte("<bye>"))
+	peer.SetReadDeadline(time.Now().Add(5 * time.Second))
+	rest, err := io.ReadAll(peer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(rest) != "<bye>" {
+		t.Fatalf("the peer read %q, want CloseWith's payload and the end", rest)
+	}
+	waitEnd(t, ends)
+}
+
 // A silent stream gets the heartbeat; a stream written to does not.
 func TestRawHeartbeatAfterSilence(t *testing.T) {
 	const every = 100 * time.Millisecond

@@ -81,6 +81,7 @@ type control struct {
 	close     bool
 	pongData  []byte // the payload of the latest ping (§5.5.3: only the latest needs its pong)
 	closeData []byte
+	final     []byte // a raw stream's last payload, when not RawConfig.Final
 }
 
 // queueControl puts a control frame in the slot and makes sure a writer
@@ -125,6 +126,9 @@ func (c *Conn) takeControl(b []byte) ([]byte, bool) {
 		return b, false
 	}
 	if c.raw != nil {
+		if c.ctl.final != nil {
+			return append(b, c.ctl.final...), true
+		}
 		return append(b, c.raw.Final...), true
 	}
 	return appendControl(b, opClose, c.ctl.closeData), true
