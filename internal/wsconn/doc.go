@@ -31,8 +31,9 @@
 // bounded and parked alike, but its frames written as they are, its
 // peer's bytes or hang-up ending it, a heartbeat payload instead of pings,
 // no idle timeout, and a final payload instead of the close handshake
-// (raw.go). Conn.Offer queues only when there is room, for a replay that
-// must wait rather than overflow.
+// (raw.go; Conn.CloseWith gives a last payload of its own). Conn.Offer
+// queues only when there is room, for a replay that must wait rather than
+// overflow.
 //
 // # Reading
 //
