@@ -91,13 +91,19 @@ func (q *Queue) Init(maxBytes int) {
 // accepted into an empty queue, so that one big message can still be
 // delivered to a client that keeps up.
 func (q *Queue) Push(f Frame) bool {
-	l := f.Len()
 	q.mu.Lock()
-	if q.closed || (q.n > 0 && q.bytes+l > q.max) {
+	if q.closed || (q.n > 0 && q.bytes+f.Len() > q.max) {
 		q.mu.Unlock()
 		q.dropped.Add(1)
 		return false
 	}
+	q.pushLocked(f)
+	q.mu.Unlock()
+	return true
+}
+
+// pushLocked appends f; q.mu is held and f fits.
+func (q *Queue) pushLocked(f Frame) {
 	switch {
 	case q.n == 0 && q.ring == nil:
 		q.one = f
@@ -108,9 +114,7 @@ func (q *Queue) Push(f Frame) bool {
 		q.ring[(q.head+q.n)&(len(q.ring)-1)] = f
 	}
 	q.n++
-	q.bytes += l
-	q.mu.Unlock()
-	return true
+	q.bytes += f.Len()
 }
 
 // grow gives the queue a pooled ring (holding the lone frame, if any), or
@@ -231,3 +235,17 @@ func (q *Queue) Closed() bool {
 
 // Dropped returns how many frames were refused by Push or discarded by Close.
 func (q *Queue) Dropped() uint64 { return q.dropped.Load() }
+
+// Offer appends f only if it fits under the bound (or the queue is
+// empty), as Push does, but a frame that does not fit is not counted as
+// dropped: the caller keeps it and offers it again later. It reports
+// whether f was queued and whether the queue is closed.
+func (q *Queue) Offer(f Frame) (queued, closed bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closed || (q.n > 0 && q.bytes+f.Len() > q.max) {
+		return false, q.closed
+	}
+	q.pushLocked(f)
+	return true, false
+}

@@ -465,3 +465,38 @@ func TestQueuePopBounded(t *testing.T) {
 		t.Fatalf("after the oversized frame: popped %d frames", len(b))
 	}
 }
+
+// Offer queues what Push would, but a refusal is not a drop, and it says
+// whether the queue is closed.
+func TestQueueOffer(t *testing.T) {
+	tests := []struct {
+		name   string
+		max    int
+		offers []int // body sizes (each frame is 2 bytes more)
+		want   []bool
+		close  bool
+	}{
+		{"fits exactly", 12, []int{4, 4}, []bool{true, true}, false},
+		{"one byte over", 11, []int{4, 4}, []bool{true, false}, false},
+		{"oversized into empty queue", 4, []int{10}, []bool{true}, false},
+		{"smaller frame fits after a refused one", 10, []int{6, 6, 0}, []bool{true, false, true}, false},
+		{"closed", 100, []int{1}, []bool{false}, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			q := NewQueue(tc.max)
+			if tc.close {
+				q.Close()
+			}
+			for i, n := range tc.offers {
+				queued, closed := q.Offer(frame(string(bytes.Repeat([]byte("x"), n))))
+				if queued != tc.want[i] || closed != tc.close {
+					t.Fatalf("offer %d: queued %v closed %v, want %v %v", i, queued, closed, tc.want[i], tc.close)
+				}
+			}
+			if d := q.Dropped(); d != 0 {
+				t.Fatalf("Dropped = %d after offers, want 0", d)
+			}
+		})
+	}
+}

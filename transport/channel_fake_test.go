@@ -20,6 +20,7 @@ type fakeChanges struct {
 	// replay, when set, is what a resumed subscription's catch-up
 	// delivers after the cursor it was given (nil: a gap).
 	replay  func(after replication.Cursor) []string
+	batch   int                  // changes the catch-up delivers between two waits (0: 1), as changes.Resume does 64
 	resumed []replication.Cursor // the cursors SubscribeAfter was given
 	// viewers are the viewers SetViewer was given, by sink; setViewerErr
 	// is what it returns.
@@ -38,22 +39,25 @@ func (f *fakeChanges) SubscribeAfter(ctx context.Context, sink changes.Sink, bin
 	if f.replay == nil {
 		return ids, fakeCatchUp{gap: &changes.Gap{After: after}}, err
 	}
-	return ids, fakeCatchUp{sink: sink, ids: ids, data: f.replay(after)}, err
+	return ids, fakeCatchUp{sink: sink, ids: ids, data: f.replay(after), batch: f.batch}, err
 }
 
 type fakeCatchUp struct {
-	gap  *changes.Gap
-	sink changes.Sink
-	ids  []uint64
-	data []string
+	gap   *changes.Gap
+	sink  changes.Sink
+	ids   []uint64
+	data  []string
+	batch int
 }
 
 func (c fakeCatchUp) Gap() *changes.Gap { return c.gap }
 
 func (c fakeCatchUp) Run(ctx context.Context, wait func(context.Context) error) error {
-	for _, d := range c.data {
-		if err := wait(ctx); err != nil {
-			return err
+	for i, d := range c.data {
+		if i%max(c.batch, 1) == 0 {
+			if err := wait(ctx); err != nil {
+				return err
+			}
 		}
 		c.sink.DeliverChange(c.ids, []byte(d))
 	}

@@ -137,7 +137,8 @@ func (s *Server) enterFeed() bool {
 // feedSink is the changes.Sink of a feed: a queue of encoded events,
 // bounded in bytes, drained by the feed's handler. DeliverChange never
 // blocks; past the bound the feed is over (its client resumes from its
-// last cursor).
+// last cursor). A hijacked SSE stream's sink puts its events straight into
+// the stream's connection instead (sse_stream.go).
 type feedSink struct {
 	max   int
 	cache *payloadCache
@@ -147,6 +148,8 @@ type feedSink struct {
 	bytes    int
 	overflow bool
 	wake     chan struct{} // 1-buffered: something was queued
+
+	stream streamQueue // a hijacked SSE stream's (sse_stream.go)
 }
 
 // feedEvent is one event as a feed sends it: a change's cursor and the
@@ -157,6 +160,7 @@ type feedEvent struct {
 	payload []byte
 	system  bool   // a system message, not a change
 	name    string // the event of a broadcast or presence event; "" for the others
+	wire    []byte // the event as an SSE chunk, when already encoded (shared: never modified)
 }
 
 // event is the SSE event name.
@@ -179,14 +183,19 @@ func newFeedSink(max int, cache *payloadCache) *feedSink {
 
 // DeliverChange queues the event of one change.
 func (f *feedSink) DeliverChange(_ []uint64, data []byte) {
-	ev, err := f.cache.event(data)
+	ev, err := f.cache.event(data, f.stream.conn != nil)
 	if err != nil {
 		return // not a change the dispatcher encodes; nothing to send
 	}
 	f.push(ev)
 }
 
+// push queues ev, of any kind. It never blocks.
 func (f *feedSink) push(ev feedEvent) {
+	if f.stream.conn != nil {
+		f.pushStream(ev)
+		return
+	}
 	f.mu.Lock()
 	if f.overflow {
 		f.mu.Unlock()
@@ -224,6 +233,9 @@ func (f *feedSink) queued() int {
 
 // waitForRoom lets a replay go on once the queue is a quarter full at most.
 func (f *feedSink) waitForRoom(ctx context.Context) error {
+	if f.stream.conn != nil {
+		return f.waitForStreamRoom(ctx)
+	}
 	for f.queued() > f.max/4 {
 		select {
 		case <-ctx.Done():

@@ -48,6 +48,9 @@ func changePayload(data []byte) (feedEvent, error) {
 // payloadCache remembers the payload of the last change it converted: the
 // dispatcher hands one change to every matching feed in a row, with the
 // same data slice, so it is converted once, not once per feed.
+//
+// With wire, the event comes with its SSE chunk (feedEvent.wire), also
+// encoded once and shared by every hijacked SSE stream it goes to.
 type payloadCache struct {
 	mu   sync.Mutex
 	last *byte
@@ -55,20 +58,22 @@ type payloadCache struct {
 	ev   feedEvent
 }
 
-func (c *payloadCache) event(data []byte) (feedEvent, error) {
+func (c *payloadCache) event(data []byte, wire bool) (feedEvent, error) {
 	if len(data) == 0 {
 		return changePayload(data)
 	}
 	key := &data[0]
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.last == key && c.n == len(data) {
-		return c.ev, nil
+	if c.last != key || c.n != len(data) {
+		ev, err := changePayload(data)
+		if err != nil {
+			return ev, err
+		}
+		c.last, c.n, c.ev = key, len(data), ev
 	}
-	ev, err := changePayload(data)
-	if err != nil {
-		return ev, err
+	if wire && c.ev.wire == nil {
+		c.ev.wire = sseChunk(c.ev)
 	}
-	c.last, c.n, c.ev = key, len(data), ev
-	return ev, nil
+	return c.ev, nil
 }

@@ -129,7 +129,7 @@ func (r *feedRoom) Kind() int { return kindV1 }
 // it converts (once per frame for all feeds, see roomEventCache) and
 // queues.
 func (r *feedRoom) Deliver(f broadcast.Frame) {
-	ev, err := r.s.roomEvents.event(r.topic.sub, f.Body)
+	ev, err := r.s.roomEvents.event(r.topic.sub, f.Body, r.sink.stream.conn != nil)
 	if err != nil {
 		return // not an event a feed carries
 	}
@@ -249,17 +249,22 @@ type roomEventCache struct {
 	err  error
 }
 
-func (c *roomEventCache) event(sub string, frame []byte) (feedEvent, error) {
+// event converts frame, or returns what it converted last time. With wire,
+// the event comes with its SSE chunk, also encoded once for every hijacked
+// stream (sse_stream.go).
+func (c *roomEventCache) event(sub string, frame []byte, wire bool) (feedEvent, error) {
 	if len(frame) == 0 {
 		return feedEvent{}, errNotFeedEvent
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.last == &frame[0] && c.n == len(frame) && c.sub == sub {
-		return c.ev, c.err
+	if c.last != &frame[0] || c.n != len(frame) || c.sub != sub {
+		c.ev, c.err = roomFrameEvent(sub, frame)
+		c.last, c.n, c.sub = &frame[0], len(frame), sub
 	}
-	c.ev, c.err = roomFrameEvent(sub, frame)
-	c.last, c.n, c.sub = &frame[0], len(frame), sub
+	if wire && c.err == nil && c.ev.wire == nil {
+		c.ev.wire = sseChunk(c.ev)
+	}
 	return c.ev, c.err
 }
 

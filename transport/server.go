@@ -209,6 +209,7 @@ type Server struct {
 	draining bool
 	stopping chan struct{} // closed when draining begins: feeds (SSE, long-polls) end
 	conns    map[*conn]struct{}
+	streams  map[*rawSSE]struct{} // open hijacked SSE streams (sse_stream.go)
 	// wg counts every connection from the moment its upgrade starts until
 	// its read loop has torn it down (which waits for its other goroutines).
 	wg sync.WaitGroup
@@ -236,6 +237,7 @@ func NewServer(cfg Config) *Server {
 		cfg:      cfg,
 		log:      cfg.Logger.With("component", "transport"),
 		conns:    make(map[*conn]struct{}),
+		streams:  make(map[*rawSSE]struct{}),
 		stopping: make(chan struct{}),
 		origins:  newOriginPolicy(cfg.AllowedOrigins),
 	}
@@ -444,6 +446,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		// pool, and each read loop takes its client's answer.
 		c.ws.Close(wsconn.StatusServiceRestart, "server restarting")
 	}
+	s.endStreams(false)
 	done := make(chan struct{})
 	go func() {
 		s.wg.Wait()
@@ -457,6 +460,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-ctx.Done():
 	}
 	s.dropAll()
+	s.endStreams(true)
 	<-done
 	return ctx.Err()
 }
@@ -466,6 +470,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 func (s *Server) Close() error {
 	s.stopAccepting()
 	s.dropAll()
+	// A stream's last chunk is a few bytes that the flush pool writes at
+	// once (a client that does not take them is dropped after
+	// WriteTimeout): without it the client would see a cut response.
+	s.endStreams(false)
 	s.wg.Wait()
 	s.bg.Wait()
 	s.ws.Close()

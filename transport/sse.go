@@ -1,15 +1,11 @@
 package transport
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
-	"strconv"
 	"sync"
 	"time"
 )
@@ -29,9 +25,10 @@ import (
 // first event, "system" with status "ok" (Subscribed to PostgreSQL), is
 // sent once every change committed after it will be delivered, and carries
 // the stream's position as its id, so that even a reconnect before the
-// first change resumes without a gap. A comment every SSEHeartbeat keeps
-// proxies from closing an idle stream. A client that falls further behind
-// than its queue is disconnected; its EventSource reconnects and resumes.
+// first change resumes without a gap. A comment after SSEHeartbeat without
+// an event (every SSEHeartbeat through a ResponseWriter) keeps proxies from
+// closing an idle stream. A client that falls further behind than its
+// queue is disconnected; its EventSource reconnects and resumes.
 //
 // A broadcast is "event: broadcast" and a presence event "event:
 // presence_state" or "event: presence_diff" (roomFrameEvent), without id:
@@ -41,21 +38,19 @@ import (
 // feed is in every room. When the token expires the stream ends with the
 // system error a channel gets.
 
-// SSEHeartbeat is how often an idle SSE stream gets a comment line.
+// SSEHeartbeat is how long an SSE stream may be silent before it gets a
+// comment line.
 const SSEHeartbeat = 15 * time.Second
 
-// An idle stream should cost little more than an idle WebSocket. Served
-// as an ordinary net/http handler it holds the handler goroutine (with
-// net/http's and the router's frames on its stack), net/http's background
-// read goroutine and its connection buffers (a 4 KiB reader, a 4 KiB and a
-// 2 KiB writer) for as long as it lasts. So an HTTP/1.x stream is hijacked:
-// the handler writes the response head itself, subscribes, and returns,
-// which lets all of that go; the stream goes on in a goroutine of its own
-// that starts with a fresh (small) stack, plus one that blocks in a 1-byte
-// read to notice the client hanging up. Events are framed as chunks into a
-// pooled buffer taken only while a batch is written. Where hijacking is
-// not possible (HTTP/2) the stream runs in the handler, through the
-// ResponseWriter.
+// A stream should cost what a WebSocket costs. Served as an ordinary
+// net/http handler it holds the handler goroutine (with net/http's and the
+// router's frames on its stack), net/http's background read goroutine and
+// its connection buffers (a 4 KiB reader, a 4 KiB and a 2 KiB writer) for
+// as long as it lasts, and every event wakes it. So an HTTP/1.x stream is
+// hijacked and handed to wsconn as a raw stream (sse_stream.go): written
+// by the flush pool, parked while idle, no goroutine of its own. Where
+// hijacking is not possible (HTTP/2) the stream runs in the handler,
+// through the ResponseWriter.
 
 func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request) {
 	release, ok := s.admitFeed(w, r)
@@ -98,55 +93,6 @@ func (s *Server) serveSSE(w http.ResponseWriter, r *http.Request) {
 	if st.sink != nil {
 		st.loop()
 	}
-}
-
-// serveSSEHijacked opens the stream on a hijacked connection and goes on
-// with it in a goroutine that the server's wait group (entered by the
-// handler) counts until the stream ends.
-func (s *Server) serveSSEHijacked(reqCtx context.Context, conn net.Conn, brw *bufio.ReadWriter, h http.Header, req *feedRequest, after string, release func()) {
-	// The handler's return cancels the request's context; the stream ends
-	// when the client hangs up or the server stops.
-	ctx, cancel := context.WithCancel(context.WithoutCancel(reqCtx))
-	out := &sseChunked{conn: conn, timeout: s.cfg.WriteTimeout}
-	var reader sync.WaitGroup
-	var st *sseSession
-	end := func() {
-		if st != nil {
-			st.close()
-			out.end()
-		}
-		cancel()
-		conn.Close() // ends the read
-		reader.Wait()
-		release()
-		s.wg.Done()
-	}
-	// A client sends nothing after its GET: bytes already read past the
-	// request (a pipelined request) or arriving later end the stream, as
-	// its hanging up does.
-	if brw.Reader.Buffered() > 0 {
-		end()
-		return
-	}
-	conn.SetReadDeadline(time.Time{})
-	reader.Go(func() {
-		var b [1]byte
-		conn.Read(b[:])
-		cancel()
-	})
-	if out.head(h) != nil {
-		end()
-		return
-	}
-	st = s.openSSE(ctx, out, req, after)
-	if st.sink == nil {
-		end()
-		return
-	}
-	go func() {
-		defer end()
-		st.loop()
-	}()
 }
 
 // sseSession is an open SSE stream: subscribed, its first events sent.
@@ -300,43 +246,6 @@ func (o *sseResponse) send(p []byte) error {
 	}
 	return o.rc.Flush()
 }
-
-// sseChunked writes a hijacked HTTP/1.1 response: the head, then each
-// batch as one chunk of the chunked transfer coding, then the last chunk.
-type sseChunked struct {
-	conn    net.Conn
-	timeout time.Duration
-}
-
-func (o *sseChunked) head(h http.Header) error {
-	var head bytes.Buffer
-	head.WriteString("HTTP/1.1 200 OK\r\n")
-	h.Write(&head)
-	head.WriteString("Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n")
-	return o.write(head.Bytes())
-}
-
-func (o *sseChunked) send(p []byte) error {
-	if len(p) == 0 {
-		return nil
-	}
-	var size [20]byte
-	bufs := net.Buffers{append(strconv.AppendInt(size[:0], int64(len(p)), 16), '\r', '\n'), p, crlf}
-	o.conn.SetWriteDeadline(time.Now().Add(o.timeout))
-	_, err := bufs.WriteTo(o.conn)
-	return err
-}
-
-// end writes the last chunk, so that the client sees a complete response.
-func (o *sseChunked) end() { o.write([]byte("0\r\n\r\n")) }
-
-func (o *sseChunked) write(p []byte) error {
-	o.conn.SetWriteDeadline(time.Now().Add(o.timeout))
-	_, err := o.conn.Write(p)
-	return err
-}
-
-var crlf = []byte("\r\n")
 
 // sseBufs holds the buffers batches of events are encoded into, so that an
 // idle stream holds none.

@@ -59,7 +59,7 @@ func writeReport(w io.Writer, opt options, res results) {
 	fmt.Fprintf(w, "walcast's Server-Sent Events feed (GET /realtime/v1/sse) and its WebSocket transport (the Supabase Realtime protocol, vsn 2.0.0), "+
 		"both subscribed to postgres_changes INSERTs on one table, in the same run: each row is a fresh walcast serve, WebSocket first, then SSE.\n\n")
 	fmt.Fprintf(w, "### Method\n\n")
-	fmt.Fprintln(w, "- Code measured: transport/sse.go and transport/feed.go (SSE: one net/http handler per stream, fed by a feedSink), "+
+	fmt.Fprintln(w, "- Code measured: transport/sse.go, transport/sse_stream.go and transport/feed.go (SSE: a hijacked stream run as a raw stream of internal/wsconn, fed by a feedSink), "+
 		"transport/conn.go and internal/wsconn (WebSocket: channels over parked sockets); the workload is bench/sse.")
 	fmt.Fprintf(w, "- Subscribers run in load processes (this binary re-executed) bound to 127.0.0.2+, so their CPU and memory never count as the server's. "+
 		"SSE subscribers GET /realtime/v1/sse?apikey=…&schema=public&table=t&event=INSERT; WebSocket ones join with the same binding and send realtime-js's heartbeat every 25 s.\n")

@@ -63,6 +63,8 @@ type Conn struct {
 	closeOut  bool          // closeDone is closed
 
 	rd reader // the read loop's
+
+	raw *rawStream // nil for a WebSocket (raw.go)
 }
 
 // ID returns the connection's number, unique within its Host.
@@ -117,16 +119,19 @@ func (c *Conn) QueuedBytes() int { return c.q.Bytes() }
 // within WriteTimeout. It never blocks. It reports whether this call
 // started the close (the first one wins).
 func (c *Conn) Close(code StatusCode, reason string) bool {
-	return c.startClose(&CloseError{Code: code, Reason: reason})
+	return c.startClose(&CloseError{Code: code, Reason: reason}, nil)
 }
 
-func (c *Conn) startClose(ce *CloseError) bool {
+// startClose queues the close frame of ce (a raw stream: final, or its
+// RawConfig.Final when final is nil).
+func (c *Conn) startClose(ce *CloseError, final []byte) bool {
 	if !c.closing.CompareAndSwap(false, true) {
 		return false
 	}
 	c.q.Close()
 	c.ctlMu.Lock()
 	c.ctl.close = true
+	c.ctl.final = final
 	c.ctl.closeData = closePayload(c.ctl.closeData, ce.Code, ce.Reason)
 	c.sent = ce
 	c.closeDone = make(chan struct{})
@@ -210,9 +215,9 @@ func (c *Conn) finish(ce *CloseError, peer bool) {
 		if ce.Code == statusNoStatus {
 			echo.Code = 0 // an empty close frame answers one
 		}
-		c.startClose(echo)
+		c.startClose(echo, nil)
 	} else {
-		c.startClose(ce)
+		c.startClose(ce, nil)
 	}
 	c.waitCloseWritten()
 	c.teardown(ce)
@@ -252,6 +257,9 @@ func (c *Conn) teardown(err error) {
 // nextTick returns how long until the next idle, ping or close check.
 // c.mu must be held.
 func (c *Conn) nextTick(now time.Time) time.Duration {
+	if c.raw != nil {
+		return c.rawNextTick(now)
+	}
 	o := &c.host.opts
 	var at time.Time
 	if c.closing.Load() && !c.closeBy.IsZero() {
@@ -294,6 +302,10 @@ func (c *Conn) tick() {
 		return
 	}
 	defer c.wg.Done()
+	if c.raw != nil {
+		c.rawTick()
+		return
+	}
 	o := &c.host.opts
 	now := time.Now()
 	c.mu.Lock()

@@ -25,6 +25,16 @@
 // Host.Close, after every connection has ended, stops the flushers and the
 // idle poller.
 //
+// Host.AdoptRaw readies a Conn as a raw stream instead: a one-way stream
+// on a connection taken over from net/http after its response head (an
+// SSE response, say), written by the same writer role and flush pool,
+// bounded and parked alike, but its frames written as they are, its
+// peer's bytes or hang-up ending it, a heartbeat payload instead of pings,
+// no idle timeout, and a final payload instead of the close handshake
+// (raw.go; Conn.CloseWith gives a last payload of its own). Conn.Offer
+// queues only when there is room, for a replay that must wait rather than
+// overflow.
+//
 // # Reading
 //
 // Client frames must be masked; reserved bits, reserved opcodes, control

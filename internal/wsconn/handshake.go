@@ -4,6 +4,7 @@ import (
 	"crypto/sha1"
 	"encoding/base64"
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -68,8 +69,14 @@ func (h *Host) Accept(w http.ResponseWriter, r *http.Request, c *Conn, handler H
 	}
 	nc.SetWriteDeadline(time.Time{})
 
+	c.init(h, nc, pending, handler, h.opts.QueueBytes)
+	return nil
+}
+
+// init readies a zero Conn on nc, with the bytes read past the request.
+func (c *Conn) init(h *Host, nc net.Conn, pending []byte, handler Handler, queueBytes int) {
 	c.host, c.handler, c.id = h, handler, h.nextID.Add(1)
-	c.q.Init(h.opts.QueueBytes)
+	c.q.Init(queueBytes)
 	c.sock.init(nc, h.opts.WriteTimeout, h.opts.RawIO)
 	if len(pending) > 0 {
 		// net/http's 4 KiB reader and writer are dropped here and
@@ -81,7 +88,6 @@ func (h *Host) Accept(w http.ResponseWriter, r *http.Request, c *Conn, handler H
 		}
 		c.rd.w = copy(c.rd.buf, pending)
 	}
-	return nil
 }
 
 // checkUpgrade validates an upgrade request and returns its key.

@@ -120,6 +120,16 @@ func (c *Conn) readLoop() {
 // when the connection ended (a close frame, a protocol error).
 func (c *Conn) handleBuffered() bool {
 	rd := &c.rd
+	if c.raw != nil {
+		// A raw stream's peer has nothing to say: what it sends ends the
+		// stream, unread.
+		if rd.r == rd.w {
+			return false
+		}
+		rd.r = rd.w
+		c.finish(&CloseError{Code: StatusProtocolError, Reason: ErrPeerSent.Error()}, false)
+		return true
+	}
 	for rd.r < rd.w {
 		limit := c.host.opts.MaxMessageBytes - len(rd.msg)
 		h, need, perr := parseHeader(rd.buf[rd.r:rd.w], limit)

@@ -81,6 +81,7 @@ type control struct {
 	close     bool
 	pongData  []byte // the payload of the latest ping (§5.5.3: only the latest needs its pong)
 	closeData []byte
+	final     []byte // a raw stream's last payload, when not RawConfig.Final
 }
 
 // queueControl puts a control frame in the slot and makes sure a writer
@@ -114,11 +115,21 @@ func (c *Conn) takeControl(b []byte) ([]byte, bool) {
 		c.ctl.pong, c.ctl.pongData = false, nil
 	}
 	if c.ctl.ping {
-		b = appendControl(b, opPing, nil)
+		if c.raw != nil {
+			b = append(b, c.raw.Heartbeat...)
+		} else {
+			b = appendControl(b, opPing, nil)
+		}
 		c.ctl.ping = false
 	}
 	if !c.ctl.close {
 		return b, false
+	}
+	if c.raw != nil {
+		if c.ctl.final != nil {
+			return append(b, c.ctl.final...), true
+		}
+		return append(b, c.raw.Final...), true
 	}
 	return appendControl(b, opClose, c.ctl.closeData), true
 }
@@ -168,7 +179,7 @@ func (c *Conn) flush(sc *writerScratch, now time.Time) {
 		clear(sc.frames)
 		return
 	}
-	sc.buf = appendFrames(sc.buf, sc.frames)
+	sc.buf = c.appendOut(sc.buf, sc.frames)
 	clear(sc.frames)
 	c.lastWrite = now
 	n, err := c.sock.trySend(sc.buf)
@@ -176,6 +187,7 @@ func (c *Conn) flush(sc *writerScratch, now time.Time) {
 		c.writeFailed(err, closing)
 		return
 	}
+	c.wrote(now)
 	if n < len(sc.buf) {
 		// The socket is full. The rest must follow before any other
 		// frame: the new writer takes the role over with it.
@@ -183,7 +195,7 @@ func (c *Conn) flush(sc *writerScratch, now time.Time) {
 		return
 	}
 	if closing {
-		c.closeWritten(nil)
+		c.finalWritten()
 		return
 	}
 	if c.q.Bytes() >= batchBytes {
@@ -267,8 +279,9 @@ func (c *Conn) writeBlocking(pre []byte, frames []broadcast.Frame, closing bool)
 			c.writeFailed(err, closing)
 			return
 		}
+		c.wrote(time.Now())
 		if closing {
-			c.closeWritten(nil)
+			c.finalWritten()
 			return
 		}
 	}
@@ -277,13 +290,16 @@ func (c *Conn) writeBlocking(pre []byte, frames []broadcast.Frame, closing bool)
 // writeFramesBlocking writes sc.buf (framed bytes), then sc.frames: small
 // ones gathered into one buffer, big ones with writev from their own bytes.
 func (c *Conn) writeFramesBlocking(sc *writerScratch) error {
-	for _, f := range sc.frames {
+	for i, f := range sc.frames {
 		if f.Len() <= assembleMax {
-			sc.buf = appendFrame(sc.buf, f)
+			sc.buf = c.appendOut(sc.buf, sc.frames[i:i+1])
 			continue
 		}
 		var head [maxFrameHeader]byte
-		hdr := appendFrameHeader(head[:0], f.Binary, f.Len())
+		var hdr []byte
+		if c.raw == nil {
+			hdr = appendFrameHeader(head[:0], f.Binary, f.Len())
+		}
 		bufs := [...][]byte{sc.buf, hdr, f.Head, f.Body, f.Tail}
 		if err := c.sock.writev(bufs[:]); err != nil {
 			return err
