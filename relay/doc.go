@@ -9,16 +9,15 @@
 // flight, so batches grow with the load and a lone broadcast waits for no
 // timer. Two paths (Config.Mode, the serve flag --relay) carry it:
 //
-//   - ModeNotify (the default of walcast serve): the batch is cut into
-//     notifications of at most 5800 bytes (base64 keeps them under
-//     NOTIFY's 8000), numbered per sender, and sent with pg_notify on
+//   - ModeNotify: the batch is cut into notifications of at most 5800
+//     bytes (base64 keeps them under NOTIFY's 8000), numbered per sender, and sent with pg_notify on
 //     channel "walcast_relay" in one transaction. Each node holds one
 //     LISTEN connection, owned by one goroutine (Listen; it stops with its
 //     context, Close waits), which reassembles each batch and hands its
 //     envelopes to the node's own Publisher. A node listens before it
 //     registers, so no peer relays to it before it can hear.
-//   - ModeWAL: the batch is one transactional pg_logical_emit_message with
-//     prefix "walcast.relay". Every node's replication stream reads it
+//   - ModeWAL (the default of walcast serve): the batch is one
+//     transactional pg_logical_emit_message with prefix "walcast.relay". Every node's replication stream reads it
 //     from the node's own slot, and HandleMessage hands its envelopes on.
 //
 // Either way the sender's own batches come back and are skipped.
@@ -52,23 +51,20 @@
 // With ModeWAL nothing is lost while the stream reconnects: the slot
 // replays it, late.
 //
-// # Why NOTIFY by default
+// # Why the slot path by default
 //
-// Measured on this machine (Postgres 15, 2 cores shared with other work
-// at load average 23-30, so every tail is mostly that load; figures in
-// README "Several nodes"): BenchmarkRelay at 1,000 broadcasts/s of 200
-// bytes, p50 0.68 ms (2 nodes) and 11.8 ms (3) with NOTIFY against
-// 2.6 ms and 146 ms through the slots, 15-28 WAL bytes per broadcast
-// against 287-300; BenchmarkClusterBroadcast (WebSocket to WebSocket)
-// shows the same order in its medians. A logical message must have its
-// commit flushed before a walsender sends it, and is decoded once per
-// node; a notification is read from a shared queue by every listener, and
-// its transaction commits with synchronous_commit=off (a notification is
-// delivered at commit, flushed or not, and a broadcast promises nothing
-// across a crash).
+// Measured on a quiet 2-core machine (README "Several nodes"), batched
+// per round trip, the slot path was as fast across nodes as NOTIFY or
+// faster: cross-node p50/p99 1.2-1.9/3.6-5.6 ms against 1.7-2.0/5.4-7.2 ms
+// at 200 broadcasts/s to 100 subscribers over 2-3 nodes, 3.9/15 ms against
+// 4.5/28 ms at 500/s to 200. One message at a time NOTIFY is faster (it is
+// delivered at commit, unflushed, where a logical message waits for its
+// commit's flush and is decoded once per node), but batching hides that,
+// and the slot path loses nothing while a node reconnects. Under heavy
+// load from other work the two traded places from run to run.
 //
-// What NOTIFY costs instead: a session per node that transaction poolers
-// break (walcast needs a direct connection for its slot anyway); a
+// What NOTIFY costs besides (it writes a quarter of the WAL): a session
+// per node that transaction poolers break (walcast needs a direct connection for its slot anyway); a
 // cluster-wide lock at the commit of every notifying transaction (one per
 // relay round trip, shared with any other application's NOTIFY); a
 // notification queue (8 GB by default) that a node which stops reading
@@ -76,8 +72,8 @@
 // (watch pg_notification_queue_usage(), as the WAL relay's slot retains
 // WAL); broadcasts relayed while a node re-LISTENs are lost for it; and
 // no order between a node's broadcasts and its presence changes on the
-// other nodes (presence still travels through the slots). --relay wal
-// keeps the slot path, which has none of these, at the latency above.
+// other nodes (presence still travels through the slots). The slot path
+// has none of these.
 // Every node of a deployment must run the same relay. See
 // BenchmarkRelayCandidates for the carriers one message at a time, and
 // BenchmarkRelay for both relays under load.

@@ -62,7 +62,7 @@ func parseServe(args []string, getenv func(string) string, stderr io.Writer) (*s
 	heartbeat := f.duration("heartbeat", "WALCAST_HEARTBEAT", cluster.DefaultHeartbeat, "how often the node renews its registration and looks for dead nodes")
 	nodeTTL := f.duration("node-ttl", "WALCAST_NODE_TTL", cluster.DefaultTTL, "a node without a heartbeat for this long is dead: its presence members leave")
 	slotTTL := f.duration("slot-ttl", "WALCAST_SLOT_TTL", cluster.DefaultSlotTTL, "a dead node's slot is dropped this long after its last heartbeat")
-	relayMode := f.string("relay", "WALCAST_RELAY", string(relay.ModeNotify), "how broadcasts cross to the other nodes: notify (pg_notify to each node's LISTEN connection) or wal (a logical message read from each node's slot); every node must use the same")
+	relayMode := f.string("relay", "WALCAST_RELAY", string(relay.ModeWAL), "how broadcasts cross to the other nodes: wal (a logical message read from each node's slot) or notify (pg_notify to each node's LISTEN connection); every node must use the same")
 	logger := f.logFlags("info")
 	queueBytes := f.int("queue-bytes", "WALCAST_QUEUE_BYTES", transport.DefaultQueueBytes, "outbound backlog per connection, on top of room for two maximal broadcasts; a client that falls further behind is closed (4000 slow consumer)")
 	maxPayload := f.int("max-payload-bytes", "WALCAST_MAX_PAYLOAD_BYTES", transport.DefaultMaxPayloadBytes, "largest broadcast or presence payload a client may send")
