@@ -10,15 +10,17 @@
 // timer. Two paths (Config.Mode, the serve flag --relay) carry it:
 //
 //   - ModeNotify: the batch is cut into notifications of at most 5800
-//     bytes (base64 keeps them under NOTIFY's 8000), numbered per sender, and sent with pg_notify on
-//     channel "walcast_relay" in one transaction. Each node holds one
+//     bytes (base64 keeps them under NOTIFY's 8000), numbered per
+//     sender, and sent with pg_notify on channel "walcast_relay" in one
+//     transaction. Each node holds one
 //     LISTEN connection, owned by one goroutine (Listen; it stops with its
 //     context, Close waits), which reassembles each batch and hands its
 //     envelopes to the node's own Publisher. A node listens before it
 //     registers, so no peer relays to it before it can hear.
 //   - ModeWAL (the default of walcast serve): the batch is one
-//     transactional pg_logical_emit_message with prefix "walcast.relay". Every node's replication stream reads it
-//     from the node's own slot, and HandleMessage hands its envelopes on.
+//     transactional pg_logical_emit_message with prefix "walcast.relay".
+//     Every node's replication stream reads it from the node's own slot,
+//     and HandleMessage hands its envelopes on.
 //
 // Either way the sender's own batches come back and are skipped.
 //
