@@ -66,8 +66,8 @@
 // load from other work the two traded places from run to run.
 //
 // What NOTIFY costs besides (it writes a quarter of the WAL): a session
-// per node that transaction poolers break (walcast needs a direct connection for its slot anyway); a
-// cluster-wide lock at the commit of every notifying transaction (one per
+// per node that transaction poolers break (walcast needs a direct
+// connection for its slot anyway); a cluster-wide lock at the commit of every notifying transaction (one per
 // relay round trip, shared with any other application's NOTIFY); a
 // notification queue (8 GB by default) that a node which stops reading
 // but keeps its session (a paused process) holds from being trimmed
