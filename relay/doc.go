@@ -65,18 +65,17 @@
 // and the slot path loses nothing while a node reconnects. Under heavy
 // load from other work the two traded places from run to run.
 //
-// What NOTIFY costs besides (it writes a quarter of the WAL): a session
-// per node that transaction poolers break (walcast needs a direct
-// connection for its slot anyway); a cluster-wide lock at the commit of every notifying transaction (one per
-// relay round trip, shared with any other application's NOTIFY); a
-// notification queue (8 GB by default) that a node which stops reading
-// but keeps its session (a paused process) holds from being trimmed
-// (watch pg_notification_queue_usage(), as the WAL relay's slot retains
-// WAL); broadcasts relayed while a node re-LISTENs are lost for it; and
-// no order between a node's broadcasts and its presence changes on the
-// other nodes (presence still travels through the slots). The slot path
-// has none of these.
-// Every node of a deployment must run the same relay. See
-// BenchmarkRelayCandidates for the carriers one message at a time, and
-// BenchmarkRelay for both relays under load.
+// What NOTIFY costs besides (it writes a quarter of the WAL): a session per
+// node that transaction poolers break (walcast needs a direct connection
+// for its slot anyway); a cluster-wide lock at the commit of every
+// notifying transaction (one per relay round trip, shared with any other
+// application's NOTIFY); a notification queue (8 GB by default) that a node
+// which stops reading but keeps its session (a paused process) holds from
+// being trimmed (watch pg_notification_queue_usage(), as the WAL relay's
+// slot retains WAL); broadcasts relayed while a node re-LISTENs are lost
+// for it; and no order between a node's broadcasts and its presence changes
+// on the other nodes (presence still travels through the slots). The slot
+// path has none of these. Every node of a deployment must run the same
+// relay. See BenchmarkRelayCandidates for the carriers one message at a
+// time, and BenchmarkRelay for both relays under load.
 package relay
