@@ -65,10 +65,10 @@ type idleRow struct {
 	rss0, rssMid, rss    uint64 // server VmRSS before, at half the hold and after, bytes
 	slab0, slab          uint64 // kernel slab memory, bytes
 	threads0, threads    int
-	cpu, hold            time.Duration // server CPU during the hold
-	gcBase, gcAfter      gcLine        // last GC before connecting, last GC before reading RSS
-	gcAfterConnect       bool          // gcAfter ran after every connection was up
-	gcWaited             time.Duration // after the hold, until gcAfter
+	cpu, hold            time.Duration  // server CPU during the hold
+	gcBase, gcAfter      harness.GCLine // last GC before connecting, last GC before reading RSS
+	gcAfterConnect       bool           // gcAfter ran after every connection was up
+	gcWaited             time.Duration  // after the hold, until gcAfter
 	serverStart, upSince time.Time
 }
 
@@ -94,7 +94,7 @@ func idlePhase(ctx context.Context, sys harness.System, opt idleOptions, n int) 
 	pid := srv.Pid()
 	time.Sleep(opt.settle)
 	row.rss0, row.slab0, row.threads0 = harness.VmRSS(pid), slab(), threads(pid)
-	row.gcBase, _ = lastGC(srv.LogPath())
+	row.gcBase, _ = harness.LastGC(srv.LogPath())
 
 	procs := harness.LoadProcCount(opt.procs, n, 5000)
 	start := time.Now()

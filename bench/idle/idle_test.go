@@ -33,7 +33,7 @@ func TestAwaitGC(t *testing.T) {
 		if err := r.awaitGC(context.Background(), log, 0); err != nil {
 			t.Fatal(err)
 		}
-		if r.gcAfterConnect != tc.want || r.gcAfter.heapLiveMB != 30 || !r.gcAfter.forced {
+		if r.gcAfterConnect != tc.want || r.gcAfter.HeapLiveMB != 30 || !r.gcAfter.Forced {
 			t.Errorf("up after %v: gcAfterConnect %v, last GC %+v; want %v and gc 2", tc.upAfter, r.gcAfterConnect, r.gcAfter, tc.want)
 		}
 	}

@@ -18,8 +18,8 @@ func (r idleRow) liveHeap() string {
 	if !r.gcAfterConnect {
 		return "no GC since connecting"
 	}
-	before, after := r.gcBase.heapLiveMB+r.gcBase.stacks, r.gcAfter.heapLiveMB+r.gcAfter.stacks
-	return fmt.Sprintf("%d+%d → %d+%d MB (%.1f KB/conn)", r.gcBase.heapLiveMB, r.gcBase.stacks, r.gcAfter.heapLiveMB, r.gcAfter.stacks,
+	before, after := r.gcBase.HeapLiveMB+r.gcBase.Stacks, r.gcAfter.HeapLiveMB+r.gcAfter.Stacks
+	return fmt.Sprintf("%d+%d → %d+%d MB (%.1f KB/conn)", r.gcBase.HeapLiveMB, r.gcBase.Stacks, r.gcAfter.HeapLiveMB, r.gcAfter.Stacks,
 		float64(after-before)*1024/float64(r.n))
 }
 
@@ -82,7 +82,7 @@ func writeIdleReport(w io.Writer, opt idleOptions, rows []idleRow, env harness.R
 		gc := "no"
 		if r.gcAfterConnect {
 			gc = "yes"
-			if r.gcAfter.forced {
+			if r.gcAfter.Forced {
 				gc = "yes, forced"
 			}
 		}
