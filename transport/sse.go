@@ -38,6 +38,12 @@ import (
 // feed is in every room. When the token expires the stream ends with the
 // system error a channel gets.
 
+// The reconnection delay a stream starts with, and its heartbeat comment.
+const (
+	sseRetry         = "retry: 1000\n\n"
+	sseHeartbeatLine = ": ping\n\n"
+)
+
 // SSEHeartbeat is how long an SSE stream may be silent before it gets a
 // comment line.
 const SSEHeartbeat = 15 * time.Second
@@ -128,33 +134,15 @@ func (s *Server) openSSE(ctx context.Context, out sseOut, req *feedRequest, afte
 	})
 	buf := getSSEBuf()
 	defer putSSEBuf(buf)
-	*buf = append(*buf, "retry: 1000\n\n"...)
+	*buf = append(*buf, sseRetry...)
 	if out.send(*buf) != nil {
 		return st
 	}
-	*buf = (*buf)[:0]
 	sink := newFeedSink(s.feedQueueBytes(req), &s.payloads)
 	var cu catchUp
-	if len(req.bindings) > 0 {
-		if s.changes.WaitLive(st.ctx) != nil {
-			return st
-		}
-		var from string
-		var err error
-		cu, from, err = s.subscribeFeed(st.ctx, sink, req, after)
-		st.leave = append(st.leave, func() { s.changes.Unsubscribe(sink) })
-		if err != nil {
-			*buf = appendSSE(*buf, "", "system", systemPayload("postgres_changes", "error", err.Error(), "sse"))
-		}
-		*buf = appendSSE(*buf, from, "system", subscribedOK("sse"))
-	}
-	if len(req.topics) > 0 {
-		// What the rooms deliver from now on is queued behind the status
-		// sent here: a client that has the status is in the rooms.
-		st.leave = append(st.leave, s.joinFeedRooms(sink, req.topics))
-		*buf = appendRoomsOK(*buf, req.topics)
-	}
-	if out.send(*buf) != nil {
+	var ok bool
+	*buf, cu, st.leave, ok = s.subscribeSSE(st.ctx, sink, req, after, (*buf)[:0])
+	if !ok || out.send(*buf) != nil {
 		return st
 	}
 	st.sink = sink
@@ -162,6 +150,42 @@ func (s *Server) openSSE(ctx context.Context, out sseOut, req *feedRequest, afte
 		st.helpers.Go(func() { s.runFeedCatchUp(st.ctx, sink, cu) })
 	}
 	return st
+}
+
+// subscribeSSE subscribes sink as req asks, on both of a stream's paths:
+// with postgres_changes it waits for the change stream to be live and
+// subscribes from after; with rooms it joins them, and what they deliver
+// from then on is queued behind the status, so that a client that has the
+// status is in the rooms. It appends the opening status events to b (the
+// subscribed event with the stream's position, the rooms' status) and
+// returns what undoes the subscriptions, in order, and the catch-up, if
+// any. ok is false when ctx ended before the change stream was live.
+func (s *Server) subscribeSSE(ctx context.Context, sink *feedSink, req *feedRequest, after string, b []byte) (_ []byte, cu catchUp, leave []func(), ok bool) {
+	if len(req.bindings) > 0 {
+		if s.changes.WaitLive(ctx) != nil {
+			return b, nil, nil, false
+		}
+		var from string
+		var err error
+		cu, from, err = s.subscribeFeed(ctx, sink, req, after)
+		leave = append(leave, func() { s.changes.Unsubscribe(sink) })
+		if err != nil {
+			b = appendSSE(b, "", "system", systemPayload("postgres_changes", "error", err.Error(), "sse"))
+		}
+		b = appendSSE(b, from, "system", subscribedOK("sse"))
+	}
+	if len(req.topics) > 0 {
+		leave = append(leave, s.joinFeedRooms(sink, req.topics))
+		b = appendRoomsOK(b, req.topics)
+	}
+	return b, cu, leave, true
+}
+
+// appendTokenExpired appends the system error a channel gets when its
+// token, which expired at exp, ends it: a stream's last event.
+func appendTokenExpired(b []byte, exp time.Time) []byte {
+	secs := int64(time.Since(exp) / time.Second)
+	return appendSSE(b, "", "system", systemPayload("system", "error", fmt.Sprintf("Token has expired %d seconds ago", secs), "sse"))
 }
 
 // close ends the stream's helpers, its subscription and its rooms.
@@ -197,9 +221,8 @@ func (st *sseSession) loop() {
 		case <-beat.C:
 			ping = true
 		case <-expired:
-			secs := int64(time.Since(st.expires) / time.Second)
 			buf := getSSEBuf()
-			*buf = appendSSE(*buf, "", "system", systemPayload("system", "error", fmt.Sprintf("Token has expired %d seconds ago", secs), "sse"))
+			*buf = appendTokenExpired(*buf, st.expires)
 			st.out.send(*buf)
 			putSSEBuf(buf)
 			return
@@ -208,7 +231,7 @@ func (st *sseSession) loop() {
 		}
 		buf := getSSEBuf() // only now: an idle stream holds no buffer
 		if ping {
-			*buf = append(*buf, ": ping\n\n"...)
+			*buf = append(*buf, sseHeartbeatLine...)
 		}
 		for _, ev := range evs {
 			*buf = appendSSE(*buf, ev.cursor, ev.event(), ev.payload)

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"fmt"
 	"net"
 	"net/http"
 	"strconv"
@@ -36,7 +35,7 @@ import (
 // resumes from its last event.
 
 var (
-	sseHeartbeatChunk = sseChunkOf([]byte(": ping\n\n"))
+	sseHeartbeatChunk = sseChunkOf([]byte(sseHeartbeatLine))
 	sseLastChunk      = []byte("0\r\n\r\n")
 )
 
@@ -254,25 +253,11 @@ func (s *Server) serveSSEHijacked(reqCtx context.Context, nc net.Conn, brw *bufi
 	buf := getSSEBuf()
 	defer putSSEBuf(buf)
 	var cu catchUp
-	if len(req.bindings) > 0 {
-		if s.changes.WaitLive(st.ctx) != nil {
-			st.conn.Close(wsconn.StatusServiceRestart, "server restarting")
-			return
-		}
-		var from string
-		var err error
-		cu, from, err = s.subscribeFeed(st.ctx, st.sink, req, after)
-		st.leave = append(st.leave, func() { s.changes.Unsubscribe(st.sink) })
-		if err != nil {
-			*buf = appendSSE(*buf, "", "system", systemPayload("postgres_changes", "error", err.Error(), "sse"))
-		}
-		*buf = appendSSE(*buf, from, "system", subscribedOK("sse"))
-	}
-	if len(req.topics) > 0 {
-		// What the rooms deliver from now on is held behind the status
-		// queued here: a client that has the status is in the rooms.
-		st.leave = append(st.leave, s.joinFeedRooms(st.sink, req.topics))
-		*buf = appendRoomsOK(*buf, req.topics)
+	var ok bool
+	*buf, cu, st.leave, ok = s.subscribeSSE(st.ctx, st.sink, req, after, *buf)
+	if !ok {
+		st.conn.Close(wsconn.StatusServiceRestart, "server restarting")
+		return
 	}
 	st.sink.attachStream(sseChunkOf(*buf))
 	if exp := req.claims.Exp; !exp.IsZero() {
@@ -294,7 +279,7 @@ func sseHead(h http.Header) []byte {
 	head.WriteString("HTTP/1.1 200 OK\r\n")
 	h.Write(&head)
 	head.WriteString("Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n")
-	head.Write(sseChunkOf([]byte("retry: 1000\n\n")))
+	head.Write(sseChunkOf([]byte(sseRetry)))
 	return head.Bytes()
 }
 
@@ -304,9 +289,8 @@ func (st *rawSSE) HandleMessage(bool, []byte) {}
 // expire ends the stream with the system error a channel gets when its
 // token expires, as the stream's last event.
 func (st *rawSSE) expire(exp time.Time) {
-	secs := int64(time.Since(exp) / time.Second)
 	buf := getSSEBuf()
-	*buf = appendSSE(*buf, "", "system", systemPayload("system", "error", fmt.Sprintf("Token has expired %d seconds ago", secs), "sse"))
+	*buf = appendTokenExpired(*buf, exp)
 	final := append(sseChunkOf(*buf), sseLastChunk...)
 	putSSEBuf(buf)
 	st.conn.CloseWith(wsconn.StatusNormalClosure, "token expired", final)
