@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/coder/websocket"
 	"github.com/walcast/walcast/phoenix"
@@ -23,6 +24,42 @@ type Broadcast struct {
 	// Meta is the server's metadata (e.g. {"id": ...} for broadcasts from
 	// the database), or nil.
 	Meta json.RawMessage
+	// Replayed marks a broadcast sent before the channel joined, which
+	// the join asked for (BroadcastConfig.Replay): meta.replayed.
+	Replayed bool
+}
+
+// broadcastWire is config.broadcast as a join sends it.
+type broadcastWire struct {
+	Self   bool        `json:"self"`
+	Ack    bool        `json:"ack"`
+	Replay *replayWire `json:"replay,omitempty"`
+}
+
+type replayWire struct {
+	Since int64 `json:"since"` // milliseconds since the epoch
+	Limit int   `json:"limit,omitempty"`
+}
+
+// broadcastWire is the channel's config.broadcast for its next join. The
+// first join replays from ReplayConfig.Since; a rejoin from just after
+// the newest broadcast the channel has queued for its callbacks (or from
+// Since again when it got none), so that it gets what was sent while it
+// was away and not again what it had. ch.mu must be held.
+func (ch *Channel) broadcastWire() broadcastWire {
+	b := ch.cfg.Broadcast
+	w := broadcastWire{Self: b.Self, Ack: b.Ack}
+	if r := b.Replay; r != nil {
+		since := r.Since.UnixMilli()
+		if !ch.lastBcast.IsZero() {
+			// Any broadcast the server kept before this one reached us
+			// was kept before it: the next millisecond on is what we may
+			// have missed.
+			since = ch.lastBcast.UnixMilli() + 1
+		}
+		w.Replay = &replayWire{Since: since, Limit: r.Limit}
+	}
+	return w
 }
 
 type broadcastHandler struct {
@@ -127,6 +164,14 @@ func (ch *Channel) handleBroadcast(m phoenix.Message) bool {
 			b.Meta = nil
 		}
 	}
+	if len(b.Meta) > 0 {
+		var meta struct {
+			Replayed bool `json:"replayed"`
+		}
+		_ = json.Unmarshal(b.Meta, &meta) // a meta that is not an object marks nothing
+		b.Replayed = meta.Replayed
+	}
+	now := time.Now()
 	ch.mu.Lock()
 	var fns []func(Broadcast)
 	for _, h := range ch.bcast {
@@ -135,12 +180,15 @@ func (ch *Channel) handleBroadcast(m phoenix.Message) bool {
 		}
 	}
 	ch.mu.Unlock()
-	if len(fns) == 0 {
-		return true
-	}
-	return ch.c.enqueue(func() {
+	if len(fns) > 0 && !ch.c.enqueue(func() {
 		for _, fn := range fns {
 			fn(b)
 		}
-	})
+	}) {
+		return false // not queued: a rejoin may replay it
+	}
+	ch.mu.Lock()
+	ch.lastBcast = now
+	ch.mu.Unlock()
+	return true
 }

@@ -215,7 +215,7 @@ func containsID(ids []json.Number, id string) bool {
 
 // joinConfig is the config of a phx_join.
 type joinConfig struct {
-	Broadcast       BroadcastConfig         `json:"broadcast"`
+	Broadcast       broadcastWire           `json:"broadcast"`
 	Presence        PresenceConfig          `json:"presence"`
 	PostgresChanges []PostgresChangesFilter `json:"postgres_changes"`
 	Private         bool                    `json:"private"`
@@ -226,7 +226,7 @@ type joinConfig struct {
 // to resume after ("" for none). ch.mu must be held.
 func (ch *Channel) joinPayload(token string) (json.RawMessage, string) {
 	cfg := joinConfig{
-		Broadcast:       ch.cfg.Broadcast,
+		Broadcast:       ch.broadcastWire(),
 		Presence:        ch.cfg.Presence,
 		PostgresChanges: make([]PostgresChangesFilter, len(ch.bindings)),
 		Private:         ch.cfg.Private,

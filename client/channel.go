@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"sync"
+	"time"
 )
 
 // ChannelConfig is the config of a channel's phx_join.
@@ -27,6 +28,22 @@ type BroadcastConfig struct {
 	Self bool `json:"self"`
 	// Ack makes Send wait for the server's reply.
 	Ack bool `json:"ack"`
+	// Replay asks the join of a private channel for the broadcasts its
+	// room had before (config.broadcast.replay); nil asks for none. See
+	// "Broadcast replay" in the package documentation.
+	Replay *ReplayConfig `json:"-"`
+}
+
+// ReplayConfig is config.broadcast.replay: the broadcasts of the room
+// sent at or after Since, the newest Limit of them, oldest first, before
+// any live one. Only private channels may ask (the server refuses the
+// join of a public one).
+type ReplayConfig struct {
+	// Since is compared with the server's clock, to the millisecond.
+	Since time.Time
+	// Limit bounds how many (Supabase and walcast take 1 to 25; 0 leaves
+	// it to the server, which sends up to 25).
+	Limit int
 }
 
 // PresenceConfig is config.presence.
@@ -57,24 +74,25 @@ type Channel struct {
 	topic, name string
 	cfg         ChannelConfig
 
-	mu       sync.Mutex
-	state    chanState
-	sess     *session // the connection of the current join
-	joinRef  string
-	joinedC  chan struct{} // closed when the channel joins
-	leftC    chan struct{} // closed when it stops being joined
-	bindings []*binding
-	bcast    []broadcastHandler
-	onSystem []func(System)
-	onStatus []func(Status, error)
-	onGap    []func(Gap)
-	pres     presence
-	cursor   string          // of the last change queued for the callbacks
-	tracked  json.RawMessage // the meta to track again after a rejoin
-	resumeOK bool            // the last join reply acknowledged the resume extension
-	live     bool            // the current join is complete ("Subscribed to PostgreSQL")
-	heldGaps []Gap           // gaps of the current join, reported once it is live
-	lastErr  string          // message of the last system error
+	mu        sync.Mutex
+	state     chanState
+	sess      *session // the connection of the current join
+	joinRef   string
+	joinedC   chan struct{} // closed when the channel joins
+	leftC     chan struct{} // closed when it stops being joined
+	bindings  []*binding
+	bcast     []broadcastHandler
+	onSystem  []func(System)
+	onStatus  []func(Status, error)
+	onGap     []func(Gap)
+	pres      presence
+	cursor    string          // of the last change queued for the callbacks
+	tracked   json.RawMessage // the meta to track again after a rejoin
+	resumeOK  bool            // the last join reply acknowledged the resume extension
+	live      bool            // the current join is complete ("Subscribed to PostgreSQL")
+	heldGaps  []Gap           // gaps of the current join, reported once it is live
+	lastErr   string          // message of the last system error
+	lastBcast time.Time       // when the newest broadcast was queued for the callbacks (a rejoin replays after it)
 
 	ctx       context.Context // the channel goroutine's lifetime
 	cancel    context.CancelFunc

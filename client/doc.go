@@ -99,6 +99,32 @@
 // without it (Supabase Realtime, a walcast older than the extension) lost
 // whatever was committed while the channel was away.
 //
+// # Broadcast replay
+//
+// A private channel may ask its join for the broadcasts its room had
+// before it joined, as realtime-js's config.broadcast.replay does:
+//
+//	ch := c.Channel("room-1", client.ChannelConfig{Private: true, Broadcast: client.BroadcastConfig{
+//		Replay: &client.ReplayConfig{Since: time.Now().Add(-time.Minute), Limit: 10}}})
+//
+// The server (walcast, or Supabase for broadcasts from the database)
+// sends the newest Limit broadcasts kept since Since, oldest first, right
+// after the join reply and before any live broadcast, each with
+// meta.replayed (Broadcast.Replayed). Since is compared with the server's
+// clock; the zero time asks for all it kept.
+//
+// realtime-js sends the same config on every rejoin, so that a channel
+// gets the same broadcasts again after each reconnect. This client asks a
+// rejoin to replay from just after the newest broadcast the channel
+// queued for its callbacks (or from Since again when it got none): what
+// the room had while the channel was away, up to Limit, and not what it
+// already had. That point comes from the client's clock, so it is exact
+// only as far as the two clocks agree (ahead, the client misses what was
+// sent in the difference; behind, it gets some again), and a broadcast
+// the server kept right after the newest one the channel got (less than
+// the network delay after it) is missed when the connection broke before
+// it arrived.
+//
 // # Callbacks
 //
 // Callbacks run one at a time, in the order their messages arrived, on one

@@ -32,6 +32,8 @@ type proxy struct {
 	rewrite func(m phoenix.Message, v phoenix.Version) [][]byte
 	// dropHeartbeatReplies swallows the server's heartbeat replies.
 	dropHeartbeatReplies bool
+	// refuse answers new connections 503, as an unreachable server.
+	refuse bool
 }
 
 type proxyConn struct {
@@ -54,6 +56,13 @@ func (p *proxy) serve(w http.ResponseWriter, r *http.Request) {
 	v, err := phoenix.ParseVersion(r.URL.Query().Get("vsn"))
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	p.mu.Lock()
+	refuse := p.refuse
+	p.mu.Unlock()
+	if refuse {
+		http.Error(w, "refused by the test", http.StatusServiceUnavailable)
 		return
 	}
 	up, _, err := websocket.Dial(r.Context(), "ws"+strings.TrimPrefix(p.upstream, "http")+r.URL.Path+"?"+r.URL.RawQuery, nil)
@@ -138,6 +147,13 @@ func (p *proxy) fromServer(data []byte, v phoenix.Version) [][]byte {
 		}
 	}
 	return [][]byte{data}
+}
+
+// setRefuse makes the proxy refuse new connections, or accept them again.
+func (p *proxy) setRefuse(on bool) {
+	p.mu.Lock()
+	p.refuse = on
+	p.mu.Unlock()
 }
 
 // cut drops every connection, without close frames.

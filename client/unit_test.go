@@ -215,3 +215,38 @@ func stateString(s PresenceState) string {
 	}
 	return strings.Join(parts, " ")
 }
+
+// TestReplayConfigOnJoin: config.broadcast.replay as each join sends it:
+// from Since on the first join, from the millisecond after the newest
+// broadcast the channel got on a rejoin, none without Replay.
+func TestReplayConfigOnJoin(t *testing.T) {
+	since := time.UnixMilli(1_700_000_000_000)
+	last := time.UnixMilli(1_700_000_123_456).Add(700 * time.Microsecond)
+	tests := []struct {
+		name      string
+		replay    *ReplayConfig
+		lastBcast time.Time
+		want      string
+	}{
+		{"no replay", nil, time.Time{}, `{"self":true,"ack":false}`},
+		{"first join", &ReplayConfig{Since: since, Limit: 10}, time.Time{}, `{"self":true,"ack":false,"replay":{"since":1700000000000,"limit":10}}`},
+		{"server's limit", &ReplayConfig{Since: since}, time.Time{}, `{"self":true,"ack":false,"replay":{"since":1700000000000}}`},
+		{"rejoin after a broadcast", &ReplayConfig{Since: since, Limit: 10}, last, `{"self":true,"ack":false,"replay":{"since":1700000123457,"limit":10}}`},
+		{"rejoin without replay", nil, last, `{"self":true,"ack":false}`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ch := &Channel{cfg: ChannelConfig{Private: true, Broadcast: BroadcastConfig{Self: true, Replay: tc.replay}}, lastBcast: tc.lastBcast}
+			payload, _ := ch.joinPayload("")
+			var p struct {
+				Config struct{ Broadcast json.RawMessage }
+			}
+			if err := json.Unmarshal(payload, &p); err != nil {
+				t.Fatal(err)
+			}
+			if got := string(p.Config.Broadcast); got != tc.want {
+				t.Errorf("config.broadcast %s, want %s", got, tc.want)
+			}
+		})
+	}
+}

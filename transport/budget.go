@@ -8,14 +8,25 @@ import (
 	"github.com/walcast/walcast/internal/wsconn"
 )
 
-// The queue budget bounds what all connections together hold in their
-// outbound queues (Config.MaxQueuedBytes). Each queue is bounded on its
-// own, but thousands of clients that all fall behind at once (a network
-// hiccup, a burst) could still take the node's memory. A watcher looks at
-// the total every queueBudgetEvery; past the budget it closes the
-// connections with the longest backlogs, the slowest readers, until the
-// rest fits. Sampling keeps the hot path free of a shared counter: a push
+// The queue budget bounds what all connections and feeds together hold
+// toward their clients (Config.MaxQueuedBytes). Each queue is bounded on
+// its own, but thousands of clients that all fall behind at once (a
+// network hiccup, a burst) could still take the node's memory. A watcher
+// looks at the total every queueBudgetEvery; past the budget it ends the
+// ones with the longest backlogs, the slowest readers, until the rest
+// fits. Sampling keeps the hot path free of a shared counter: a push
 // stays a push to one connection's queue.
+//
+// What counts: a WebSocket's outbound queue; a hijacked SSE stream's
+// queue and what its sink holds back while the stream opens or replays;
+// and the queued events of a feed that runs in its handler (SSE through a
+// ResponseWriter, a long-poll) with the batch or answer being written.
+// A WebSocket and a hijacked stream are closed with 4002 (a stream's last
+// chunk ends its response, and its EventSource reconnects and resumes); a
+// handler's feed drops its events and its write in progress is cut short
+// (its write deadline is moved to now): an SSE stream ends, a long-poll
+// that has not answered yet answers 503, and its client polls again from
+// the same cursor.
 
 // queueBudgetEvery is how often the watcher adds up the queues.
 const queueBudgetEvery = 250 * time.Millisecond
@@ -39,22 +50,52 @@ func (s *Server) watchQueues() {
 	}
 }
 
-// shedOverBudget closes the most-backlogged connections while the total
-// queued exceeds the budget.
-func (s *Server) shedOverBudget() {
-	type backlog struct {
-		c *conn
-		n int
+// backlog is one connection's or feed's share of the budget.
+type backlog struct {
+	n    int         // bytes it holds toward its client
+	shed func() bool // ends it; false when it was ending already
+}
+
+// backlogs returns the total backlog and, with list, the connections and
+// feeds that hold some.
+func (s *Server) backlogs(list bool) (total int, all []backlog) {
+	s.mu.Lock()
+	conns := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
 	}
-	var all []backlog
-	total := 0
-	for _, c := range s.snapshotConns() {
-		n := c.ws.QueuedBytes()
+	streams := make([]*rawSSE, 0, len(s.streams))
+	for st := range s.streams {
+		streams = append(streams, st)
+	}
+	feeds := make([]*feedSink, 0, len(s.feeds))
+	for f := range s.feeds {
+		feeds = append(feeds, f)
+	}
+	s.mu.Unlock()
+	// Summed outside s.mu, so that a scrape does not hold up upgrades.
+	add := func(n int, shed func() bool) {
 		total += n
-		if n > 0 {
-			all = append(all, backlog{c, n})
+		if list && n > 0 {
+			all = append(all, backlog{n, shed})
 		}
 	}
+	for _, c := range conns {
+		add(c.ws.QueuedBytes(), func() bool { return c.ws.Close(wsconn.StatusCode(StatusOverloaded), "server overloaded") })
+	}
+	for _, st := range streams {
+		add(st.conn.QueuedBytes()+st.sink.backlog(), st.shed)
+	}
+	for _, f := range feeds {
+		add(f.backlog(), f.shed)
+	}
+	return total, all
+}
+
+// shedOverBudget ends the most-backlogged connections and feeds while the
+// total exceeds the budget.
+func (s *Server) shedOverBudget() {
+	total, all := s.backlogs(true)
 	if total <= s.cfg.MaxQueuedBytes {
 		return
 	}
@@ -64,7 +105,7 @@ func (s *Server) shedOverBudget() {
 		if total <= s.cfg.MaxQueuedBytes {
 			break
 		}
-		if b.c.ws.Close(wsconn.StatusCode(StatusOverloaded), "server overloaded") {
+		if b.shed() {
 			s.stats.shed.Add(1)
 			shed++
 		}
@@ -76,13 +117,22 @@ func (s *Server) shedOverBudget() {
 	}
 }
 
-// snapshotConns returns the open connections.
-func (s *Server) snapshotConns() []*conn {
+// trackFeed registers a feed that runs in its handler (SSE through a
+// ResponseWriter, a long-poll) with the budget until forgetFeed.
+func (s *Server) trackFeed(f *feedSink) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	conns := make([]*conn, 0, len(s.conns))
-	for c := range s.conns {
-		conns = append(conns, c)
-	}
-	return conns
+	s.feeds[f] = struct{}{}
+	s.mu.Unlock()
+}
+
+// forgetFeed ends what trackFeed began; from its return on, a shed of
+// the feed (by a watcher that listed it before) no longer touches the
+// response, whose connection may serve another request.
+func (s *Server) forgetFeed(f *feedSink) {
+	s.mu.Lock()
+	delete(s.feeds, f)
+	s.mu.Unlock()
+	f.mu.Lock()
+	f.abort = nil
+	f.mu.Unlock()
 }

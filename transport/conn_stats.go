@@ -21,13 +21,13 @@ type Stats struct {
 	Malformed     uint64 // inbound frames that did not decode (dropped)
 
 	Channels     int               // joined now
-	QueuedBytes  int               // outbound bytes queued now, all connections
+	QueuedBytes  int               // outbound bytes queued now, all connections and feeds (what MaxQueuedBytes bounds)
 	JoinsOK      uint64            // phx_join answered ok
 	JoinsRefused uint64            // phx_join answered with an error
 	RateLimited  uint64            // joins, pushes and REST messages refused by a rate limit
 	MessagesIn   map[string]uint64 // decoded inbound messages by event (inboundEvents, "other")
 	BytesIn      uint64            // bytes of inbound frames
-	Shed         uint64            // closed with 4002 to keep all queues within MaxQueuedBytes
+	Shed         uint64            // connections closed with 4002, and feeds ended, to keep all queues within MaxQueuedBytes
 	MessagesOut  uint64            // messages handed to the sockets' writers (replies, changes, broadcasts, presence, system)
 	BytesOut     uint64            // their payload bytes
 }
@@ -67,13 +67,13 @@ func (s *Server) Stats() Stats {
 	s.mu.Unlock()
 	// Summed outside s.mu, so that a scrape does not hold up upgrades.
 	n := len(conns)
-	var channels, queued int
+	var channels int
 	for _, c := range conns {
 		c.mu.Lock()
 		channels += len(c.channels)
 		c.mu.Unlock()
-		queued += c.ws.QueuedBytes()
 	}
+	queued, _ := s.backlogs(false)
 	in := make(map[string]uint64, len(inboundEvents)+1)
 	for i := range s.stats.messagesIn {
 		name := "other"

@@ -161,7 +161,7 @@
 //	1012 server restarting Shutdown
 //	4000 slow consumer     the outbound queue overflowed (QueueBytes)
 //	4001 idle timeout      no inbound message for IdleTimeout
-//	4002 server overloaded all queues together held more than MaxQueuedBytes: the longest backlogs go first (budget.go)
+//	4002 server overloaded all queues together (feeds' too) held more than MaxQueuedBytes: the longest backlogs go first (budget.go)
 //
 // A client's close frame is answered with its own code. A client that does
 // not take a write within WriteTimeout, does not answer a ping within it,

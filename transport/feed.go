@@ -143,11 +143,14 @@ type feedSink struct {
 	max   int
 	cache *payloadCache
 
-	mu       sync.Mutex
-	events   []feedEvent // in order
-	bytes    int
-	overflow bool
-	wake     chan struct{} // 1-buffered: something was queued
+	mu         sync.Mutex
+	events     []feedEvent // in order
+	bytes      int
+	sending    int           // payload bytes taken and not yet written (the queue budget counts them)
+	overflow   bool          // nothing more is queued: the feed is over
+	overloaded bool          // ended by the queue budget (shed), not by its own bound
+	abort      func()        // cuts short the write in progress, for shed; set before the feed is tracked, cleared when it is forgotten
+	wake       chan struct{} // 1-buffered: something was queued
 
 	stream streamQueue // a hijacked SSE stream's (sse_stream.go)
 }
@@ -215,13 +218,61 @@ func (f *feedSink) push(ev feedEvent) {
 	}
 }
 
-// take returns the queued events and whether the queue overflowed.
+// take returns the queued events and whether the queue overflowed. Their
+// bytes count as being sent until sent.
 func (f *feedSink) take() ([]feedEvent, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	evs := f.events
+	f.sending += f.bytes
 	f.events, f.bytes = nil, 0
 	return evs, f.overflow
+}
+
+// sent notes that what take returned is written.
+func (f *feedSink) sent() {
+	f.mu.Lock()
+	f.sending = 0
+	f.mu.Unlock()
+}
+
+// backlog is what the sink holds for its client, for the queue budget:
+// the queued events, those being written, and what a hijacked stream's
+// sink holds back.
+func (f *feedSink) backlog() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.bytes + f.sending + f.stream.heldBytes
+}
+
+// shed ends a feed that runs in its handler for the queue budget: its
+// queued events are dropped, nothing more is queued, its handler wakes to
+// end it, and the write in progress, if any, is cut short (abort). It
+// reports false when the feed was over already.
+func (f *feedSink) shed() bool {
+	f.mu.Lock()
+	if f.overflow {
+		f.mu.Unlock()
+		return false
+	}
+	f.overflow, f.overloaded = true, true
+	f.events, f.bytes, f.sending = nil, 0, 0
+	if f.abort != nil {
+		f.abort() // under f.mu: forgetFeed clears it, and none runs after the handler returned
+	}
+	f.mu.Unlock()
+	select {
+	case f.wake <- struct{}{}:
+	default:
+	}
+	return true
+}
+
+// wasShed reports whether the queue budget ended the feed.
+func (f *feedSink) wasShed() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.overloaded
 }
 
 // queued is how many bytes wait, for pacing a replay.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 )
 
@@ -22,7 +23,10 @@ import (
 // true says changes may have been lost before these (refetch). Broadcasts
 // ("event":"broadcast", no cursor) are those published while a poll
 // waits: nothing keeps them between polls. Presence takes a stream (SSE):
-// a poll would get the whole state every time.
+// a poll would get the whole state every time. What a poll gathers counts
+// against the queue budget (Config.MaxQueuedBytes, budget.go); a poll the
+// budget sheds before it answers gets 503 with Retry-After, and polls
+// again from the same cursor.
 
 // Long-poll timing.
 const (
@@ -78,6 +82,19 @@ func (s *Server) servePoll(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), wait)
 	defer cancel()
 	sink := newFeedSink(s.feedQueueBytes(req), &s.payloads)
+	// The write deadline below must not outlive the answer: without the
+	// http.Server's WriteTimeout, net/http leaves it to the connection's
+	// next request. Deferred first, it runs after forgetFeed.
+	rc := http.NewResponseController(w)
+	defer rc.SetWriteDeadline(time.Time{})
+	var writing atomic.Bool
+	sink.abort = func() { // the budget cuts the answer's write short; see sseResponse.abort
+		if writing.Load() {
+			rc.SetWriteDeadline(time.Now())
+		}
+	}
+	s.trackFeed(sink)
+	defer s.forgetFeed(sink)
 	var cu catchUp
 	ans := pollAnswer{Events: []pollEvent{}}
 	if len(req.bindings) > 0 {
@@ -115,7 +132,7 @@ func (s *Server) servePoll(w http.ResponseWriter, r *http.Request) {
 		gap := cu.Gap()
 		if gap == nil {
 			full := func(context.Context) error {
-				if sink.queued() >= s.cfg.QueueBytes/2 {
+				if sink.queued() >= s.cfg.QueueBytes/2 || sink.wasShed() {
 					return errPollFull
 				}
 				return nil
@@ -125,7 +142,7 @@ func (s *Server) servePoll(w http.ResponseWriter, r *http.Request) {
 		ans.Gap = gap != nil
 	}
 	collect()
-	for len(ans.Events) == 0 && !ans.Gap && ctx.Err() == nil {
+	for len(ans.Events) == 0 && !ans.Gap && ctx.Err() == nil && !sink.wasShed() {
 		select {
 		case <-sink.wake:
 		case <-ctx.Done():
@@ -144,9 +161,20 @@ func (s *Server) servePoll(w http.ResponseWriter, r *http.Request) {
 		t.Stop()
 		collect()
 	}
+	if sink.wasShed() {
+		// The queue budget dropped what was gathered: the client polls
+		// again from the same cursor, later.
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusServiceUnavailable, "server overloaded: poll again with the same since")
+		return
+	}
 	b, _ := json.Marshal(ans)
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
+	// Bounded like every write of a stream, and cut short by the budget
+	// (a shed since the check above leaves it to the deadline).
+	rc.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
+	writing.Store(true)
 	w.Write(b)
 }
 

@@ -58,9 +58,10 @@ type Config struct {
 	// and are never refused for it.
 	AllowedOrigins []string
 	// MaxQueuedBytes bounds the outbound bytes queued on all connections
-	// together (0: no bound beyond each connection's). Past it the
-	// connections with the longest backlogs are closed with 4002 "server
-	// overloaded" until the rest fits (budget.go).
+	// and feeds (SSE streams, long-polls) together (0: no bound beyond
+	// each one's). Past it the ones with the longest backlogs are closed
+	// with 4002 "server overloaded" (a feed is ended; a long-poll that has
+	// not answered answers 503) until the rest fits (budget.go).
 	MaxQueuedBytes int
 	MaxFrameBytes  int           // largest inbound message (default 5 MB); past it the socket closes with 1009
 	MaxChannels    int           // channels per connection (default 100)
@@ -209,7 +210,8 @@ type Server struct {
 	draining bool
 	stopping chan struct{} // closed when draining begins: feeds (SSE, long-polls) end
 	conns    map[*conn]struct{}
-	streams  map[*rawSSE]struct{} // open hijacked SSE streams (sse_stream.go)
+	streams  map[*rawSSE]struct{}   // open hijacked SSE streams (sse_stream.go)
+	feeds    map[*feedSink]struct{} // feeds that run in their handler, for the queue budget (budget.go)
 	// wg counts every connection from the moment its upgrade starts until
 	// its read loop has torn it down (which waits for its other goroutines).
 	wg sync.WaitGroup
@@ -238,6 +240,7 @@ func NewServer(cfg Config) *Server {
 		log:      cfg.Logger.With("component", "transport"),
 		conns:    make(map[*conn]struct{}),
 		streams:  make(map[*rawSSE]struct{}),
+		feeds:    make(map[*feedSink]struct{}),
 		stopping: make(chan struct{}),
 		origins:  newOriginPolicy(cfg.AllowedOrigins),
 	}

@@ -139,9 +139,14 @@ func (s *Server) openSSE(ctx context.Context, out sseOut, req *feedRequest, afte
 		return st
 	}
 	sink := newFeedSink(s.feedQueueBytes(req), &s.payloads)
+	sink.abort = out.abort
+	s.trackFeed(sink)
+	st.leave = append(st.leave, func() { s.forgetFeed(sink) })
 	var cu catchUp
 	var ok bool
-	*buf, cu, st.leave, ok = s.subscribeSSE(st.ctx, sink, req, after, (*buf)[:0])
+	var leave []func()
+	*buf, cu, leave, ok = s.subscribeSSE(st.ctx, sink, req, after, (*buf)[:0])
+	st.leave = append(st.leave, leave...)
 	if !ok || out.send(*buf) != nil {
 		return st
 	}
@@ -229,6 +234,14 @@ func (st *sseSession) loop() {
 		case <-st.sink.wake:
 			evs, overflow = st.sink.take()
 		}
+		if overflow {
+			// The client resumes from its last event when it reconnects.
+			// The queue budget counts the feeds it ends (shed).
+			if !st.sink.wasShed() {
+				st.s.stats.feedsSlow.Add(1)
+			}
+			return
+		}
 		buf := getSSEBuf() // only now: an idle stream holds no buffer
 		if ping {
 			*buf = append(*buf, sseHeartbeatLine...)
@@ -238,11 +251,7 @@ func (st *sseSession) loop() {
 		}
 		ok := st.out.send(*buf) == nil
 		putSSEBuf(buf)
-		if overflow {
-			// The client resumes from its last event when it reconnects.
-			st.s.stats.feedsSlow.Add(1)
-			return
-		}
+		st.sink.sent()
 		if !ok {
 			return
 		}
@@ -253,6 +262,9 @@ func (st *sseSession) loop() {
 // of events, within the write timeout.
 type sseOut interface {
 	send(p []byte) error
+	// abort cuts short a send in progress, from another goroutine (the
+	// queue budget's): the stream is over.
+	abort()
 }
 
 // sseResponse writes through net/http's ResponseWriter.
@@ -269,6 +281,13 @@ func (o *sseResponse) send(p []byte) error {
 	}
 	return o.rc.Flush()
 }
+
+// abort moves the write deadline to now. A ResponseWriter is not safe
+// for concurrent use, but its deadline is: over HTTP/1 it is the
+// connection's, over HTTP/2 a message to the connection's goroutine. A
+// send that sets its deadline after this one still ends within the write
+// timeout.
+func (o *sseResponse) abort() { o.rc.SetWriteDeadline(time.Now()) }
 
 // sseBufs holds the buffers batches of events are encoded into, so that an
 // idle stream holds none.

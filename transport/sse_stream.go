@@ -283,6 +283,19 @@ func sseHead(h http.Header) []byte {
 	return head.Bytes()
 }
 
+// shed closes the stream for the queue budget: its queue is discarded
+// with the close, and what its sink holds back is dropped.
+func (st *rawSSE) shed() bool {
+	if !st.conn.Close(wsconn.StatusCode(StatusOverloaded), "server overloaded") {
+		return false
+	}
+	st.sink.mu.Lock()
+	clear(st.sink.stream.held)
+	st.sink.stream.held, st.sink.stream.heldBytes = nil, 0
+	st.sink.mu.Unlock()
+	return true
+}
+
 // HandleMessage is never called: a raw stream's peer has nothing to say.
 func (st *rawSSE) HandleMessage(bool, []byte) {}
 
