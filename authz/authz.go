@@ -17,7 +17,7 @@ import (
 type Checker interface {
 	TableAccess(ctx context.Context, role string, tables []Table) ([]TableAccess, error)
 	VisibleKeys(ctx context.Context, id Identity, table Table, keys [][]string) ([]bool, error)
-	VisibleKeysGroups(ctx context.Context, ids []Identity, table Table, keys [][]string) ([][]bool, []error)
+	VisibleKeysGroups(ctx context.Context, ids []Identity, table Table, keys [][]string, after []uint32) ([][]bool, []error)
 	ChannelRead(ctx context.Context, id Identity, ch Channel) (ChannelAccess, error)
 	ChannelWrite(ctx context.Context, id Identity, ch Channel) (ChannelAccess, error)
 	WaitCommitted(ctx context.Context, xids []uint32) error

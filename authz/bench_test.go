@@ -115,7 +115,7 @@ func BenchmarkVisibleKeysGroups(b *testing.B) {
 			visible := 0
 			start := time.Now()
 			for b.Loop() {
-				got, errs := a.VisibleKeysGroups(ctx, ids, table, keys)
+				got, errs := a.VisibleKeysGroups(ctx, ids, table, keys, nil)
 				for g := range got {
 					if errs[g] != nil {
 						b.Fatal(errs[g])

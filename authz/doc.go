@@ -27,7 +27,9 @@
 // A commit reaches the replication stream as soon as its WAL is flushed,
 // a moment before the committing backend leaves the proc array: a check
 // run in that moment does not see the transaction's rows. WaitCommitted
-// waits for the transactions of a batch (by xid) first.
+// waits for the transactions of a batch (by xid); VisibleKeysGroups asks
+// the same in the transaction of its checks, before them, and waits only
+// when one has not ended.
 //
 // Visibility is judged when VisibleKeys runs, on the table as it is then,
 // not as it was at the change's commit: a row updated again, or whose

@@ -104,7 +104,7 @@ func TestVisibleKeys(t *testing.T) {
 					ids, want = append(ids, tc.id), append(want, tc.want)
 				}
 			}
-			got, errs := c.VisibleKeysGroups(ctx, ids, Table{"public", table}, tests[slices.IndexFunc(tests, func(tc visibleCase) bool { return tc.table == table })].keys)
+			got, errs := c.VisibleKeysGroups(ctx, ids, Table{"public", table}, tests[slices.IndexFunc(tests, func(tc visibleCase) bool { return tc.table == table })].keys, nil)
 			for g := range ids {
 				if errs[g] != nil || !slices.Equal(got[g], want[g]) {
 					t.Errorf("VisibleKeysGroups %s group %d = %v, %v; want %v", table, g, got[g], errs[g], want[g])
@@ -185,14 +185,14 @@ func TestVisibleKeysGroupsIsolatesErrors(t *testing.T) {
 		identity(t, "no_such_role", nil),
 		identity(t, "authenticated", map[string]any{"sub": user2}),
 	}
-	got, errs := a.VisibleKeysGroups(ctx, ids, Table{"public", "uid_notes"}, [][]string{{"aaaaaaaa-0000-4000-8000-000000000001"}})
+	got, errs := a.VisibleKeysGroups(ctx, ids, Table{"public", "uid_notes"}, [][]string{{"aaaaaaaa-0000-4000-8000-000000000001"}}, nil)
 	want := [][]bool{{true}, {false}, {false}, {false}}
 	for g := range ids {
 		if !slices.Equal(got[g], want[g]) || (errs[g] != nil) != (g == 1 || g == 2) {
 			t.Errorf("group %d: %v, %v; want %v and an error only for groups 1 and 2", g, got[g], errs[g], want[g])
 		}
 	}
-	_, errs = a.VisibleKeysGroups(ctx, ids[:1], Table{"public", "missing"}, [][]string{{"1"}})
+	_, errs = a.VisibleKeysGroups(ctx, ids[:1], Table{"public", "missing"}, [][]string{{"1"}}, nil)
 	if !errors.Is(errs[0], ErrUnknownTable) {
 		t.Errorf("unknown table: %v", errs[0])
 	}

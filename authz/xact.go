@@ -31,10 +31,7 @@ func (a *Authorizer) WaitCommitted(ctx context.Context, xids []uint32) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, a.cfg.QueryTimeout)
 	defer cancel()
-	arg := make([]int64, len(xids))
-	for i, x := range xids {
-		arg[i] = int64(x)
-	}
+	arg := xidArg(xids)
 	for {
 		var done bool
 		if err := a.cfg.Pool.QueryRow(ctx, committedQuery, arg).Scan(&done); err != nil {
@@ -49,4 +46,13 @@ func (a *Authorizer) WaitCommitted(ctx context.Context, xids []uint32) error {
 		case <-time.After(waitPoll):
 		}
 	}
+}
+
+// xidArg is xids as committedQuery's parameter.
+func xidArg(xids []uint32) []int64 {
+	arg := make([]int64, len(xids))
+	for i, x := range xids {
+		arg[i] = int64(x)
+	}
+	return arg
 }

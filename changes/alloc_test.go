@@ -171,7 +171,7 @@ func (a tablesOnly) VisibleKeys(context.Context, authz.Identity, authz.Table, []
 	return nil, errors.New("unexpected")
 }
 
-func (a tablesOnly) VisibleKeysGroups(_ context.Context, ids []authz.Identity, _ authz.Table, _ [][]string) ([][]bool, []error) {
+func (a tablesOnly) VisibleKeysGroups(_ context.Context, ids []authz.Identity, _ authz.Table, _ [][]string, _ []uint32) ([][]bool, []error) {
 	a.tb.Error("VisibleKeysGroups called for a table without row security")
 	return make([][]bool, len(ids)), make([]error, len(ids))
 }
@@ -216,9 +216,4 @@ func TestHandleChangeAllocsAuthorized(t *testing.T) {
 	if strings.Contains(string(sinks[1].last), `"item 1"`) || !strings.Contains(string(sinks[0].last), `"item 1"`) {
 		t.Errorf("column sets not applied:\n%s\n%s", sinks[0].last, sinks[1].last)
 	}
-}
-
-func (a tablesOnly) WaitCommitted(context.Context, []uint32) error {
-	a.tb.Error("WaitCommitted called for a table without row security")
-	return nil
 }

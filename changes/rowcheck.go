@@ -27,8 +27,9 @@ import (
 type rowChecks struct {
 	d     *Dispatcher
 	queue chan *checkBatch
-	open  *checkBatch  // the batch being collected (replication goroutine only)
-	busy  atomic.Int64 // batches queued and not delivered yet
+	free  chan *checkBatch // delivered batches, emptied, for add to fill again
+	open  *checkBatch      // the batch being collected (replication goroutine only)
+	busy  atomic.Int64     // batches queued and not delivered yet
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -82,7 +83,7 @@ func newRowChecks(d *Dispatcher) *rowChecks {
 	if n <= 0 {
 		n = 64
 	}
-	r := &rowChecks{d: d, queue: make(chan *checkBatch, n), done: make(chan struct{})}
+	r := &rowChecks{d: d, queue: make(chan *checkBatch, n), free: make(chan *checkBatch, n), done: make(chan struct{})}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
 	go r.run()
 	return r
@@ -107,7 +108,13 @@ func (r *rowChecks) idle() bool { return r.open == nil && r.busy.Load() == 0 }
 // add queues a delivery, copying ids.
 func (r *rowChecks) add(it checkItem, ids []uint64) {
 	if r.open == nil {
-		r.open = &checkBatch{}
+		// A used batch keeps its arrays: a round's items (one per
+		// subscriber of each change) would otherwise grow new ones.
+		select {
+		case r.open = <-r.free:
+		default:
+			r.open = &checkBatch{}
+		}
 	}
 	b := r.open
 	if it.check && (len(b.xids) == 0 || b.xids[len(b.xids)-1] != it.xid) {
@@ -169,8 +176,24 @@ func (r *rowChecks) run() {
 				r.d.deliveries.Add(1)
 			}
 			r.busy.Add(-1)
+			r.recycle(b)
 		}
 		clear(batches)
+	}
+}
+
+// recycle empties a delivered batch (sinks keep neither ids nor the
+// items) and offers it to add; one that carried unusually many ids is
+// left to the collector rather than kept at that size.
+func (r *rowChecks) recycle(b *checkBatch) {
+	if cap(b.ids) > 4*maxBatchItems {
+		return
+	}
+	clear(b.items)
+	b.items, b.ids, b.xids = b.items[:0], b.ids[:0], b.xids[:0]
+	select {
+	case r.free <- b:
+	default:
 	}
 }
 
@@ -193,16 +216,11 @@ func (tc *tableCheck) visible(it *checkItem) bool {
 // check runs the row checks of the batches' items: one VisibleKeysGroups
 // call per table, the tables at once.
 func (r *rowChecks) check(batches []*checkBatch) {
+	// The checks wait for these transactions to end (each check's round
+	// trip asks first), so that they see the rows.
 	var xids []uint32
 	for _, b := range batches {
 		xids = append(xids, b.xids...)
-	}
-	if len(xids) > 0 {
-		// Fail open on the wait, not on the check: the checks that follow
-		// still decide, and may just miss rows not yet visible.
-		if err := r.d.cfg.Authz.WaitCommitted(r.ctx, xids); err != nil && r.ctx.Err() == nil {
-			r.d.log.Warn("row checks may miss rows of transactions still ending", "error", err)
-		}
 	}
 	tables := map[authz.Table]*tableCheck{}
 	var sb strings.Builder
@@ -262,7 +280,7 @@ func (r *rowChecks) check(batches []*checkBatch) {
 	var wg sync.WaitGroup
 	for _, tc := range tables {
 		wg.Go(func() {
-			tc.seen, tc.errs = r.d.cfg.Authz.VisibleKeysGroups(r.ctx, tc.ids, tc.table, tc.keys)
+			tc.seen, tc.errs = r.d.cfg.Authz.VisibleKeysGroups(r.ctx, tc.ids, tc.table, tc.keys, xids)
 			r.stats.Calls.Add(1)
 			r.stats.Queries.Add(uint64(len(tc.ids)))
 			for g, err := range tc.errs {

@@ -23,10 +23,9 @@ type Viewer struct {
 type RowAuthorizer interface {
 	TableAccess(ctx context.Context, role string, tables []authz.Table) ([]authz.TableAccess, error)
 	VisibleKeys(ctx context.Context, id authz.Identity, table authz.Table, keys [][]string) ([]bool, error)
-	VisibleKeysGroups(ctx context.Context, ids []authz.Identity, table authz.Table, keys [][]string) ([][]bool, []error)
-	// WaitCommitted returns once the transactions xids are visible to new
-	// snapshots (their commit reaches the stream a moment before).
-	WaitCommitted(ctx context.Context, xids []uint32) error
+	// VisibleKeysGroups checks once the transactions after are visible to
+	// new snapshots (their commit reaches the stream a moment before).
+	VisibleKeysGroups(ctx context.Context, ids []authz.Identity, table authz.Table, keys [][]string, after []uint32) ([][]bool, []error)
 }
 
 // grant is what one binding's viewer may read, decided at subscribe (and
