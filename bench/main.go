@@ -3,7 +3,7 @@
 //
 //	go run -C bench .              # the full suite (about an hour)
 //	go run -C bench . --quick      # the quick suite (under 10 minutes)
-//	go run -C bench . COMMAND -h   # one workload: drain, latency, filters, fanout, drain, latency, filters, mixed, rls, fanout, idle, sse, sizes, storm, soak
+//	go run -C bench . COMMAND -h   # one workload: drain, latency, filters, mixed, rls, fanout, idle, sse, sizes, storm, soak
 //
 // from the repository root (or "go run ." in bench/). bench is a module of
 // its own, so that the server's go.mod carries none of its dependencies

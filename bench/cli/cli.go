@@ -39,6 +39,20 @@ func CheckVsnFlag(vsn string) error {
 	return nil
 }
 
+// QuickDefaults applies, when quick is set, the smoke run's default of
+// each flag named in defaults that was not given on the command line.
+func QuickDefaults(fs *flag.FlagSet, quick bool, defaults map[string]func()) {
+	if !quick {
+		return
+	}
+	for name, set := range defaults {
+		if !FlagSet(fs, name) {
+			set()
+		}
+	}
+}
+
+// FlagSet reports whether the flag name was given on the command line.
 func FlagSet(fs *flag.FlagSet, name string) bool {
 	set := false
 	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })

@@ -49,7 +49,7 @@ const maxRowSize = 7000
 func parseDrainFlags(args []string) (drainOptions, error) {
 	fs := flag.NewFlagSet("drain", flag.ContinueOnError)
 	runs := fs.Int("runs", 5, "timed runs per consumer and load")
-	quick := fs.Bool("quick", false, "smoke run: a 50,000-row transaction, 10,000 one-row transactions, 1,000 TOASTed and 5,000 REPLICA IDENTITY FULL rows and 1 run (unless --runs)")
+	quick := fs.Bool("quick", false, "smoke run: 2,000-byte rows only (unless --row-sizes), a 20,000-row transaction, 5,000 one-row transactions, 500 TOASTed and 2,000 REPLICA IDENTITY FULL rows and 1 run (unless --runs)")
 	loads := fs.String("loads", strings.Join(allFamilies, ","), "load families, comma-separated: rows (items inserts of each --row-sizes, big and small), toast (docs rows with a TOASTed body: insert, update leaving it, update changing it), identity (REPLICA IDENTITY FULL update and delete)")
 	toastSize := fs.Int("toast-size", 50_000, "bytes of the TOASTed body of the toast loads")
 	rowSizes := fs.String("row-sizes", "100,2000", "row sizes in bytes, comma-separated; each is run with both load shapes")
@@ -60,12 +60,17 @@ func parseDrainFlags(args []string) (drainOptions, error) {
 		return drainOptions{}, err
 	}
 	opt := drainOptions{runs: *runs, bigRows: 200_000, smallRows: 50_000, wideRows: 4_000, identityRows: 20_000, toastSize: *toastSize, quick: *quick, out: *out, json: *jsonPath, walcast: *walcast}
+	// Each walcast serve run costs seconds of start and slot hand-over
+	// whatever its load, so the smoke run has fewer loads (one row size,
+	// the largest, which the identity loads use too) as well as smaller
+	// ones.
 	if *quick {
-		opt.bigRows, opt.smallRows, opt.wideRows, opt.identityRows = 50_000, 10_000, 1_000, 5_000
-		if !cli.FlagSet(fs, "runs") {
-			opt.runs = 1
-		}
+		opt.bigRows, opt.smallRows, opt.wideRows, opt.identityRows = 20_000, 5_000, 500, 2_000
 	}
+	cli.QuickDefaults(fs, *quick, map[string]func(){
+		"runs":      func() { opt.runs = 1 },
+		"row-sizes": func() { *rowSizes = "2000" },
+	})
 	if opt.runs < 1 {
 		return drainOptions{}, cli.Usage(errors.New("--runs must be at least 1"))
 	}

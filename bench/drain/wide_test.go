@@ -20,7 +20,7 @@ func TestParseDrainFlagsLoads(t *testing.T) {
 		err      string
 	}{
 		{args: nil, families: allFamilies, wideRows: 4_000},
-		{args: []string{"--quick"}, families: allFamilies, wideRows: 1_000},
+		{args: []string{"--quick"}, families: allFamilies, wideRows: 500},
 		{args: []string{"--loads", "toast, identity,toast"}, families: []string{familyToast, familyIdentity}, wideRows: 4_000},
 		{args: []string{"--loads", "rows,blobs"}, err: `unknown family "blobs"`},
 		{args: []string{"--toast-size", "1000"}, err: "--toast-size must be"},
@@ -38,6 +38,24 @@ func TestParseDrainFlagsLoads(t *testing.T) {
 		}
 		if fmt.Sprint(opt.families) != fmt.Sprint(tc.families) || opt.wideRows != tc.wideRows {
 			t.Errorf("%v: families %v, wide rows %d; want %v, %d", tc.args, opt.families, opt.wideRows, tc.families, tc.wideRows)
+		}
+	}
+}
+
+// TestQuickDrainRowSizes: the smoke run has one row size, the largest,
+// unless --row-sizes is given.
+func TestQuickDrainRowSizes(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "[100 2000]"},
+		{[]string{"--quick"}, "[2000]"},
+		{[]string{"--quick", "--row-sizes", "100,500"}, "[100 500]"},
+	} {
+		opt, err := parseDrainFlags(tc.args)
+		if err != nil || fmt.Sprint(opt.rowSizes) != tc.want {
+			t.Errorf("%v: row sizes %v, %v; want %s", tc.args, opt.rowSizes, err, tc.want)
 		}
 	}
 }

@@ -16,14 +16,12 @@ import (
 
 // fanoutOptions are the flags of the fanout command.
 type fanoutOptions struct {
-	subs, rates             []int
-	perPublisher, runs      int
-	procs, payload          int
-	warmup, measure         time.Duration
-	coalesced               time.Duration // walcast's --write-coalesce in the batched system; 0: no such system
-	vsn, out, json, walcast string
-	peer, centrifugo        string
-	peerProtobuf            bool
+	subs, rates        []int
+	perPublisher, runs int
+	procs, payload     int
+	warmup, measure    time.Duration
+	vsn, out, json     string
+	systems            harness.RoomSystems // Coalesced: walcast's --write-coalesce in the batched system; 0: no such system
 }
 
 func parseFanoutFlags(args []string) (fanoutOptions, error) {
@@ -47,37 +45,28 @@ func parseFanoutFlags(args []string) (fanoutOptions, error) {
 	vsn := fs.String("vsn", "2.0.0", "serializer of the subscribers: 1.0.0 (text) or 2.0.0 (binary kind 4)")
 	out := fs.String("out", "", "also write the report to this file")
 	jsonPath := fs.String("json", "", "also write targets and chart series (Results JSON) to this file")
-	walcast := fs.String("walcast", "", "walcast binary (default: built from ./cmd/walcast)")
-	peer := fs.String("peer", harness.PeerCentrifugo, "server to compare with, each subscriber count alternating with walcast: centrifugo or none")
-	peerProtobuf := fs.Bool("peer-protobuf", true, "also run the peer with its clients and publishers speaking Centrifugo's protobuf protocol")
-	centrifugo := fs.String("centrifugo", "", "Centrifugo binary (default: "+harness.CentrifugoVersion+" built once with go install into the user cache directory)")
+	peerFlags := harness.AddPeerFlags(fs, "each subscriber count alternating with walcast", "its clients and publishers")
 	if err := cli.ParseFlagsOnly(fs, args); err != nil {
 		return fanoutOptions{}, err
 	}
 	opt := fanoutOptions{perPublisher: *perPub, runs: *runs, procs: *procs, payload: *payload,
-		warmup: *warmup, measure: *measure, vsn: *vsn, out: *out, json: *jsonPath, walcast: *walcast,
-		peer: *peer, centrifugo: *centrifugo, coalesced: *coalesced, peerProtobuf: *peerProtobuf}
-	if *quick {
-		if !cli.FlagSet(fs, "warmup") {
-			opt.warmup = 2 * time.Second
-		}
-		if !cli.FlagSet(fs, "measure") {
-			opt.measure = 5 * time.Second
-		}
-		if !cli.FlagSet(fs, "runs") {
-			opt.runs = 1
-		}
-		if !cli.FlagSet(fs, "subs") {
+		warmup: *warmup, measure: *measure, vsn: *vsn, out: *out, json: *jsonPath}
+	cli.QuickDefaults(fs, *quick, map[string]func(){
+		"warmup":  func() { opt.warmup = 2 * time.Second },
+		"measure": func() { opt.measure = 5 * time.Second },
+		"runs":    func() { opt.runs = 1 },
+		"subs": func() {
 			*subs = "100,1000"
 			if !cli.FlagSet(fs, "rates") {
 				*rates = "500,60"
 			}
-		}
-	}
-	if err := harness.ParsePeer(opt.peer); err != nil {
-		return opt, cli.Usage(err)
-	}
+		},
+	})
 	var err error
+	if opt.systems, err = peerFlags.Systems(); err != nil {
+		return opt, err
+	}
+	opt.systems.Coalesced = *coalesced
 	if opt.subs, err = cli.PositiveInts(*subs); err != nil {
 		return opt, cli.Usage(fmt.Errorf("--subs: %w", err))
 	}
@@ -92,7 +81,7 @@ func parseFanoutFlags(args []string) (fanoutOptions, error) {
 	case len(opt.rates) != len(opt.subs):
 		return opt, cli.Usage(errors.New("--rates: give one rate, or one per subscriber count"))
 	}
-	if opt.perPublisher < 1 || opt.runs < 1 || opt.procs < 0 || opt.payload < 40 || opt.measure <= 0 || opt.warmup < 0 || opt.coalesced < 0 {
+	if opt.perPublisher < 1 || opt.runs < 1 || opt.procs < 0 || opt.payload < 40 || opt.measure <= 0 || opt.warmup < 0 || opt.systems.Coalesced < 0 {
 		return opt, cli.Usage(errors.New("--per-publisher and --runs must be at least 1, --payload at least 40, --measure positive, --coalesced not negative"))
 	}
 	return opt, cli.CheckVsnFlag(opt.vsn)
@@ -110,16 +99,11 @@ func Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	b, systems, peer, stop, err := harness.StartRoomSystems(ctx, "walcast-fanout-", opt.walcast, opt.peer, opt.centrifugo, opt.coalesced)
+	b, systems, _, stop, err := harness.StartRoomSystems(ctx, "walcast-fanout-", opt.systems)
 	defer stop()
 	if err != nil {
 		return err
 	}
-	if peer != nil && opt.peerProtobuf {
-		systems = append(systems, peer.ProtobufSystem())
-	}
-	began := time.Now()
-	loadBefore := harness.LoadAverage()
 	var rows []fanoutRow
 	for run := 1; run <= opt.runs; run++ {
 		for i, n := range opt.subs {
@@ -134,12 +118,7 @@ func Run(ctx context.Context, args []string) error {
 			}
 		}
 	}
-	env := harness.RoomBenchEnv{
-		Machine: harness.RoomMachineLine(b.Bin, peer),
-		Context: fmt.Sprintf("load average %s before, %s after; took %s; RLIMIT_NOFILE %s",
-			loadBefore, harness.LoadAverage(), time.Since(began).Round(time.Second), harness.FileLimit()),
-		Peer: peer,
-	}
+	env := b.Env(true)
 	var md bytes.Buffer
 	writeFanoutReport(&md, opt, rows, env)
 	return report.PublishReport(md.Bytes(), opt.out, opt.json, fanoutResults(opt, rows, env))

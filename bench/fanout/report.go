@@ -58,12 +58,12 @@ func writeFanoutReport(w io.Writer, opt fanoutOptions, rows []fanoutRow, env har
 	fmt.Fprintf(w, "walcast serve (its own process, default limits, log level warn) with one room; subscribers join with vsn %s and self:false; "+
 		"publishers are vsn 2.0.0 sockets in the room sending binary kind-3 broadcasts (what realtime-js sends). ", opt.vsn)
 	order := "walcast"
-	if opt.coalesced > 0 {
-		order = fmt.Sprintf("walcast, then %q", harness.CoalescedName(opt.coalesced))
+	if opt.systems.Coalesced > 0 {
+		order = fmt.Sprintf("walcast, then %q", harness.CoalescedName(opt.systems.Coalesced))
 		fmt.Fprintf(w, "%q is walcast serve with --write-coalesce %s: frames queued for a connection within %s of its last write wait and go out together in one write, "+
 			"which holds a delivery back by at most %[3]s; walcast's default does not batch (--write-coalesce 0) and OSS Centrifugo cannot "+
 			"(client.write_delay is PRO-only), so the plain walcast rows are the like-for-like comparison. ",
-			harness.CoalescedName(opt.coalesced), opt.coalesced, harness.MsText(opt.coalesced))
+			harness.CoalescedName(opt.systems.Coalesced), opt.systems.Coalesced, harness.MsText(opt.systems.Coalesced))
 	}
 	if env.Peer != nil {
 		fmt.Fprintf(w, "%s (its own process, memory engine, log level error): subscribers connect and subscribe to one channel with the JSON protocol "+
@@ -72,7 +72,7 @@ func writeFanoutReport(w io.Writer, opt fanoutOptions, rows []fanoutRow, env har
 			"(subprotocol centrifuge-protobuf, encoded with github.com/centrifugal/protocol, the version it is built with). Centrifugo adds the publisher's client info to each publication and answers each publish with a reply. "+
 			"Each subscriber count runs %s, then %s (JSON, then protobuf when its rows ran), each on a fresh server. ", env.Peer.Name, order, env.Peer.Name)
 	}
-	if env.Peer == nil && opt.coalesced > 0 {
+	if env.Peer == nil && opt.systems.Coalesced > 0 {
 		fmt.Fprintf(w, "Each subscriber count runs %s, each on a fresh server. ", order)
 	}
 	fmt.Fprintf(w, "Subscribers run in load processes bound to 127.0.0.2+ (one per 2,500 subscribers); publishers in this process, as many for every server, "+

@@ -155,8 +155,8 @@ func fanoutResults(opt fanoutOptions, rows []fanoutRow, env harness.RoomBenchEnv
 // the machine, and which settings each line runs with.
 func fanoutCaption(opt fanoutOptions, env harness.RoomBenchEnv) string {
 	c := report.LoopbackCaption(runtime.NumCPU()) + " walcast on its defaults (no write batching)"
-	if opt.coalesced > 0 {
-		c += fmt.Sprintf("; %q has write batching on, which OSS Centrifugo cannot do", harness.CoalescedName(opt.coalesced))
+	if opt.systems.Coalesced > 0 {
+		c += fmt.Sprintf("; %q has write batching on, which OSS Centrifugo cannot do", harness.CoalescedName(opt.systems.Coalesced))
 	}
 	if env.Peer != nil {
 		c += fmt.Sprintf("; %s on its defaults, JSON clients (\"protobuf\": its protobuf clients)", env.Peer.Name)

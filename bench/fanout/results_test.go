@@ -35,7 +35,7 @@ func TestFanoutBatchedSystem(t *testing.T) {
 			fanoutTestRow(batched, 10*time.Millisecond, load[0], load[1], 300_000, 9000),
 			fanoutTestRow(peer, 0, load[0], load[1], 100_000, 10_000))
 	}
-	opt := fanoutOptions{payload: 128, coalesced: 10 * time.Millisecond}
+	opt := fanoutOptions{payload: 128, systems: harness.RoomSystems{Coalesced: 10 * time.Millisecond}}
 	res := fanoutResults(opt, rows, harness.RoomBenchEnv{Peer: &harness.CentrifugoPeer{Name: peer}})
 
 	if len(res.Targets) != 4 {

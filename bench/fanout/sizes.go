@@ -38,34 +38,24 @@ func parseSizesFlags(args []string) (sizesOptions, error) {
 	vsn := fs.String("vsn", "2.0.0", "serializer of the walcast subscribers: 1.0.0 (text) or 2.0.0 (binary kind 4)")
 	out := fs.String("out", "", "also write the report to this file")
 	jsonPath := fs.String("json", "", "also write targets and chart series (Results JSON) to this file")
-	walcast := fs.String("walcast", "", "walcast binary (default: built from ./cmd/walcast)")
-	peer := fs.String("peer", harness.PeerCentrifugo, "server to compare with, each size alternating with walcast: centrifugo or none")
-	peerProtobuf := fs.Bool("peer-protobuf", true, "also run the peer with its clients and publishers speaking Centrifugo's protobuf protocol")
-	centrifugo := fs.String("centrifugo", "", "Centrifugo binary (default: "+harness.CentrifugoVersion+" built once with go install into the user cache directory)")
+	peerFlags := harness.AddPeerFlags(fs, "each size alternating with walcast", "its clients and publishers")
 	if err := cli.ParseFlagsOnly(fs, args); err != nil {
 		return sizesOptions{}, err
 	}
 	opt := sizesOptions{subs: *subs, rate: *rate, fanoutOptions: fanoutOptions{perPublisher: 90, runs: *runs, procs: *procs,
-		warmup: *warmup, measure: *measure, vsn: *vsn, out: *out, json: *jsonPath, walcast: *walcast,
-		peer: *peer, centrifugo: *centrifugo, peerProtobuf: *peerProtobuf}}
-	if *quick {
-		for name, set := range map[string]func(){
-			"sizes":   func() { *sizes = "1000,64000" },
-			"subs":    func() { opt.subs = 100 },
-			"rate":    func() { opt.rate = 40 },
-			"warmup":  func() { opt.warmup = time.Second },
-			"measure": func() { opt.measure = 3 * time.Second },
-			"runs":    func() { opt.runs = 1 },
-		} {
-			if !cli.FlagSet(fs, name) {
-				set()
-			}
-		}
-	}
-	if err := harness.ParsePeer(opt.peer); err != nil {
-		return opt, cli.Usage(err)
-	}
+		warmup: *warmup, measure: *measure, vsn: *vsn, out: *out, json: *jsonPath}}
+	cli.QuickDefaults(fs, *quick, map[string]func(){
+		"sizes":   func() { *sizes = "1000,64000" },
+		"subs":    func() { opt.subs = 100 },
+		"rate":    func() { opt.rate = 40 },
+		"warmup":  func() { opt.warmup = time.Second },
+		"measure": func() { opt.measure = 3 * time.Second },
+		"runs":    func() { opt.runs = 1 },
+	})
 	var err error
+	if opt.systems, err = peerFlags.Systems(); err != nil {
+		return opt, err
+	}
 	if opt.sizes, err = cli.PositiveInts(*sizes); err != nil {
 		return opt, cli.Usage(fmt.Errorf("--sizes: %w", err))
 	}
@@ -91,16 +81,11 @@ func RunSizes(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	b, systems, peer, stop, err := harness.StartRoomSystems(ctx, "walcast-sizes-", opt.walcast, opt.peer, opt.centrifugo, 0)
+	b, systems, _, stop, err := harness.StartRoomSystems(ctx, "walcast-sizes-", opt.systems)
 	defer stop()
 	if err != nil {
 		return err
 	}
-	if peer != nil && opt.peerProtobuf {
-		systems = append(systems, peer.ProtobufSystem())
-	}
-	began := time.Now()
-	loadBefore := harness.LoadAverage()
 	var rows []fanoutRow
 	for run := 1; run <= opt.runs; run++ {
 		for _, size := range opt.sizes {
@@ -117,11 +102,7 @@ func RunSizes(ctx context.Context, args []string) error {
 			}
 		}
 	}
-	env := harness.RoomBenchEnv{
-		Machine: harness.RoomMachineLine(b.Bin, peer),
-		Context: fmt.Sprintf("load average %s before, %s after; took %s", loadBefore, harness.LoadAverage(), time.Since(began).Round(time.Second)),
-		Peer:    peer,
-	}
+	env := b.Env(false)
 	var md bytes.Buffer
 	writeSizesReport(&md, opt, rows, env)
 	return report.PublishReport(md.Bytes(), opt.out, opt.json, sizesResults(rows, env))

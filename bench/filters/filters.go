@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 	"time"
 
@@ -45,17 +44,11 @@ func parseFiltersFlags(args []string) (filtersOptions, error) {
 	}
 	opt := filtersOptions{runs: *runs, rows: *rows, txRows: *txRows, perConn: *perConn, hot: *hot, quietWait: *quietWait,
 		out: *out, json: *jsonPath, walcast: *walcast}
-	if *quick {
-		for name, set := range map[string]func(){
-			"runs":       func() { opt.runs = 1 },
-			"rows":       func() { opt.rows = 20_000 },
-			"quiet-wait": func() { opt.quietWait = 2 * time.Second },
-		} {
-			if !cli.FlagSet(fs, name) {
-				set()
-			}
-		}
-	}
+	cli.QuickDefaults(fs, *quick, map[string]func(){
+		"runs":       func() { opt.runs = 1 },
+		"rows":       func() { opt.rows = 20_000 },
+		"quiet-wait": func() { opt.quietWait = 2 * time.Second },
+	})
 	var err error
 	if opt.subs, err = cli.PositiveInts(*subs); err != nil {
 		return opt, cli.Usage(fmt.Errorf("--subs: %w", err))
@@ -104,12 +97,11 @@ func Run(ctx context.Context, args []string) error {
 			rows = append(rows, row)
 		}
 	}
-	machine, err := harness.DescribeMachine(ctx, b.Conn, filepath.Join(b.BinDir, "postgres"), b.Bin)
+	machine, env, err := b.Describe(ctx, loadBefore, began)
 	if err != nil {
 		return err
 	}
 	var md bytes.Buffer
-	writeFiltersReport(&md, opt, rows, fmt.Sprintf("%s Load average (1 min) before / after: %s / %s. Run took %s.",
-		machine, loadBefore, harness.LoadAverage(), time.Since(began).Round(time.Second)))
+	writeFiltersReport(&md, opt, rows, env)
 	return report.PublishReport(md.Bytes(), opt.out, opt.json, filtersResults(opt, rows, machine))
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/walcast/walcast/bench/harness"
+	"github.com/walcast/walcast/bench/pgchanges"
 	"github.com/walcast/walcast/bench/stats"
 )
 
@@ -82,12 +83,12 @@ func (b filtersBench) filtersPhase(ctx context.Context, opt filtersOptions, n in
 		}
 	}()
 	connecting := time.Now()
-	set, err := dialFilterConns(ctx, b.WsURL(srv.Port), n, opt.perConn, k)
+	set, err := pgchanges.Dial(ctx, b.WsURL(srv.Port), n, filterSpec(opt.perConn, k))
 	if err != nil {
 		return row, fmt.Errorf("join %d subscriptions: %w", n, err)
 	}
-	defer set.close()
-	row.connect, row.conns = time.Since(connecting), len(set.conns)
+	defer set.Close()
+	row.connect, row.conns = time.Since(connecting), set.Len()
 	hot := min(n, opt.hot)
 	// A warm-up burst (rows of another marker, which the clients ignore)
 	// lets the server finish what the joins left (subscriptions still
@@ -111,7 +112,7 @@ func (b filtersBench) filtersPhase(ctx context.Context, opt filtersOptions, n in
 		return row, err
 	}
 	row.insert = last.Sub(first)
-	if err := harness.WaitDelivered(ctx, set.received, int64(opt.rows), srv.ExitedEarly, filtersDrainWait); err != nil {
+	if err := harness.WaitDelivered(ctx, set.Received, int64(opt.rows), srv.ExitedEarly, filtersDrainWait); err != nil {
 		return row, err
 	}
 	after := harness.TakeCPU(b.Postmaster, pid)
@@ -121,22 +122,10 @@ func (b filtersBench) filtersPhase(ctx context.Context, opt filtersOptions, n in
 	if err := srv.ExitedEarly(); err != nil {
 		return row, err
 	}
-	row.lostConns, row.connErr = set.lostConns()
-	set.close()
-
-	var lastDelivery int64
-	for _, c := range set.conns {
-		row.delivered += c.recv.Load()
-		row.misrouted += c.misrouted.Load()
-		row.dups += stats.Duplicates(c.ids)
-		lastDelivery = max(lastDelivery, c.last)
-		for i, got := range c.counts {
-			if int(got) != burstRowsFor(c.lo+i, hot, opt.rows) {
-				row.offCount++
-			}
-		}
-	}
-	row.wall = burstWall(first, lastDelivery)
+	row.lostConns, row.connErr = set.Lost()
+	got := set.Tally(func(v int) int { return burstRowsFor(v, hot, opt.rows) })
+	row.delivered, row.misrouted, row.dups, row.offCount = got.Delivered, got.Misrouted, got.Duplicates, got.OffCount
+	row.wall = burstWall(first, got.Last)
 	row.slow = srv.LogCount("slow consumer")
 	return row, nil
 }

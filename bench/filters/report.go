@@ -139,7 +139,7 @@ func writeFiltersReport(w io.Writer, opt filtersOptions, rows []filtersRow, mach
 		"Joining runs walcast's binding check (catalog queries) per channel, so the join time is walcast's, not the bench's. "+
 		"Every connection sends realtime-js's heartbeat every 25 s from its dial on, so none idles into the server's 60 s timeout while the others join. "+
 		"A burst of which nothing arrived has no rate (—), no point on the chart and no ratio. "+
-		"Code: bench/filters (phase.go runs a burst, client.go the connections, report.go the target).\n\n",
+		"Code: bench/filters (phase.go runs a burst, client.go the channels, report.go the target) and bench/pgchanges (the connections).\n\n",
 		opt.perConn, stats.Group(float64(opt.rows)), stats.Group(float64(opt.txRows)), opt.hot, opt.runs, filtersDrainWait.Seconds())
 
 	fmt.Fprintln(w, "| subscriptions | connections × channels | runs | rows/s (median) | min–max rows/s | rows/s by run | walcast CPU-s per 1,000 rows (median) | walcast RSS MB | join all s (median) | joins/s | burst inserted in s (median) | missing | misrouted | duplicates | subscriptions off their count |")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"debug/buildinfo"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -12,6 +13,8 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+
+	"github.com/walcast/walcast/bench/cli"
 )
 
 // The peer of the fanout and idle benchmarks: Centrifugo OSS, built from
@@ -23,12 +26,33 @@ const (
 	PeerNone          = "none"
 )
 
-// ParsePeer checks the value of --peer.
-func ParsePeer(peer string) error {
-	if peer != PeerCentrifugo && peer != PeerNone {
-		return fmt.Errorf("--peer %q: want %s or %s", peer, PeerCentrifugo, PeerNone)
+// PeerFlags are the flags a room workload chooses its systems with:
+// --walcast, --peer, --peer-protobuf and --centrifugo.
+type PeerFlags struct {
+	walcast, peer, centrifugo *string
+	protobuf                  *bool
+}
+
+// AddPeerFlags defines the PeerFlags on flags. alternating says when the peer
+// runs ("each size alternating with walcast"), speakers who speak protobuf
+// with it ("its clients and publishers").
+func AddPeerFlags(flags *flag.FlagSet, alternating, speakers string) PeerFlags {
+	return PeerFlags{
+		walcast:    flags.String("walcast", "", "walcast binary (default: built from ./cmd/walcast)"),
+		peer:       flags.String("peer", PeerCentrifugo, "server to compare with, "+alternating+": centrifugo or none"),
+		protobuf:   flags.Bool("peer-protobuf", true, "also run the peer with "+speakers+" speaking Centrifugo's protobuf protocol"),
+		centrifugo: flags.String("centrifugo", "", "Centrifugo binary (default: "+CentrifugoVersion+" built once with go install into the user cache directory)"),
 	}
-	return nil
+}
+
+// Systems is what the parsed flags chose, or a usage error for a --peer
+// other than centrifugo or none.
+func (f PeerFlags) Systems() (RoomSystems, error) {
+	sys := RoomSystems{Walcast: *f.walcast, Peer: *f.peer, Centrifugo: *f.centrifugo, PeerProtobuf: *f.protobuf}
+	if sys.Peer != PeerCentrifugo && sys.Peer != PeerNone {
+		return sys, cli.Usage(fmt.Errorf("--peer %q: want %s or %s", sys.Peer, PeerCentrifugo, PeerNone))
+	}
+	return sys, nil
 }
 
 // centrifugoBinary returns bin when given, else the cached build of

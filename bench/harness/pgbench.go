@@ -174,3 +174,15 @@ const GrantAnon = `DO $$ BEGIN
     CREATE ROLE anon NOLOGIN NOINHERIT;
   END IF;
 END $$;`
+
+// Describe is what a report says of where and when it was measured: the
+// machine, and the line env with the machine, the load average before the
+// run (loadBefore) and now, and the time since began.
+func (b *PGBench) Describe(ctx context.Context, loadBefore string, began time.Time) (machine, env string, err error) {
+	machine, err = DescribeMachine(ctx, b.Conn, filepath.Join(b.BinDir, "postgres"), b.Bin)
+	if err != nil {
+		return "", "", err
+	}
+	return machine, fmt.Sprintf("%s Load average (1 min) before / after: %s / %s. Run took %s.",
+		machine, loadBefore, LoadAverage(), time.Since(began).Round(time.Second)), nil
+}

@@ -18,6 +18,11 @@ type roomBench struct {
 	secret, token string
 	cluster       Cluster
 	serves        int
+
+	// Of StartRoomSystems, for Env.
+	peer       *CentrifugoPeer
+	began      time.Time
+	loadBefore string
 }
 
 // startRoomBenchTemp is startRoomBench in a fresh temporary directory
@@ -193,30 +198,59 @@ func ChannelName(proto, name string) string {
 	return name
 }
 
+// RoomSystems says which systems a room workload alternates.
+type RoomSystems struct {
+	Walcast      string        // walcast binary; empty: built from ./cmd/walcast
+	Peer         string        // PeerCentrifugo or PeerNone
+	Centrifugo   string        // the peer's binary; empty: built once into the user cache directory
+	Coalesced    time.Duration // also walcast with write batching of this much; 0: not
+	TunedPeer    bool          // also the peer with CentrifugoTuning
+	PeerProtobuf bool          // also the peer with its clients speaking its protobuf protocol
+}
+
 // StartRoomSystems starts the room bench (in a temporary directory named
-// after pattern) and lists the systems a run alternates: walcast, walcast
-// with write batching when coalesced > 0, and the peer unless it is none
-// (Centrifugo, built first when no binary is given). stop undoes what was
-// done, also after an error.
-func StartRoomSystems(ctx context.Context, pattern, walcastBin, peerName, centrifugoBin string, coalesced time.Duration) (b *roomBench, systems []System, peer *CentrifugoPeer, stop func(), err error) {
+// after pattern) and lists the systems a run alternates, in this order:
+// walcast, walcast with write batching when sys.Coalesced > 0, and unless
+// the peer is none the peer (Centrifugo, built first when no binary is
+// given), then the tuned peer and the peer speaking protobuf when asked
+// for. stop undoes what was done, also after an error.
+func StartRoomSystems(ctx context.Context, pattern string, sys RoomSystems) (b *roomBench, systems []System, peer *CentrifugoPeer, stop func(), err error) {
 	stop = func() {}
 	var peerBin string
-	if peerName == PeerCentrifugo {
-		if peerBin, err = centrifugoBinary(ctx, centrifugoBin); err != nil {
+	if sys.Peer == PeerCentrifugo {
+		if peerBin, err = centrifugoBinary(ctx, sys.Centrifugo); err != nil {
 			return nil, nil, nil, stop, err
 		}
 	}
-	b, stop, err = startRoomBenchTemp(ctx, pattern, walcastBin)
+	b, stop, err = startRoomBenchTemp(ctx, pattern, sys.Walcast)
 	if err != nil {
 		return nil, nil, nil, stop, err
 	}
 	systems = []System{b.walcastSystem()}
-	if coalesced > 0 {
-		systems = append(systems, b.walcastCoalescedSystem(coalesced))
+	if sys.Coalesced > 0 {
+		systems = append(systems, b.walcastCoalescedSystem(sys.Coalesced))
 	}
 	if peerBin != "" {
 		peer = newCentrifugoPeer(ctx, peerBin, b.tmp)
 		systems = append(systems, peer.system())
+		if sys.TunedPeer {
+			systems = append(systems, peer.TunedSystem())
+		}
+		if sys.PeerProtobuf {
+			systems = append(systems, peer.ProtobufSystem())
+		}
 	}
+	b.peer, b.began, b.loadBefore = peer, time.Now(), LoadAverage()
 	return b, systems, peer, stop, nil
+}
+
+// Env is what a report says of the run, which began when StartRoomSystems
+// returned: the machine and the servers' builds, the load average then and
+// now, how long the run took and, with fileLimit, RLIMIT_NOFILE.
+func (b *roomBench) Env(fileLimit bool) RoomBenchEnv {
+	context := fmt.Sprintf("load average %s before, %s after; took %s", b.loadBefore, LoadAverage(), time.Since(b.began).Round(time.Second))
+	if fileLimit {
+		context += "; RLIMIT_NOFILE " + FileLimit()
+	}
+	return RoomBenchEnv{Machine: RoomMachineLine(b.Bin, b.peer), Context: context, Peer: b.peer}
 }

@@ -12,14 +12,13 @@ import (
 )
 
 type idleOptions struct {
-	conns                   []int
-	procs                   int
-	settle, hold            time.Duration
-	gcWait, scavenge        time.Duration
-	gogc                    string
-	tunedPeer, peerProtobuf bool
-	vsn, out, json, walcast string
-	peer, centrifugo        string
+	conns            []int
+	procs            int
+	settle, hold     time.Duration
+	gcWait, scavenge time.Duration
+	gogc             string
+	vsn, out, json   string
+	systems          harness.RoomSystems
 }
 
 func parseIdleFlags(args []string) (idleOptions, error) {
@@ -40,31 +39,25 @@ func parseIdleFlags(args []string) (idleOptions, error) {
 	scavenge := fs.Duration("scavenge", 5*time.Second, "after that collection, wait this long for the runtime to return freed memory before reading RSS")
 	gogc := fs.String("gogc", "100", "GOGC of both servers (walcast serve's own default is 50, Go's and Centrifugo's 100)")
 	tunedPeer := fs.Bool("tuned-peer", true, "also run the peer with "+harness.CentrifugoTuning)
-	peerProtobuf := fs.Bool("peer-protobuf", true, "also run the peer with its clients speaking Centrifugo's protobuf protocol")
 	vsn := fs.String("vsn", "2.0.0", "serializer of the walcast connections")
 	out := fs.String("out", "", "also write the report to this file")
 	jsonPath := fs.String("json", "", "also write targets and chart series (Results JSON) to this file")
-	walcast := fs.String("walcast", "", "walcast binary (default: built from ./cmd/walcast)")
-	peer := fs.String("peer", harness.PeerCentrifugo, "server to compare with, each count alternating with walcast: centrifugo or none")
-	centrifugo := fs.String("centrifugo", "", "Centrifugo binary (default: "+harness.CentrifugoVersion+" built once with go install into the user cache directory)")
+	peerFlags := harness.AddPeerFlags(fs, "each count alternating with walcast", "its clients")
 	if err := cli.ParseFlagsOnly(fs, args); err != nil {
 		return idleOptions{}, err
 	}
-	opt := idleOptions{procs: *procs, settle: *settle, hold: *hold, gcWait: *gcWait, scavenge: *scavenge, gogc: *gogc, tunedPeer: *tunedPeer, peerProtobuf: *peerProtobuf,
-		vsn: *vsn, out: *out, json: *jsonPath, walcast: *walcast, peer: *peer, centrifugo: *centrifugo}
-	if *quick && !cli.FlagSet(fs, "hold") {
-		opt.hold = 10 * time.Second
-	}
-	if *quick && !cli.FlagSet(fs, "gc-wait") {
-		opt.gcWait = 10 * time.Second
-	}
-	if *quick && !cli.FlagSet(fs, "conns") {
-		*conns = "1000"
-	}
-	if err := harness.ParsePeer(opt.peer); err != nil {
-		return opt, cli.Usage(err)
-	}
+	opt := idleOptions{procs: *procs, settle: *settle, hold: *hold, gcWait: *gcWait, scavenge: *scavenge, gogc: *gogc,
+		vsn: *vsn, out: *out, json: *jsonPath}
+	cli.QuickDefaults(fs, *quick, map[string]func(){
+		"hold":    func() { opt.hold = 10 * time.Second },
+		"gc-wait": func() { opt.gcWait = 10 * time.Second },
+		"conns":   func() { *conns = "1000" },
+	})
 	var err error
+	if opt.systems, err = peerFlags.Systems(); err != nil {
+		return opt, err
+	}
+	opt.systems.TunedPeer = *tunedPeer
 	if opt.conns, err = cli.PositiveInts(*conns); err != nil {
 		return opt, cli.Usage(fmt.Errorf("--conns: %w", err))
 	}

@@ -24,16 +24,10 @@ func Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	b, systems, peer, stop, err := harness.StartRoomSystems(ctx, "walcast-idle-", opt.walcast, opt.peer, opt.centrifugo, 0)
+	b, systems, peer, stop, err := harness.StartRoomSystems(ctx, "walcast-idle-", opt.systems)
 	defer stop()
 	if err != nil {
 		return err
-	}
-	if peer != nil && opt.tunedPeer {
-		systems = append(systems, peer.TunedSystem())
-	}
-	if peer != nil && opt.peerProtobuf {
-		systems = append(systems, peer.ProtobufSystem())
 	}
 	began := time.Now()
 	var rows []idleRow

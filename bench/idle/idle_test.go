@@ -90,7 +90,7 @@ func TestIdleProtobufPeer(t *testing.T) {
 		t.Errorf("series %+v, want walcast and the protobuf peer, captioned", res.Series)
 	}
 	var md strings.Builder
-	writeIdleReport(&md, idleOptions{gogc: "100", peerProtobuf: true}, rows, env)
+	writeIdleReport(&md, idleOptions{gogc: "100", systems: harness.RoomSystems{PeerProtobuf: true}}, rows, env)
 	if !strings.Contains(md.String(), "÷ "+proto+" |") || !strings.Contains(md.String(), "| 0.40 |") {
 		t.Errorf("report lacks the protobuf column or its ratio:\n%s", md.String())
 	}

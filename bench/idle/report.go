@@ -56,10 +56,10 @@ func writeIdleReport(w io.Writer, opt idleOptions, rows []idleRow, env harness.R
 		"from the server's gctrace, the same condition for both. A row without such a collection says so and meets no target.\n",
 		opt.settle, opt.hold/2, opt.hold, opt.scavenge, opt.gcWait)
 	fmt.Fprintln(w, "- RSS per connection is (after − before) / connections. The live heap column is the heap marked live by that collection plus the goroutine stacks it reports.")
-	if env.Peer != nil && opt.tunedPeer {
+	if env.Peer != nil && opt.systems.TunedPeer {
 		fmt.Fprintf(w, "- %s, small buffers: the same with %s.\n", env.Peer.Name, harness.CentrifugoTuning)
 	}
-	if env.Peer != nil && opt.peerProtobuf {
+	if env.Peer != nil && opt.systems.PeerProtobuf {
 		fmt.Fprintf(w, "- %s%s: the server on its defaults, its clients speaking its protobuf protocol (binary frames) instead of JSON.\n", env.Peer.Name, harness.ProtobufSuffix)
 	}
 	fmt.Fprintln(w, "- Code: bench/idle (idle.go the phase, load.go the clients, gc.go the collection read from gctrace), the clients in bench/harness (room.go, centrifugo_conn.go, centrifugo_protobuf.go).")

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/walcast/walcast/bench/harness"
 	"github.com/walcast/walcast/filter"
 	"github.com/walcast/walcast/replication"
 )
@@ -120,14 +121,14 @@ func TestTargets(t *testing.T) {
 		t.Errorf("incomplete case: %q", ts[4].Measured)
 	}
 	var out bytes.Buffer
-	mixedReport{opt: mixedOptions{subs: 1000, tables: 10, perConn: 100, runs: 1}, ms: ms}.write(&out)
+	mixedReport{opt: mixedOptions{subs: 1000, tables: 10, perConn: 100, PacedOptions: harness.PacedOptions{Runs: 1}}, ms: ms}.write(&out)
 	if !strings.Contains(out.String(), "| mixed filters, 10 tables | 0 of 1 | — |") {
 		t.Errorf("the table gives figures for a case that missed rows:\n%s", out.String())
 	}
 }
 
 func TestParseMixedFlags(t *testing.T) {
-	if opt, err := parseMixedFlags([]string{"--quick"}); err != nil || opt.rows != 4000 || opt.runs != 1 {
+	if opt, err := parseMixedFlags([]string{"--quick"}); err != nil || opt.Rows != 4000 || opt.Runs != 1 {
 		t.Errorf("--quick: %+v %v", opt, err)
 	}
 	for _, bad := range [][]string{{"--subs", "150"}, {"--tables", "1"}, {"--channels-per-conn", "101"}, {"--rate", "0"}} {

@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/walcast/walcast/bench/cli"
@@ -17,42 +16,24 @@ import (
 
 // mixedOptions are the flags of the mixed command.
 type mixedOptions struct {
-	subs, tables, perConn    int
-	runs, rows, txRows, rate int
-	quick                    bool
-	quietWait                time.Duration
-	out, json, walcast       string
+	harness.PacedOptions
+	subs, tables, perConn int
 }
 
 func parseMixedFlags(args []string) (mixedOptions, error) {
 	fs := flag.NewFlagSet("mixed", flag.ContinueOnError)
-	quick := fs.Bool("quick", false, "smoke run: 1 run of 4,000 rows per case, 2 s quiet wait")
+	paced := harness.AddPacedFlags(fs, harness.PacedHelp{Case: "case", Runs: "rounds, each measuring every case once, in rotating order",
+		TxRows: "rows per transaction (all of one table)", TxRowsOf: 20, RateOf: 2000})
 	subs := fs.Int("subs", 1000, "subscriptions (channels), every case the same; row g is for one of them")
 	tables := fs.Int("tables", 100, "tables of the many-table cases; --subs must be a multiple of it")
 	perConn := fs.Int("channels-per-conn", 100, "channels per WebSocket connection (walcast serve allows at most 100)")
-	runs := fs.Int("runs", 3, "rounds, each measuring every case once, in rotating order")
-	rows := fs.Int("rows", 20_000, "rows inserted per measurement")
-	txRows := fs.Int("tx-rows", 20, "rows per transaction (all of one table)")
-	rate := fs.Int("rate", 2000, "rows/s the load inserts (paced)")
-	quietWait := fs.Duration("quiet-wait", 5*time.Second, "before each measurement, wait up to this long for other processes to use under 0.15 cores (0: don't wait)")
-	out := fs.String("out", "", "also write the report to this file")
-	jsonPath := fs.String("json", "", "write the targets (Results) as JSON to this file")
-	walcast := fs.String("walcast", "", "walcast binary (default: built from ./cmd/walcast)")
 	if err := cli.ParseFlagsOnly(fs, args); err != nil {
 		return mixedOptions{}, err
 	}
-	opt := mixedOptions{subs: *subs, tables: *tables, perConn: *perConn, runs: *runs, rows: *rows, txRows: *txRows, rate: *rate,
-		quick: *quick, quietWait: *quietWait, out: *out, json: *jsonPath, walcast: *walcast}
-	if *quick {
-		for name, set := range map[string]func(){
-			"runs":       func() { opt.runs = 1 },
-			"rows":       func() { opt.rows = 4_000 },
-			"quiet-wait": func() { opt.quietWait = 2 * time.Second },
-		} {
-			if !cli.FlagSet(fs, name) {
-				set()
-			}
-		}
+	opt := mixedOptions{subs: *subs, tables: *tables, perConn: *perConn}
+	var err error
+	if opt.PacedOptions, err = paced.Options(); err != nil {
+		return opt, err
 	}
 	switch {
 	case opt.tables < 2 || opt.tables > 1000:
@@ -61,10 +42,6 @@ func parseMixedFlags(args []string) (mixedOptions, error) {
 		return opt, cli.Usage(errors.New("--subs must be a multiple of --tables, at most 100,000"))
 	case opt.perConn < 1 || opt.perConn > 100:
 		return opt, cli.Usage(errors.New("--channels-per-conn must be 1 to 100: walcast serve refuses a connection's 101st channel"))
-	case opt.runs < 1 || opt.rows < 1 || opt.txRows < 1 || opt.rate < 1:
-		return opt, cli.Usage(errors.New("--runs, --rows, --tx-rows and --rate must be at least 1"))
-	case opt.quietWait < 0:
-		return opt, cli.Usage(errors.New("--quiet-wait must not be negative"))
 	}
 	return opt, nil
 }
@@ -75,7 +52,7 @@ func Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	pb, stop, err := harness.StartPGBenchTemp(ctx, "walcast-mixed-", 1, opt.quietWait, opt.walcast)
+	pb, stop, err := harness.StartPGBenchTemp(ctx, "walcast-mixed-", 1, opt.QuietWait, opt.Walcast)
 	defer stop()
 	if err != nil {
 		return err
@@ -88,7 +65,7 @@ func Run(ctx context.Context, args []string) error {
 	began := time.Now()
 	cs := cases(opt.tables)
 	var ms []measurement
-	for run := 1; run <= opt.runs; run++ {
+	for run := 1; run <= opt.Runs; run++ {
 		for j := range cs {
 			c := cs[(j+run-1)%len(cs)]
 			m, err := b.measure(ctx, opt, c)
@@ -100,13 +77,12 @@ func Run(ctx context.Context, args []string) error {
 			ms = append(ms, m)
 		}
 	}
-	machine, err := harness.DescribeMachine(ctx, b.Conn, filepath.Join(b.BinDir, "postgres"), b.Bin)
+	machine, env, err := b.Describe(ctx, loadBefore, began)
 	if err != nil {
 		return err
 	}
-	rep := mixedReport{opt: opt, ms: ms, env: fmt.Sprintf("%s Load average (1 min) before / after: %s / %s. Run took %s.",
-		machine, loadBefore, harness.LoadAverage(), time.Since(began).Round(time.Second))}
+	rep := mixedReport{opt: opt, ms: ms, env: env}
 	var md bytes.Buffer
 	rep.write(&md)
-	return report.PublishReport(md.Bytes(), opt.out, opt.json, report.Results{Workload: "mixed", Machine: machine, Targets: rep.targets()})
+	return report.PublishReport(md.Bytes(), opt.Out, opt.JSON, report.Results{Workload: "mixed", Machine: machine, Targets: rep.targets()})
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/walcast/walcast/bench/harness"
+	"github.com/walcast/walcast/bench/pgchanges"
 	"github.com/walcast/walcast/bench/stats"
 )
 
@@ -103,10 +104,10 @@ const warmRows = 1000
 type mixedBench struct{ *harness.PGBench }
 
 // measure starts a fresh walcast serve, joins the case's subscriptions,
-// inserts a warm-up and the measured rows at opt.rate and waits for their
+// inserts a warm-up and the measured rows at opt.Rate and waits for their
 // deliveries.
 func (b mixedBench) measure(ctx context.Context, opt mixedOptions, c tableCase) (m measurement, err error) {
-	m = measurement{name: c.name, rows: opt.rows}
+	m = measurement{name: c.name, rows: opt.Rows}
 	warm, k := b.Marker()
 	srv, stopServe, err := b.ServeOnSlot(ctx, fmt.Sprintf("bench_mixed_%d", k), "", harness.CatchUpQueueEnv)
 	if err != nil {
@@ -117,15 +118,15 @@ func (b mixedBench) measure(ctx context.Context, opt mixedOptions, c tableCase) 
 			err = serr
 		}
 	}()
-	set, err := dialAll(ctx, b.WsURL(srv.Port), c, opt.subs, opt.perConn, k)
+	set, err := pgchanges.Dial(ctx, b.WsURL(srv.Port), opt.subs, spec(c, opt.subs, opt.perConn, k))
 	if err != nil {
 		return m, fmt.Errorf("join %d subscriptions: %w", opt.subs, err)
 	}
-	defer set.close()
+	defer set.Close()
 	// The warm-up reaches every table, so that none is first seen (its
 	// Relation message, its subscriptions' first match) in the measured rows.
-	warmPlan := makePlan(c, opt.subs, max(warmRows, c.tables*opt.txRows), opt.txRows)
-	if _, err := insertPaced(ctx, b.Load[0], warmPlan, warm, c.tables, opt.subs, opt.txRows, opt.rate); err != nil {
+	warmPlan := makePlan(c, opt.subs, max(warmRows, c.tables*opt.TxRows), opt.TxRows)
+	if _, err := insertPaced(ctx, b.Load[0], warmPlan, warm, c.tables, opt.subs, opt.TxRows, opt.Rate); err != nil {
 		return m, err
 	}
 	if _, err := b.WaitQuiet(ctx); err != nil {
@@ -134,18 +135,12 @@ func (b mixedBench) measure(ctx context.Context, opt mixedOptions, c tableCase) 
 	runtime.GC()
 	pid := srv.Cmd.Process.Pid
 	before, _ := harness.ProcCPU(pid)
-	p := makePlan(c, opt.subs, opt.rows, opt.txRows)
-	first, err := insertPaced(ctx, b.Load[0], p, k, c.tables, opt.subs, opt.txRows, opt.rate)
+	p := makePlan(c, opt.subs, opt.Rows, opt.TxRows)
+	first, err := insertPaced(ctx, b.Load[0], p, k, c.tables, opt.subs, opt.TxRows, opt.Rate)
 	if err != nil {
 		return m, err
 	}
-	failed := func() error {
-		if err := srv.ExitedEarly(); err != nil {
-			return err
-		}
-		return set.lost()
-	}
-	if err := harness.WaitDelivered(ctx, set.received, int64(opt.rows), failed, time.Minute); err != nil {
+	if err := set.AwaitDelivered(ctx, int64(opt.Rows), srv.ExitedEarly, time.Minute); err != nil {
 		return m, err
 	}
 	after, _ := harness.ProcCPU(pid)
@@ -153,22 +148,11 @@ func (b mixedBench) measure(ctx context.Context, opt mixedOptions, c tableCase) 
 	if err := srv.ExitedEarly(); err != nil {
 		return m, err
 	}
-	m.lost = set.lost()
-	set.close()
-	var last int64
-	for _, s := range set.conns {
-		m.delivered += s.recv.Load()
-		m.misrouted += s.misrouted.Load()
-		m.hist.Merge(&s.hist)
-		last = max(last, s.last)
-		for i, got := range s.counts {
-			if int(got) != p.want[s.lo+i] {
-				m.offCount++
-			}
-		}
-	}
-	if last > 0 {
-		m.wall = time.Duration(last - first.UnixNano())
+	_, m.lost = set.Lost()
+	got := set.Tally(func(v int) int { return p.want[v] })
+	m.delivered, m.misrouted, m.offCount, m.hist = got.Delivered, got.Misrouted, got.OffCount, got.Hist
+	if got.Last > 0 {
+		m.wall = time.Duration(got.Last - first.UnixNano())
 	}
 	return m, nil
 }
@@ -177,24 +161,12 @@ func (b mixedBench) measure(ctx context.Context, opt mixedOptions, c tableCase) 
 // n×txRows/rate seconds (later when the database falls behind), and
 // returns when the first began.
 func insertPaced(ctx context.Context, conn *pgx.Conn, p plan, k int64, tables, subs, txRows, rate int) (first time.Time, err error) {
-	interval := time.Duration(float64(txRows) / float64(rate) * float64(time.Second))
-	start := time.Now()
-	for n, tx := range p.txs {
-		if wait := time.Until(start.Add(time.Duration(n) * interval)); wait > 0 {
-			select {
-			case <-ctx.Done():
-				return first, ctx.Err()
-			case <-time.After(wait):
-			}
-		}
-		now := time.Now()
-		if n == 0 {
-			first = now
-		}
+	return harness.Paced(ctx, len(p.txs), harness.PaceInterval(txRows, rate), func(n int, now time.Time) error {
+		tx := p.txs[n]
 		q := fmt.Sprintf(insertSQL, tableName(tx.table))
 		if _, err := conn.Exec(ctx, q, k, tx.table, tables, subs/tables, now.UnixNano(), harness.RowPayload, tx.from, tx.to); err != nil {
-			return first, fmt.Errorf("insert rows %d–%d into %s: %w", tx.from, tx.to, tableName(tx.table), err)
+			return fmt.Errorf("insert rows %d–%d into %s: %w", tx.from, tx.to, tableName(tx.table), err)
 		}
-	}
-	return first, nil
+		return nil
+	})
 }

@@ -3,7 +3,6 @@ package mixed
 import (
 	"fmt"
 	"io"
-	"math"
 
 	"github.com/walcast/walcast/bench/report"
 	"github.com/walcast/walcast/bench/stats"
@@ -18,7 +17,7 @@ const (
 )
 
 // mixedMethod says how the figures are made, so that a reader can check it
-// against the code (mixed.go, cases.go, phase.go, client.go).
+// against the code (mixed.go, cases.go, phase.go, client.go and bench/pgchanges).
 const mixedMethod = `### Method
 
 Four cases with the same subscriptions, rows and load (cases.go), measured in turn, their order rotating from run to run (mixed.go):
@@ -29,47 +28,38 @@ Four cases with the same subscriptions, rows and load (cases.go), measured in tu
 	`Each holds for exactly the rows with sub = v (region is 0–6, score 0–99, status open, held or done), so the deliveries are those of the eq case and only the finding and checking of subscriptions differs; the range shape (gt and lt) gives walcast's filter index no key and is checked on every row of its table.
 - eq filter, N tables and mixed filters, N tables: the same filters, subscription v on table m_(v mod N), the tables alike (id, k, sub, region, score, status, sent_ns, payload); the rows go to the tables in turn, a transaction to one table.
 
-Each measurement has a fresh walcast serve (256 MiB queue per connection) on a fresh slot and the subscriptions on WebSocket connections of --channels-per-conn channels (client.go), a warm-up of 1,000 rows of another marker (at least one transaction per table), then the measured rows, inserted by one connection in transactions of --tx-rows at --rate rows/s (paced) (phase.go). ` +
+Each measurement has a fresh walcast serve (256 MiB queue per connection) on a fresh slot and the subscriptions on WebSocket connections of --channels-per-conn channels (client.go, bench/pgchanges), a warm-up of 1,000 rows of another marker (at least one transaction per table), then the measured rows, inserted by one connection in transactions of --tx-rows at --rate rows/s (paced) (phase.go). ` +
 	`Check: every subscription received exactly the rows planned for it and nothing else; a case that misses this has no figures.
 
 Latency: a row's arrival at its subscriber minus sent_ns, the load generator's clock just before its transaction's INSERT was sent. CPU: walcast serve's process from before the first measured insert to the last delivery, per 1,000 deliveries. Figures per case are medians over the runs.`
 
 // caseSummary is the runs of one case.
 type caseSummary struct {
-	name          string
-	runs, good    int
+	report.Case
 	cpu, p50, p99 float64 // medians over the runs that delivered every row; CPU-s per 1,000, ms
-	failure       string
 	misrouted     int64
 	off           int
 }
 
 func summarize(ms []measurement, name string) caseSummary {
-	s := caseSummary{name: name}
+	s := caseSummary{Case: report.Case{Name: name}}
 	var cpu, p50, p99 []float64
 	for _, m := range ms {
 		if m.name != name {
 			continue
 		}
-		s.runs++
 		s.misrouted += m.misrouted
 		s.off += m.offCount
-		if !m.deliveredAll() {
-			if s.failure == "" {
-				s.failure = fmt.Sprintf("run %d: %s of %s rows delivered, %d misrouted, %d subscriptions off their count", m.run,
-					stats.Group(float64(m.delivered)), stats.Group(float64(m.rows)), m.misrouted, m.offCount)
-				if m.lost != nil {
-					s.failure += fmt.Sprintf(" (%v)", m.lost)
-				}
-			}
+		if !s.Add(m.deliveredAll(), func() string {
+			return report.DeliveryFailure(m.run, m.delivered, m.rows, m.misrouted, m.offCount, "subscriptions", m.lost)
+		}) {
 			continue
 		}
-		s.good++
 		cpu = append(cpu, m.cpuPer1k())
 		p50 = append(p50, float64(m.hist.Quantile(0.5))/1000)
 		p99 = append(p99, float64(m.hist.Quantile(0.99))/1000)
 	}
-	if s.good > 0 {
+	if s.Good > 0 {
 		s.cpu, s.p50, s.p99 = stats.Median(cpu), stats.Median(p50), stats.Median(p99)
 	}
 	return s
@@ -91,21 +81,21 @@ func (r mixedReport) summaries() []caseSummary {
 }
 
 func (r mixedReport) write(w io.Writer) {
-	if r.opt.quick {
+	if r.opt.Quick {
 		fmt.Fprint(w, "Quick run (smoke test): fewer rows and runs than the full run, figures not comparable to it.\n\n")
 	}
 	fmt.Fprintf(w, "%s\n\n%s\n\n", mixedMethod, r.env)
 	fmt.Fprintf(w, "Load: %s subscriptions on %s connections, N = %d tables, %s rows per measurement in transactions of %d at %s rows/s, %d runs per case.\n\n",
 		stats.Group(float64(r.opt.subs)), stats.Group(float64((r.opt.subs+r.opt.perConn-1)/r.opt.perConn)), r.opt.tables,
-		stats.Group(float64(r.opt.rows)), r.opt.txRows, stats.Group(float64(r.opt.rate)), r.opt.runs)
+		stats.Group(float64(r.opt.Rows)), r.opt.TxRows, stats.Group(float64(r.opt.Rate)), r.opt.Runs)
 	fmt.Fprintln(w, "| case | runs with every row | walcast CPU-s per 1,000 (median) | p50 ms | p99 ms | misrouted | subscriptions off their count |")
 	fmt.Fprintln(w, "|---|---|---:|---:|---:|---:|---:|")
 	for _, s := range r.summaries() {
-		if s.good == 0 {
-			fmt.Fprintf(w, "| %s | 0 of %d | — | — | — | %d | %d |\n", s.name, s.runs, s.misrouted, s.off)
+		if s.Good == 0 {
+			fmt.Fprintf(w, "| %s | 0 of %d | — | — | — | %d | %d |\n", s.Name, s.Runs, s.misrouted, s.off)
 			continue
 		}
-		fmt.Fprintf(w, "| %s | %d of %d | %.3f | %.2f | %.2f | %d | %d |\n", s.name, s.good, s.runs, s.cpu, s.p50, s.p99, s.misrouted, s.off)
+		fmt.Fprintf(w, "| %s | %d of %d | %.3f | %.2f | %.2f | %d | %d |\n", s.Name, s.Good, s.Runs, s.cpu, s.p50, s.p99, s.misrouted, s.off)
 	}
 	fmt.Fprintln(w, "\nTargets (each case against eq filter, 1 table, of the same run):")
 	fmt.Fprintln(w)
@@ -120,22 +110,22 @@ func (r mixedReport) targets() []report.Target {
 	ref := ss[0]
 	var ts []report.Target
 	for _, s := range ss[1:] {
-		cpu := report.Target{Name: fmt.Sprintf("Filters, %s subscriptions, %s: CPU per delivery / eq filter, 1 table", stats.Group(float64(r.opt.subs)), s.name), Goal: fmt.Sprintf("≤ %.1f", cpuGoal)}
-		p99 := report.Target{Name: fmt.Sprintf("Filters, %s subscriptions, %s: p99 / eq filter, 1 table", stats.Group(float64(r.opt.subs)), s.name), Goal: fmt.Sprintf("≤ %.1f", p99Goal)}
-		if why := incomplete(ref, s); why != "" {
+		cpu := report.Target{Name: fmt.Sprintf("Filters, %s subscriptions, %s: CPU per delivery / eq filter, 1 table", stats.Group(float64(r.opt.subs)), s.Name), Goal: fmt.Sprintf("≤ %.1f", cpuGoal)}
+		p99 := report.Target{Name: fmt.Sprintf("Filters, %s subscriptions, %s: p99 / eq filter, 1 table", stats.Group(float64(r.opt.subs)), s.Name), Goal: fmt.Sprintf("≤ %.1f", p99Goal)}
+		if why := report.Incomplete(ref.Case, s.Case); why != "" {
 			cpu.Measured, p99.Measured = "no figure: "+why, "no figure: "+why
 			ts = append(ts, cpu, p99)
 			continue
 		}
 		if ref.cpu > 0 {
-			cpu.Ratio = round2(s.cpu / ref.cpu)
+			cpu.Ratio = report.Round2(s.cpu / ref.cpu)
 			cpu.Measured = fmt.Sprintf("%.2f (%.3f vs %.3f CPU-s per 1,000)", cpu.Ratio, s.cpu, ref.cpu)
 			cpu.Met = cpu.Ratio <= cpuGoal
 		} else {
 			cpu.Measured = "no figure: the reference used no measurable CPU"
 		}
 		if ref.p99 > 0 {
-			p99.Ratio = round2(s.p99 / ref.p99)
+			p99.Ratio = report.Round2(s.p99 / ref.p99)
 			p99.Measured = fmt.Sprintf("%.2f (%.2f vs %.2f ms)", p99.Ratio, s.p99, ref.p99)
 			p99.Met = p99.Ratio <= p99Goal
 		} else {
@@ -145,17 +135,3 @@ func (r mixedReport) targets() []report.Target {
 	}
 	return ts
 }
-
-func incomplete(ss ...caseSummary) string {
-	for _, s := range ss {
-		if s.runs == 0 {
-			return s.name + " not measured"
-		}
-		if s.good < s.runs {
-			return fmt.Sprintf("%s: %d of %d runs did not deliver every row, the first %s", s.name, s.runs-s.good, s.runs, s.failure)
-		}
-	}
-	return ""
-}
-
-func round2(f float64) float64 { return math.Round(f*100) / 100 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/walcast/walcast/bench/harness"
+	"github.com/walcast/walcast/bench/pgchanges"
 	"github.com/walcast/walcast/bench/stats"
 )
 
@@ -72,10 +73,10 @@ func (m measurement) line() string {
 const warmRows = 1000
 
 // measure starts a fresh walcast serve, connects every user to md's table,
-// inserts a warm-up and then the measured rows at opt.rate, and waits for
+// inserts a warm-up and then the measured rows at opt.Rate, and waits for
 // their deliveries.
 func (b *rlsBench) measure(ctx context.Context, opt rlsOptions, md mode) (m measurement, err error) {
-	m = measurement{mode: md.name, rows: opt.rows}
+	m = measurement{mode: md.name, rows: opt.Rows}
 	warm, k := b.Marker()
 	srv, stopServe, err := b.ServeOnSlot(ctx, fmt.Sprintf("bench_rls_%d", k), "", harness.CatchUpQueueEnv)
 	if err != nil {
@@ -86,30 +87,12 @@ func (b *rlsBench) measure(ctx context.Context, opt rlsOptions, md mode) (m meas
 			err = serr
 		}
 	}()
-	hb := harness.StartHeartbeats(ctx, "2.0.0", harness.HeartbeatInterval)
-	defer hb.Stop()
-	url := b.WsURL(srv.Port)
-	var conns []*userConn
-	defer func() {
-		for _, c := range conns {
-			c.close()
-		}
-	}()
-	for u, tok := range b.tokens {
-		c, err := dialUser(ctx, hb, url, joinFrame(md.table, md.filtered, u, tok), u, k)
-		if err != nil {
-			return m, err
-		}
-		conns = append(conns, c)
+	set, err := pgchanges.Dial(ctx, b.WsURL(srv.Port), len(b.tokens), b.userSpec(md, k))
+	if err != nil {
+		return m, err
 	}
-	received := func() int64 {
-		var n int64
-		for _, c := range conns {
-			n += c.recv.Load()
-		}
-		return n
-	}
-	if _, err := b.insertPaced(ctx, md.table, warm, opt.users, warmRows, opt.txRows, opt.rate); err != nil {
+	defer set.Close()
+	if _, err := b.insertPaced(ctx, md.table, warm, opt.users, warmRows, opt.TxRows, opt.Rate); err != nil {
 		return m, err
 	}
 	if _, err := b.WaitQuiet(ctx); err != nil {
@@ -118,22 +101,11 @@ func (b *rlsBench) measure(ctx context.Context, opt rlsOptions, md mode) (m meas
 	runtime.GC()
 	pid := srv.Cmd.Process.Pid
 	began, before := time.Now(), harness.TakeCPU(b.Postmaster, pid)
-	first, err := b.insertPaced(ctx, md.table, k, opt.users, opt.rows, opt.txRows, opt.rate)
+	first, err := b.insertPaced(ctx, md.table, k, opt.users, opt.Rows, opt.TxRows, opt.Rate)
 	if err != nil {
 		return m, err
 	}
-	failed := func() error {
-		if err := srv.ExitedEarly(); err != nil {
-			return err
-		}
-		for _, c := range conns {
-			if err := c.lost(); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	if err := harness.WaitDelivered(ctx, received, int64(opt.rows), failed, time.Minute); err != nil {
+	if err := set.AwaitDelivered(ctx, int64(opt.Rows), srv.ExitedEarly, time.Minute); err != nil {
 		return m, err
 	}
 	after := harness.TakeCPU(b.Postmaster, pid)
@@ -143,21 +115,11 @@ func (b *rlsBench) measure(ctx context.Context, opt rlsOptions, md mode) (m meas
 	if err := srv.ExitedEarly(); err != nil {
 		return m, err
 	}
-	m.lost = failed()
-	var last int64
-	for _, c := range conns {
-		c.close()
-		m.delivered += c.recv.Load()
-		m.misrouted += c.misrouted.Load()
-		m.hist.Merge(&c.hist)
-		last = max(last, c.last)
-		if c.recv.Load() != int64(rowsOf(c.user, opt.users, opt.rows)) {
-			m.offCount++
-		}
-	}
-	conns = nil
-	if last > 0 {
-		m.wall = time.Duration(last - first.UnixNano())
+	_, m.lost = set.Lost()
+	got := set.Tally(func(u int) int { return rowsOf(u, opt.users, opt.Rows) })
+	m.delivered, m.misrouted, m.offCount, m.hist = got.Delivered, got.Misrouted, got.OffCount, got.Hist
+	if got.Last > 0 {
+		m.wall = time.Duration(got.Last - first.UnixNano())
 	}
 	m.slow = srv.LogCount("slow consumer")
 	return m, nil
@@ -182,24 +144,12 @@ const insertSQL = `INSERT INTO %s (k, owner, sent_ns, payload) SELECT $1, g %% $
 // behind), and returns when the first began.
 func (b *rlsBench) insertPaced(ctx context.Context, table string, k int64, users, rows, txRows, rate int) (first time.Time, err error) {
 	q := fmt.Sprintf(insertSQL, table)
-	interval := time.Duration(float64(txRows) / float64(rate) * float64(time.Second))
-	start := time.Now()
-	for n, from := 0, 0; from < rows; n, from = n+1, from+txRows {
-		if wait := time.Until(start.Add(time.Duration(n) * interval)); wait > 0 {
-			select {
-			case <-ctx.Done():
-				return first, ctx.Err()
-			case <-time.After(wait):
-			}
-		}
+	return harness.Paced(ctx, (rows+txRows-1)/txRows, harness.PaceInterval(txRows, rate), func(n int, now time.Time) error {
+		from := n * txRows
 		to := min(from+txRows, rows) - 1
-		now := time.Now()
-		if n == 0 {
-			first = now
-		}
 		if _, err := b.Load[0].Exec(ctx, q, k, users, now.UnixNano(), from, to, harness.RowPayload); err != nil {
-			return first, fmt.Errorf("insert rows %d–%d into %s: %w", from, to, table, err)
+			return fmt.Errorf("insert rows %d–%d into %s: %w", from, to, table, err)
 		}
-	}
-	return first, nil
+		return nil
+	})
 }

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/walcast/walcast/bench/harness"
 )
 
 // meas is a measurement of mode in which every row arrived, with latencies
@@ -72,7 +74,7 @@ func TestNoFigureWithoutEveryRow(t *testing.T) {
 		"misrouted":    {meas(1, ref, 1000, 2, time.Second), misrouted},
 		"not measured": {meas(1, ref, 1000, 2, time.Second)},
 	} {
-		rep := rlsReport{opt: rlsOptions{users: 5, runs: 2}, ms: ms}
+		rep := rlsReport{opt: rlsOptions{users: 5, PacedOptions: harness.PacedOptions{Runs: 2}}, ms: ms}
 		for _, tg := range rep.targets() {
 			if tg.Met || tg.Ratio != 0 || !strings.HasPrefix(tg.Measured, "no figure: ") {
 				t.Errorf("%s: %+v, want no figure", name, tg)
@@ -99,32 +101,6 @@ func TestRowsOf(t *testing.T) {
 	}
 }
 
-func TestUserConnHandle(t *testing.T) {
-	c := &userConn{user: 3, marker: 9, ready: make(chan struct{})}
-	c.handle([]byte(`["1","1","realtime:user","phx_reply",{"status":"ok","response":{"postgres_changes":[{"id":1}]}}]`), 0)
-	if isClosed(c.ready) {
-		t.Fatal("ready before the system message")
-	}
-	c.handle([]byte(`[null,null,"realtime:user","system",{"message":"Subscribed to PostgreSQL","status":"ok","extension":"postgres_changes","channel":"user"}]`), 0)
-	if !isClosed(c.ready) || c.joinErr != nil {
-		t.Fatalf("not ready after the reply and system message: %v", c.joinErr)
-	}
-	row := func(k, owner int) []byte {
-		return fmt.Appendf(nil, `[null,null,"realtime:user","postgres_changes",{"ids":[1],"data":{"schema":"public","table":"notes_rls","type":"INSERT","record":{"id":5,"k":%d,"owner":%d,"sent_ns":1000000,"payload":"x"}}}]`, k, owner)
-	}
-	c.handle(row(9, 3), 3_000_000)
-	c.handle(row(8, 3), 4_000_000) // the warm-up: not counted
-	c.handle(row(9, 4), 5_000_000) // another user's row
-	if c.recv.Load() != 1 || c.misrouted.Load() != 1 || c.last != 3_000_000 || c.hist.Quantile(0.5) < 1900 || c.hist.Quantile(0.5) > 2100 {
-		t.Errorf("recv %d misrouted %d last %d p50 %d µs; want 1, 1, 3000000, 2000", c.recv.Load(), c.misrouted.Load(), c.last, c.hist.Quantile(0.5))
-	}
-	refused := &userConn{user: 1, ready: make(chan struct{})}
-	refused.handle([]byte(`["1","1","realtime:user","phx_reply",{"status":"error","response":{"reason":"Unauthorized"}}]`), 0)
-	if !isClosed(refused.ready) || refused.joinErr == nil {
-		t.Error("a refused join is not reported")
-	}
-}
-
 func TestJoinFrame(t *testing.T) {
 	if got := string(joinFrame("notes_open", true, 7, "tok")); !strings.Contains(got, `"table":"notes_open","filter":"owner=eq.7"}`) || !strings.Contains(got, `"access_token":"tok"`) {
 		t.Errorf("filtered join: %s", got)
@@ -136,7 +112,7 @@ func TestJoinFrame(t *testing.T) {
 
 func TestParseRLSFlags(t *testing.T) {
 	opt, err := parseRLSFlags([]string{"--quick"})
-	if err != nil || opt.runs != 1 || opt.rows != 4000 || !opt.quick {
+	if err != nil || opt.Runs != 1 || opt.Rows != 4000 || !opt.Quick {
 		t.Errorf("--quick: %+v, %v", opt, err)
 	}
 	for _, bad := range [][]string{{"--users", "0"}, {"--rate", "0"}, {"--quiet-wait", "-1s"}} {

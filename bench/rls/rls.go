@@ -7,7 +7,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/walcast/walcast/auth"
@@ -18,47 +17,25 @@ import (
 
 // rlsOptions are the flags of the rls command.
 type rlsOptions struct {
-	users, runs, rows, txRows, rate int
-	quick                           bool
-	quietWait                       time.Duration
-	out, json, walcast              string
+	harness.PacedOptions
+	users int
 }
 
 func parseRLSFlags(args []string) (rlsOptions, error) {
 	fs := flag.NewFlagSet("rls", flag.ContinueOnError)
-	quick := fs.Bool("quick", false, "smoke run: 1 run of 4,000 rows per mode, 2 s quiet wait")
+	paced := harness.AddPacedFlags(fs, harness.PacedHelp{Case: "mode", Runs: "rounds, each measuring both modes once, in turn",
+		TxRows: "rows per transaction", TxRowsOf: 10, RateOf: 1000})
 	users := fs.Int("users", 20, "authenticated users, one WebSocket connection and channel each; row g belongs to user g mod users")
-	runs := fs.Int("runs", 3, "rounds, each measuring both modes once, in turn")
-	rows := fs.Int("rows", 20_000, "rows inserted per measurement")
-	txRows := fs.Int("tx-rows", 10, "rows per transaction")
-	rate := fs.Int("rate", 1000, "rows/s the load inserts (paced)")
-	quietWait := fs.Duration("quiet-wait", 5*time.Second, "before each measurement, wait up to this long for other processes to use under 0.15 cores (0: don't wait)")
-	out := fs.String("out", "", "also write the report to this file")
-	jsonPath := fs.String("json", "", "write the targets (Results) as JSON to this file")
-	walcast := fs.String("walcast", "", "walcast binary (default: built from ./cmd/walcast)")
 	if err := cli.ParseFlagsOnly(fs, args); err != nil {
 		return rlsOptions{}, err
 	}
-	opt := rlsOptions{users: *users, runs: *runs, rows: *rows, txRows: *txRows, rate: *rate, quick: *quick, quietWait: *quietWait,
-		out: *out, json: *jsonPath, walcast: *walcast}
-	if *quick {
-		for name, set := range map[string]func(){
-			"runs":       func() { opt.runs = 1 },
-			"rows":       func() { opt.rows = 4_000 },
-			"quiet-wait": func() { opt.quietWait = 2 * time.Second },
-		} {
-			if !cli.FlagSet(fs, name) {
-				set()
-			}
-		}
+	opt := rlsOptions{users: *users}
+	var err error
+	if opt.PacedOptions, err = paced.Options(); err != nil {
+		return opt, err
 	}
-	switch {
-	case opt.users < 1 || opt.users > 1000:
+	if opt.users < 1 || opt.users > 1000 {
 		return opt, cli.Usage(errors.New("--users must be 1 to 1,000"))
-	case opt.runs < 1 || opt.rows < 1 || opt.txRows < 1 || opt.rate < 1:
-		return opt, cli.Usage(errors.New("--runs, --rows, --tx-rows and --rate must be at least 1"))
-	case opt.quietWait < 0:
-		return opt, cli.Usage(errors.New("--quiet-wait must not be negative"))
 	}
 	return opt, nil
 }
@@ -98,7 +75,7 @@ func Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	pb, stop, err := harness.StartPGBenchTemp(ctx, "walcast-rls-", 1, opt.quietWait, opt.walcast)
+	pb, stop, err := harness.StartPGBenchTemp(ctx, "walcast-rls-", 1, opt.QuietWait, opt.Walcast)
 	defer stop()
 	if err != nil {
 		return err
@@ -117,7 +94,7 @@ func Run(ctx context.Context, args []string) error {
 	loadBefore := harness.LoadAverage()
 	began := time.Now()
 	var ms []measurement
-	for run := 1; run <= opt.runs; run++ {
+	for run := 1; run <= opt.Runs; run++ {
 		// Alternate which mode goes first, so that neither always follows
 		// the other.
 		order := modes
@@ -134,13 +111,12 @@ func Run(ctx context.Context, args []string) error {
 			ms = append(ms, m)
 		}
 	}
-	machine, err := harness.DescribeMachine(ctx, b.Conn, filepath.Join(b.BinDir, "postgres"), b.Bin)
+	machine, env, err := b.Describe(ctx, loadBefore, began)
 	if err != nil {
 		return err
 	}
-	rep := rlsReport{opt: opt, ms: ms, env: fmt.Sprintf("%s Load average (1 min) before / after: %s / %s. Run took %s.",
-		machine, loadBefore, harness.LoadAverage(), time.Since(began).Round(time.Second))}
+	rep := rlsReport{opt: opt, ms: ms, env: env}
 	var md bytes.Buffer
 	rep.write(&md)
-	return report.PublishReport(md.Bytes(), opt.out, opt.json, report.Results{Workload: "rls", Machine: machine, Targets: rep.targets()})
+	return report.PublishReport(md.Bytes(), opt.Out, opt.JSON, report.Results{Workload: "rls", Machine: machine, Targets: rep.targets()})
 }

@@ -36,20 +36,14 @@ func parseSoakFlags(args []string) (soakOptions, error) {
 	}
 	opt := soakOptions{duration: *duration, interval: *interval, warmup: *warmup, subs: *subs, rooms: *rooms, rate: *rate,
 		presence: *presence, churn: *churn, payload: *payload, out: *out, json: *jsonPath, walcast: *walcast}
-	if *quick {
-		for name, set := range map[string]func(){
-			"duration": func() { opt.duration = time.Minute },
-			"interval": func() { opt.interval = 5 * time.Second },
-			"warmup":   func() { opt.warmup = 10 * time.Second },
-			"subs":     func() { opt.subs = 200 },
-			"presence": func() { opt.presence = 50 },
-			"churn":    func() { opt.churn = 5 },
-		} {
-			if !cli.FlagSet(fs, name) {
-				set()
-			}
-		}
-	}
+	cli.QuickDefaults(fs, *quick, map[string]func(){
+		"duration": func() { opt.duration = time.Minute },
+		"interval": func() { opt.interval = 5 * time.Second },
+		"warmup":   func() { opt.warmup = 10 * time.Second },
+		"subs":     func() { opt.subs = 200 },
+		"presence": func() { opt.presence = 50 },
+		"churn":    func() { opt.churn = 5 },
+	})
 	switch {
 	case opt.rooms < 1 || opt.subs < opt.rooms || opt.rate < 1 || opt.rate > 90*opt.rooms:
 		return opt, cli.Usage(errors.New("--rooms at least 1, --subs at least --rooms, --rate from 1 to 90 × --rooms"))

@@ -31,7 +31,7 @@ func Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	b, systems, _, stop, err := harness.StartRoomSystems(ctx, "walcast-soak-", opt.walcast, harness.PeerNone, "", 0)
+	b, systems, _, stop, err := harness.StartRoomSystems(ctx, "walcast-soak-", harness.RoomSystems{Walcast: opt.walcast, Peer: harness.PeerNone})
 	defer stop()
 	if err != nil {
 		return err

@@ -56,20 +56,14 @@ func parseFlags(args []string) (options, error) {
 	opt := options{subs: *subs, rate: *rate, procs: *procs, warmup: *warmup, measure: *measure, conns: *conns,
 		settle: *settle, hold: *hold, gcWait: *gcWait, scavenge: *scavenge, gogc: *gogc, replay: *replay,
 		out: *out, json: *jsonPath, walcast: *walcast, profileDir: *profileDir}
-	if *quick {
-		for name, set := range map[string]func(){
-			"subs":    func() { opt.subs = 200 },
-			"measure": func() { opt.measure = 5 * time.Second },
-			"conns":   func() { opt.conns = 1000 },
-			"hold":    func() { opt.hold = 3 * time.Second },
-			"gc-wait": func() { opt.gcWait = 5 * time.Second },
-			"replay":  func() { opt.replay = 10_000 },
-		} {
-			if !cli.FlagSet(fs, name) {
-				set()
-			}
-		}
-	}
+	cli.QuickDefaults(fs, *quick, map[string]func(){
+		"subs":    func() { opt.subs = 200 },
+		"measure": func() { opt.measure = 5 * time.Second },
+		"conns":   func() { opt.conns = 1000 },
+		"hold":    func() { opt.hold = 3 * time.Second },
+		"gc-wait": func() { opt.gcWait = 5 * time.Second },
+		"replay":  func() { opt.replay = 10_000 },
+	})
 	for p := range strings.SplitSeq(*only, ",") {
 		p = strings.TrimSpace(p)
 		if !slices.Contains(parts, p) {

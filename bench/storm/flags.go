@@ -11,9 +11,8 @@ import (
 // stormOptions are the flags of the storm command.
 type stormOptions struct {
 	join, reconnect, procs, runs int
-	vsn, out, json, walcast      string
-	peer, centrifugo             string
-	peerProtobuf                 bool
+	vsn, out, json               string
+	systems                      harness.RoomSystems
 }
 
 func parseStormFlags(args []string) (stormOptions, error) {
@@ -26,28 +25,19 @@ func parseStormFlags(args []string) (stormOptions, error) {
 	vsn := fs.String("vsn", "2.0.0", "serializer of the walcast clients")
 	out := fs.String("out", "", "also write the report to this file")
 	jsonPath := fs.String("json", "", "also write targets and chart series (Results JSON) to this file")
-	walcast := fs.String("walcast", "", "walcast binary (default: built from ./cmd/walcast)")
-	peer := fs.String("peer", harness.PeerCentrifugo, "server to compare with, alternating with walcast: centrifugo or none")
-	peerProtobuf := fs.Bool("peer-protobuf", true, "also run the peer with its clients speaking Centrifugo's protobuf protocol")
-	centrifugo := fs.String("centrifugo", "", "Centrifugo binary (default: "+harness.CentrifugoVersion+" built once with go install into the user cache directory)")
+	peerFlags := harness.AddPeerFlags(fs, "alternating with walcast", "its clients")
 	if err := cli.ParseFlagsOnly(fs, args); err != nil {
 		return stormOptions{}, err
 	}
-	opt := stormOptions{join: *join, reconnect: *reconnect, procs: *procs, runs: *runs, vsn: *vsn, out: *out, json: *jsonPath,
-		walcast: *walcast, peer: *peer, centrifugo: *centrifugo, peerProtobuf: *peerProtobuf}
-	if *quick {
-		if !cli.FlagSet(fs, "join") {
-			opt.join = 1000
-		}
-		if !cli.FlagSet(fs, "reconnect") {
-			opt.reconnect = 300
-		}
-		if !cli.FlagSet(fs, "runs") {
-			opt.runs = 1
-		}
-	}
-	if err := harness.ParsePeer(opt.peer); err != nil {
-		return opt, cli.Usage(err)
+	opt := stormOptions{join: *join, reconnect: *reconnect, procs: *procs, runs: *runs, vsn: *vsn, out: *out, json: *jsonPath}
+	cli.QuickDefaults(fs, *quick, map[string]func(){
+		"join":      func() { opt.join = 1000 },
+		"reconnect": func() { opt.reconnect = 300 },
+		"runs":      func() { opt.runs = 1 },
+	})
+	var err error
+	if opt.systems, err = peerFlags.Systems(); err != nil {
+		return opt, err
 	}
 	if opt.join < 1 || opt.reconnect < 1 || opt.reconnect > opt.join || opt.runs < 1 || opt.procs < 0 {
 		return opt, cli.Usage(errors.New("--join and --runs must be at least 1, --reconnect from 1 to --join, --procs not negative"))

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"time"
 
 	"github.com/walcast/walcast/bench/harness"
 	"github.com/walcast/walcast/bench/report"
@@ -20,16 +19,11 @@ func Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	b, systems, peer, stop, err := harness.StartRoomSystems(ctx, "walcast-storm-", opt.walcast, opt.peer, opt.centrifugo, 0)
+	b, systems, _, stop, err := harness.StartRoomSystems(ctx, "walcast-storm-", opt.systems)
 	defer stop()
 	if err != nil {
 		return err
 	}
-	if peer != nil && opt.peerProtobuf {
-		systems = append(systems, peer.ProtobufSystem())
-	}
-	began := time.Now()
-	loadBefore := harness.LoadAverage()
 	var rows []stormRow
 	for run := 1; run <= opt.runs; run++ {
 		for _, sys := range systems {
@@ -40,12 +34,7 @@ func Run(ctx context.Context, args []string) error {
 			rows = append(rows, got...)
 		}
 	}
-	env := harness.RoomBenchEnv{
-		Machine: harness.RoomMachineLine(b.Bin, peer),
-		Context: fmt.Sprintf("load average %s before, %s after; took %s; RLIMIT_NOFILE %s",
-			loadBefore, harness.LoadAverage(), time.Since(began).Round(time.Second), harness.FileLimit()),
-		Peer: peer,
-	}
+	env := b.Env(true)
 	var md bytes.Buffer
 	writeStormReport(&md, opt, rows, env)
 	return report.PublishReport(md.Bytes(), opt.out, opt.json, stormResults(rows, env))

@@ -1,4 +1,4 @@
-package filters
+package pgchanges
 
 import (
 	"bytes"
@@ -62,9 +62,18 @@ func joinAfterHeartbeat(t *testing.T, idle time.Duration) *httptest.Server {
 	}))
 }
 
-// TestDialFilterConnsHeartbeatsWhileJoining: every connection gets
-// heartbeats from its dial on, so none idles while the joins are pending.
-func TestDialFilterConnsHeartbeatsWhileJoining(t *testing.T) {
+// eqSpec is the filters workload's channels: "realtime:s<v>", INSERTs on
+// public.t filtered by sub=eq.<v>.
+func eqSpec(perConn int, marker int64) Spec {
+	return Spec{Topic: "realtime:s", Route: harness.SubKey, Marker: marker, IDs: true, PerConn: perConn, Parallel: 32,
+		Join: func(v int) []byte {
+			return fmt.Appendf(nil, `["%d","%d","realtime:s%d","phx_join",{"config":{"postgres_changes":[{"event":"INSERT","schema":"public","table":"t","filter":"sub=eq.%d"}]}}]`, v, v, v, v)
+		}}
+}
+
+// TestDialHeartbeatsWhileJoining: every connection gets heartbeats from
+// its dial on, so none idles while the joins are pending.
+func TestDialHeartbeatsWhileJoining(t *testing.T) {
 	const idle = 2 * time.Second
 	srv := joinAfterHeartbeat(t, idle)
 	defer srv.Close()
@@ -74,15 +83,18 @@ func TestDialFilterConnsHeartbeatsWhileJoining(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*idle)
 	defer cancel()
 	url := "ws" + strings.TrimPrefix(srv.URL, "http")
-	set, err := dialFilterConns(ctx, url, 30, 10, 1)
+	set, err := Dial(ctx, url, 30, eqSpec(10, 1))
 	if err != nil {
 		t.Fatalf("joining 30 channels on 3 connections: %v", err)
 	}
-	time.Sleep(idle + idle/2) // longer than the idle timeout: only heartbeats keep the sockets open
-	if n, example := set.lostConns(); n > 0 {
-		t.Errorf("%d connections closed while idle: %v", n, example)
+	if set.Len() != 3 {
+		t.Errorf("%d connections for 30 channels, 10 each; want 3", set.Len())
 	}
-	set.close()
+	time.Sleep(idle + idle/2) // longer than the idle timeout: only heartbeats keep the sockets open
+	if n, first := set.Lost(); n > 0 {
+		t.Errorf("%d connections closed while idle: %v", n, first)
+	}
+	set.Close()
 }
 
 // TestHeartbeaterStop: Stop returns once the heartbeat goroutine ended, and
@@ -98,7 +110,7 @@ func TestHeartbeaterStop(t *testing.T) {
 	defer ws.CloseNow()
 	hb := harness.StartHeartbeats(ctx, "2.0.0", 100*time.Millisecond)
 	hb.Add(ws)
-	if err := ws.Write(ctx, websocket.MessageText, []byte(filterJoinFrame(7))); err != nil {
+	if err := ws.Write(ctx, websocket.MessageText, eqSpec(1, 1).Join(7)); err != nil {
 		t.Fatal(err)
 	}
 	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
