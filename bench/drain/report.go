@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"runtime"
 	"strings"
 
 	"github.com/walcast/walcast/bench/report"
@@ -144,8 +145,8 @@ func (r drainReport) series() []report.Series {
 		{"small", "drain-throughput-small", fmt.Sprintf("WAL drain: %s one-row transactions", thousands(r.opt.smallRows))},
 	} {
 		for _, c := range r.consumers {
-			s := report.Series{Chart: shape.chart, Title: shape.title, XLabel: "row size (bytes)", YLabel: "rows/s (median)", LogX: true, Name: c.name,
-				X: []float64{}, Y: []float64{}}
+			s := report.Series{Chart: shape.chart, Title: shape.title, XLabel: "row size (bytes)", YLabel: "rows/s (median)", LogX: true,
+				Name: legendName(c.name), Caption: drainCaption, X: []float64{}, Y: []float64{}}
 			for _, d := range r.runs {
 				// A load on which every run failed has no point.
 				if rate := r.rate(d.name(), c.name); d.shape == shape.shape && rate > 0 {
@@ -158,6 +159,23 @@ func (r drainReport) series() []report.Series {
 	}
 	return ss
 }
+
+// legendName is a consumer's name short enough for a chart's legend, which
+// cuts names at 32 characters: the two serve rows would read alike.
+func legendName(consumer string) string {
+	switch consumer {
+	case serveName:
+		return "walcast serve (defaults)"
+	case serveBigName:
+		return "walcast serve, 256 MiB queue"
+	}
+	return consumer
+}
+
+// drainCaption is written under the drain charts.
+var drainCaption = report.LoopbackCaption(runtime.NumCPU()) +
+	" Every consumer is timed from its walsender taking the slot to its last row;" +
+	" walcast serve's line includes its WebSocket subscriber, and the 256 MiB queue is not a default."
 
 // result is what was measured of consumer on load.
 func (r drainReport) result(load, consumer string) stats.Result {
