@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgtype"
+
 	"github.com/walcast/walcast/replication"
 )
 
@@ -130,5 +132,117 @@ func benchMatchOne(b *testing.B, ix *Index, ch *replication.Change) {
 	b.ResetTimer()
 	for b.Loop() {
 		dst = ix.Match(ch, dst[:0])
+	}
+}
+
+// mixedRelation is the table of the mixed benchmark (bench/mixed).
+func mixedRelation() *replication.Relation {
+	return relation(2000, "public", "m", []colDef{
+		{"id", "int8", pgtype.Int8OID, false}, {"sub", "int4", pgtype.Int4OID, false}, {"region", "int4", pgtype.Int4OID, false},
+		{"score", "int4", pgtype.Int4OID, false}, {"status", "text", pgtype.TextOID, false},
+	})
+}
+
+// mixedFilter is subscription v's filter in the mixed benchmark
+// (bench/mixed): four shapes by v mod 4, each holding for exactly the rows
+// with sub = v, whatever their region (0–6), score (0–99) and status.
+func mixedFilter(v, subs int) string {
+	switch v % 4 {
+	case 0:
+		return fmt.Sprintf("sub=in.(%d,%d),score=gte.0,status=neq.closed", v, v+subs)
+	case 1:
+		return fmt.Sprintf("sub=eq.%d,region=neq.-1,score=lt.100", v)
+	case 2:
+		return fmt.Sprintf("sub=gt.%d,sub=lt.%d,region=in.(0,1,2,3,4,5,6)", v-1, v+1)
+	}
+	return fmt.Sprintf("region=gt.-1,sub=in.(%d),status=in.(open,held,done)", v)
+}
+
+// mixedIndex holds subscriptions 0 to subs-1 (ID v+1), with the mixed
+// benchmark's filters or with sub=eq.v.
+func mixedIndex(tb testing.TB, rel *replication.Relation, subs int, mixed bool) *Index {
+	ix := NewIndex()
+	for v := range subs {
+		f := fmt.Sprintf("sub=eq.%d", v)
+		if mixed {
+			f = mixedFilter(v, subs)
+		}
+		if err := ix.Add(Subscription{ID: uint64(v + 1), Events: EventInsert, Table: "m", Filter: f}, rel); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return ix
+}
+
+// mixedRow is row j of the mixed benchmark's load, for subscription j mod
+// subs.
+func mixedRow(rel *replication.Relation, j, subs int) *replication.Change {
+	return change(rel, replication.Insert, map[string]string{
+		"id": fmt.Sprint(j), "sub": fmt.Sprint(j % subs), "region": fmt.Sprint(j % 7), "score": fmt.Sprint(j % 100),
+		"status": []string{"open", "held", "done"}[j%3],
+	}, nil)
+}
+
+// BenchmarkIndexMatchMixed matches the rows of the mixed benchmark against
+// 1,000 subscriptions with its filters, and with sub=eq.v for reference;
+// each row matches one subscription. evals/op is the number of groups
+// evaluated per row.
+func BenchmarkIndexMatchMixed(b *testing.B) {
+	const subs = 1000
+	rel := mixedRelation()
+	rows := make([]*replication.Change, 4*subs)
+	for j := range rows {
+		rows[j] = mixedRow(rel, j, subs)
+	}
+	for _, mixed := range []bool{false, true} {
+		name := "eq"
+		if mixed {
+			name = "mixed"
+		}
+		b.Run(name, func(b *testing.B) {
+			ix := mixedIndex(b, rel, subs, mixed)
+			dst := make([]uint64, 0, 16)
+			evals := 0
+			for j, ch := range rows {
+				if got := ix.Match(ch, dst[:0]); len(got) != 1 || got[0] != uint64(j%subs+1) {
+					b.Fatalf("row %d matched %v", j, got)
+				}
+				evals += countEvaluations(ix, ch)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			j := 0
+			for b.Loop() {
+				dst = ix.Match(rows[j], dst[:0])
+				if j++; j == len(rows) {
+					j = 0
+				}
+			}
+			b.ReportMetric(float64(evals)/float64(len(rows)), "evals/op")
+		})
+	}
+}
+
+// BenchmarkIndexChurn adds and removes one subscription among 1,000 or
+// 100,000 of the mixed benchmark's filters: the cost of subscription
+// churn, by the shape of the filter that comes and goes, a filter no other
+// subscription has (so a group is placed and unplaced each time).
+func BenchmarkIndexChurn(b *testing.B) {
+	rel := mixedRelation()
+	for _, subs := range []int{1_000, 100_000} {
+		ix := mixedIndex(b, rel, subs, true)
+		for shape := range 4 {
+			b.Run(fmt.Sprintf("subs=%d/shape=%d", subs, shape), func(b *testing.B) {
+				v := subs + shape
+				id := uint64(subs + 1)
+				b.ReportAllocs()
+				for b.Loop() {
+					if err := ix.Add(Subscription{ID: id, Events: EventInsert, Table: "m", Filter: mixedFilter(v, subs)}, rel); err != nil {
+						b.Fatal(err)
+					}
+					ix.Remove(id)
+				}
+			})
+		}
 	}
 }

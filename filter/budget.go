@@ -108,23 +108,7 @@ func (ri *relIndex) matchBudget(kind replication.Kind, rv *rowView, dst, over []
 			dst = g.appendMembers(dst, kind)
 		}
 	}
-	var scratch [keyScratch]byte
-	for _, ci := range ri.hashed {
-		v := rv.value(ci.col)
-		if v == nil || v.State != replication.ValueText {
-			continue
-		}
-		x, ok := parseValue(ci.typ, v.Data)
-		if !ok {
-			continue
-		}
-		for _, g := range ci.keys[string(appendKey(scratch[:0], ci.typ, &x))] {
-			eval(g)
-		}
-	}
-	for _, g := range ri.scan {
-		eval(g)
-	}
+	ri.candidates(rv, eval)
 	return dst, over
 }
 

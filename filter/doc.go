@@ -75,11 +75,19 @@
 // which may be "*", and a filter). Per relation it keeps one group per
 // distinct compiled filter (the same conditions in any order and with
 // constants spelled differently, such as 007 and 7, share a group and one
-// evaluation), and a hash from value keys to the groups whose eq, in or
-// not.isdistinct condition wants that value. Matching a change costs one
-// lookup per indexed column plus one evaluation per candidate group and per
-// group without such a condition; it does not grow with the number of
-// subscriptions on other values.
+// evaluation), and anchors each group by one column: in a hash from value
+// keys to the groups whose eq, in or not.isdistinct condition wants that
+// value, or in an interval tree of the ranges their lt, lte, gt and gte
+// conditions on the column admit (sub=gt.4,sub=lt.9 is the interval
+// (4, 9), compared in the order the conditions are evaluated in, NaN and
+// infinities included). A group is anchored where a change should find it
+// least often: its eq or in with the fewest and least crowded keys, or its
+// narrowest range when that holds fewer values (an integer or date range
+// counts its values, another range counts as 32); a range open at one end
+// only when there is nothing else. Matching a change costs one lookup per
+// anchoring column plus one evaluation per candidate group and per group
+// without an eq, in or range condition; it does not grow with the number
+// of subscriptions on other values or ranges.
 //
 // Which row is matched: INSERT and UPDATE the new row (an unchanged TOASTed
 // value is taken from the old row when it is there), DELETE the old row.

@@ -13,7 +13,8 @@ type relIndex struct {
 	rel    *replication.Relation
 	groups map[string]*group // by Predicate.key
 	hashed []*colIndex       // columns that anchor groups by value
-	scan   []*group          // groups without an eq or in condition
+	ranged []*rangeIndex     // columns that anchor groups by interval
+	scan   []*group          // groups without an eq, in or range condition
 }
 
 // colIndex finds the groups whose anchor condition (an eq, an in, or a
@@ -37,9 +38,13 @@ type group struct {
 	pos   map[uint64]int
 	kinds [replication.Truncate + 1]int32 // members wanting each kind
 
-	anchor  *colIndex // nil when the group is scanned
-	keys    []string  // its keys in anchor
-	scanPos int       // its position in relIndex.scan
+	// A group is anchored by value keys (anchor, keys), by an interval
+	// (ranged, node), or neither and scanned (scanPos).
+	anchor  *colIndex
+	keys    []string
+	ranged  *rangeIndex
+	node    *rangeNode
+	scanPos int // its position in relIndex.scan
 }
 
 const posMapMin = 32
@@ -106,13 +111,19 @@ func (ri *relIndex) remove(g *group, id uint64) {
 	}
 }
 
-// place indexes a new group under the value keys of one of its equality
-// conditions, choosing the one whose buckets are smallest now, so that
-// filters like room=eq.5,user=eq.X spread over the user keys instead of
-// piling up under room 5. Groups without such a condition are scanned.
+// place anchors a new group by the condition that should make a change
+// evaluate it least often: the eq, in or not.isdistinct condition whose
+// keys are fewest and least crowded now, so that filters like
+// room=eq.5,user=eq.X spread over the user keys instead of piling up under
+// room 5, or the interval its lt, lte, gt and gte conditions on one column
+// admit, when that holds fewer values and overlaps fewer groups' intervals
+// (sub=gt.4,sub=lt.6 holds one integer, fewer than the seven keys of
+// region=in.(0,1,2,3,4,5,6)). An interval open at one end is used only
+// when there is nothing else. Other groups are scanned.
 func (ri *relIndex) place(g *group) {
-	best, bestCost := -1, 0
-	var bestKeys []string
+	const scanCost = 1<<31 - 1
+	hashAt, bestCost := -1, scanCost
+	var hashKeys []string
 	for i := range g.pred.conds {
 		c := &g.pred.conds[i]
 		keys := anchorKeys(c)
@@ -127,32 +138,77 @@ func (ri *relIndex) place(g *group) {
 				cost += len(ci.keys[k])
 			}
 		}
-		if best < 0 || cost < bestCost {
-			best, bestCost, bestKeys = i, cost, keys
+		if cost < bestCost {
+			hashAt, bestCost, hashKeys = i, cost, keys
 		}
 	}
-	if best < 0 {
+	rangeCol := -1
+	var rangeLo, rangeHi bound
+	for i := range g.pred.conds {
+		c := &g.pred.conds[i]
+		if !orders(c) || slices.ContainsFunc(g.pred.conds[:i], func(d cond) bool { return d.col == c.col && orders(&d) }) {
+			continue // not a range, or a column already tried
+		}
+		lo, hi, _ := rangeOf(g.pred, c.col)
+		cost := rangeSpan(c.typ, &lo, &hi)
+		if cost >= bestCost {
+			continue
+		}
+		if rx := ri.rangeColumn(c.col, false); rx != nil && cost < oneSidedCost {
+			cost += rx.overlaps(rx.root, &lo, &hi, bestCost-cost)
+		}
+		if cost < bestCost {
+			rangeCol, bestCost, rangeLo, rangeHi = c.col, cost, lo, hi
+		}
+	}
+	switch {
+	case rangeCol >= 0:
+		rx := ri.rangeColumn(rangeCol, true)
+		g.ranged, g.node = rx, rx.add(g, rangeLo, rangeHi)
+	case hashAt >= 0:
+		ci := ri.column(g.pred.conds[hashAt].col, true)
+		g.anchor, g.keys = ci, hashKeys
+		for _, k := range hashKeys {
+			ci.keys[k] = append(ci.keys[k], g)
+		}
+	default:
 		g.scanPos = len(ri.scan)
 		ri.scan = append(ri.scan, g)
-		return
-	}
-	ci := ri.column(g.pred.conds[best].col, true)
-	g.anchor, g.keys = ci, bestKeys
-	for _, k := range bestKeys {
-		ci.keys[k] = append(ci.keys[k], g)
 	}
 }
 
+// orders reports whether c bounds its column's values: lt, lte, gt or gte,
+// negated or not.
+func orders(c *cond) bool {
+	switch c.op {
+	case OpLt, OpLte, OpGt, OpGte:
+		return true
+	}
+	return false
+}
+
 func (ri *relIndex) unplace(g *group) {
-	if g.anchor == nil {
+	switch {
+	case g.ranged != nil:
+		rx := g.ranged
+		rx.remove(g.node)
+		g.ranged, g.node = nil, nil
+		if rx.n == 0 {
+			ri.ranged = slices.DeleteFunc(ri.ranged, func(r *rangeIndex) bool { return r == rx })
+		}
+	case g.anchor == nil:
 		last := len(ri.scan) - 1
 		moved := ri.scan[last]
 		ri.scan[g.scanPos] = moved
 		moved.scanPos = g.scanPos
 		ri.scan[last] = nil
 		ri.scan = ri.scan[:last]
-		return
+	default:
+		ri.unhash(g)
 	}
+}
+
+func (ri *relIndex) unhash(g *group) {
 	ci := g.anchor
 	for _, k := range g.keys {
 		gs := ci.keys[k]
@@ -202,29 +258,64 @@ func (ri *relIndex) column(col int, create bool) *colIndex {
 	return ci
 }
 
-// match appends the subscriptions of ri whose filter accepts row.
-func (ri *relIndex) match(kind replication.Kind, rv *rowView, dst []uint64) []uint64 {
+func (ri *relIndex) rangeColumn(col int, create bool) *rangeIndex {
+	for _, rx := range ri.ranged {
+		if rx.col == col {
+			return rx
+		}
+	}
+	if !create {
+		return nil
+	}
+	rx := &rangeIndex{col: col, typ: typeOf(&ri.rel.Columns[col]).typ}
+	ri.ranged = append(ri.ranged, rx)
+	return rx
+}
+
+// candidates calls fn with every group that can accept row: those anchored
+// under its values' keys, those whose interval holds its value, and the
+// scanned ones. A NULL, unknown or unparsable value satisfies no anchoring
+// condition, so it finds no group by it.
+func (ri *relIndex) candidates(rv *rowView, fn func(*group)) {
 	var scratch [keyScratch]byte
 	for _, ci := range ri.hashed {
-		v := rv.value(ci.col)
-		if v == nil || v.State != replication.ValueText {
-			continue // NULL or unknown equals nothing
-		}
-		x, ok := parseValue(ci.typ, v.Data)
+		x, ok := rv.parsed(ci.col, ci.typ)
 		if !ok {
 			continue
 		}
 		for _, g := range ci.keys[string(appendKey(scratch[:0], ci.typ, &x))] {
-			if g.kinds[kind] > 0 && g.pred.match(rv) {
-				dst = g.appendMembers(dst, kind)
-			}
+			fn(g)
 		}
 	}
+	for _, rx := range ri.ranged {
+		x, ok := rv.parsed(rx.col, rx.typ)
+		if !ok {
+			continue
+		}
+		rx.each(rx.root, &bound{v: &x}, fn)
+	}
 	for _, g := range ri.scan {
+		fn(g)
+	}
+}
+
+// parsed returns column col's value parsed as type t; ok is false when the
+// row does not carry it, it is NULL, or it does not parse.
+func (rv *rowView) parsed(col int, t colType) (x value, ok bool) {
+	v := rv.value(col)
+	if v == nil || v.State != replication.ValueText {
+		return x, false
+	}
+	return parseValue(t, v.Data)
+}
+
+// match appends the subscriptions of ri whose filter accepts row.
+func (ri *relIndex) match(kind replication.Kind, rv *rowView, dst []uint64) []uint64 {
+	ri.candidates(rv, func(g *group) {
 		if g.kinds[kind] > 0 && g.pred.match(rv) {
 			dst = g.appendMembers(dst, kind)
 		}
-	}
+	})
 	return dst
 }
 

@@ -35,9 +35,9 @@ func (c tableCase) tableOf(v int) string { return tableName(v % c.tables) }
 // score 0–99, status open, held or done): the rows of
 // each subscription, and so the deliveries, are the same as with eq
 // filters, and only how walcast finds and checks the subscriptions
-// differs. The shapes with in and eq on sub give the index a key; the
-// range shape (gt and lt on sub) has none and is checked on every row of
-// its table.
+// differs. The shapes with in and eq on sub give the index a key on sub;
+// the range shape (gt and lt on sub) gives it an interval on sub, narrower
+// than its in list of seven regions.
 func (c tableCase) filterOf(v, subs int) string {
 	if !c.mixed {
 		return fmt.Sprintf("sub=eq.%d", v)

@@ -25,7 +25,7 @@ Four cases with the same subscriptions, rows and load (cases.go), measured in tu
 - eq filter, 1 table (the reference): subscription v binds INSERT on m_0 with filter sub=eq.v.
 - mixed filters, 1 table: subscription v binds INSERT on m_0 with one of four combined filters by v mod 4: ` +
 	"`sub=in.(v,v+subs),score=gte.0,status=neq.closed`; `sub=eq.v,region=neq.-1,score=lt.100`; `sub=gt.v-1,sub=lt.v+1,region=in.(0,...,6)`; `region=gt.-1,sub=in.(v),status=in.(open,held,done)`. " +
-	`Each holds for exactly the rows with sub = v (region is 0–6, score 0–99, status open, held or done), so the deliveries are those of the eq case and only the finding and checking of subscriptions differs; the range shape (gt and lt) gives walcast's filter index no key and is checked on every row of its table.
+	`Each holds for exactly the rows with sub = v (region is 0–6, score 0–99, status open, held or done), so the deliveries are those of the eq case and only the finding and checking of subscriptions differs; walcast's filter index finds the in and eq shapes by their key on sub and the range shape (gt and lt) by its interval on sub.
 - eq filter, N tables and mixed filters, N tables: the same filters, subscription v on table m_(v mod N), the tables alike (id, k, sub, region, score, status, sent_ns, payload); the rows go to the tables in turn, a transaction to one table.
 
 Each measurement has a fresh walcast serve (256 MiB queue per connection) on a fresh slot and the subscriptions on WebSocket connections of --channels-per-conn channels (client.go, bench/pgchanges), a warm-up of 1,000 rows of another marker (at least one transaction per table), then the measured rows, inserted by one connection in transactions of --tx-rows at --rate rows/s (paced) (phase.go). ` +
