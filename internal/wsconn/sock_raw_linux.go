@@ -55,7 +55,7 @@ func sendvNow(fd int, bufs [][]byte) (int, error) {
 	}
 	var msg syscall.Msghdr
 	msg.Iov = &iov[0]
-	msg.SetIovlen(n)
+	setCount(&msg.Iovlen, n)
 	for {
 		r, _, errno := syscall.RawSyscall(syscall.SYS_SENDMSG, uintptr(fd),
 			uintptr(unsafe.Pointer(&msg)), syscall.MSG_DONTWAIT|syscall.MSG_NOSIGNAL)
@@ -68,6 +68,11 @@ func sendvNow(fd int, bufs [][]byte) (int, error) {
 		return 0, errno
 	}
 }
+
+// setCount sets a count field whose width depends on the architecture
+// (Msghdr.Iovlen: 32 bits on 32-bit systems), which the syscall package
+// has no setter for.
+func setCount[T ~uint32 | ~uint64](field *T, n int) { *field = T(n) }
 
 func rawSocketCall(trap uintptr, fd int, p []byte, flags uintptr) (int, error) {
 	if len(p) == 0 {
