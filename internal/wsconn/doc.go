@@ -65,10 +65,10 @@
 //     send(2), then gives the role back (or keeps it and gets back in line
 //     when more is queued). A message over 32 KiB is not copied: the
 //     buffer gets its frame header, and the buffer and the message's own
-//     bytes go out together in one non-blocking sendmsg(2) (up to 64
-//     iovecs a call; other Unix systems: a send per piece). With
-//     Options.WriteCoalesce a recently written connection waits in the
-//     pool's heap meanwhile;
+//     bytes go out together in a non-blocking sendmsg(2) (up to 64 KiB of
+//     messages, at least one, and 64 iovecs a call; other Unix systems: a
+//     send per piece). With Options.WriteCoalesce a recently written
+//     connection waits in the pool's heap meanwhile;
 //   - when the socket cannot take it all, or raw I/O is off, the flusher
 //     hands the role to a writer goroutine of the connection's own
 //     (writeBlocking), with what is left from the byte where the send

@@ -78,7 +78,7 @@ func TestGatherUnsent(t *testing.T) {
 			sc := new(writerScratch)
 			sc.buf = append(sc.buf, tc.ctl...)
 			sc.frames = append(sc.frames, tc.frames...)
-			total := c.gather(sc)
+			total := c.gather(sc, sc.frames)
 			if got := concat(sc.segs); total != len(want) || !bytes.Equal(got, want) {
 				t.Fatalf("gathered %d bytes (total %d), want %d as framed", len(got), total, len(want))
 			}
@@ -163,7 +163,7 @@ func TestTrySendvPartial(t *testing.T) {
 			want := wireOf(c, tc.frames)
 			sc := new(writerScratch)
 			sc.frames = append(sc.frames, tc.frames...)
-			total := c.gather(sc)
+			total := c.gather(sc, sc.frames)
 			got := make(chan []byte, 1)
 			read := func() {
 				b := make([]byte, len(want))
