@@ -63,13 +63,18 @@
 //     role over: it frames the pending control frames and up to 256 KiB of
 //     queued messages into one buffer and writes it with one non-blocking
 //     send(2), then gives the role back (or keeps it and gets back in line
-//     when more is queued). With Options.WriteCoalesce a recently written
+//     when more is queued). A message over 32 KiB is not copied: the
+//     buffer gets its frame header, and the buffer and the message's own
+//     bytes go out together in a non-blocking sendmsg(2) (up to 64 KiB of
+//     messages, at least one, and 64 iovecs a call; other Unix systems: a
+//     send per piece). With Options.WriteCoalesce a recently written
 //     connection waits in the pool's heap meanwhile;
-//   - when the socket cannot take it all, a message is over 32 KiB, or raw
-//     I/O is off, the flusher hands the role to a writer goroutine of the
-//     connection's own (writeBlocking), which writes with a deadline of
-//     WriteTimeout (writev for big messages) until nothing is left, then
-//     gives it back;
+//   - when the socket cannot take it all, or raw I/O is off, the flusher
+//     hands the role to a writer goroutine of the connection's own
+//     (writeBlocking), with what is left from the byte where the send
+//     stopped (a frame cut short is continued, never sent again); it
+//     writes with a deadline of WriteTimeout (writev for big messages)
+//     until nothing is left, then gives the role back;
 //   - after the close frame is written, or a write failed, the role is
 //     never given back: nothing more is written.
 //
@@ -104,23 +109,24 @@
 // Lock order: a caller's own locks (transport holds a channel's lock while
 // it sends), then Conn.mu (timer state, teardown), Conn.ctlMu (the control
 // slot), the broadcast.Queue's lock, the flushPool's lock, sock.fdMu
-// (held only around one non-blocking send or the close of the socket). None
-// of these is held while another is taken, except that Send may take the
-// later ones under a caller's lock; none is held across a blocking write
-// or a call of the Handler, and a mutex is always unlocked by the
-// goroutine that locked it.
+// (held only around the non-blocking sends of one write, or the close of
+// the socket). None of these is held while another is taken, except that
+// Send may take the later ones under a caller's lock; none is held across
+// a blocking write or a call of the Handler, and a mutex is always
+// unlocked by the goroutine that locked it.
 //
 // # Raw I/O
 //
 // With Options.RawIO on a Unix socket, sends and receives are non-blocking
 // system calls on the descriptor, read once (sock.fd, guarded by fdMu
 // against a concurrent close and the reuse of its number). On Linux (but
-// 386) they are raw send(2)/recv(2) calls, which skip the runtime's
-// system-call bookkeeping (sock_raw_linux.go says why that was measured to
-// matter); race-detector builds use them too. Waiting is always the
-// runtime poller's. Without RawIO, or on other systems, or for a net.Conn
-// that is not a socket (TLS), every write is a blocking net.Conn write
-// from the writer goroutine and every read a net.Conn read.
+// 386) they are raw send(2)/recv(2) calls (sendmsg(2) for a big message),
+// which skip the runtime's system-call bookkeeping (sock_raw_linux.go says
+// why that was measured to matter); race-detector builds use them too.
+// Waiting is always the runtime poller's. Without RawIO, or on other
+// systems, or for a net.Conn that is not a socket (TLS), every write is a
+// blocking net.Conn write from the writer goroutine and every read a
+// net.Conn read.
 //
 // # What a peer sees
 //

@@ -106,11 +106,16 @@ type Stats struct {
 	// MessagesOut and BytesOut count the data messages handed to the
 	// sockets' writers and their payload bytes (framing not included).
 	MessagesOut, BytesOut uint64
+	// WriterHandOffs counts the writes a flusher handed to a writer
+	// goroutine of the connection's own: the socket could not take
+	// everything at once, or raw I/O is off (then every write).
+	WriterHandOffs uint64
 }
 
 type counters struct {
 	slowConsumers, idleTimeouts, deadLinks atomic.Uint64
 	messagesOut, bytesOut                  atomic.Uint64
+	writerHandOffs                         atomic.Uint64
 }
 
 // NewHost returns a Host for connections configured by o.
@@ -124,11 +129,12 @@ func NewHost(o Options) *Host {
 // Stats returns a snapshot of the counters.
 func (h *Host) Stats() Stats {
 	return Stats{
-		SlowConsumers: h.stats.slowConsumers.Load(),
-		IdleTimeouts:  h.stats.idleTimeouts.Load(),
-		DeadLinks:     h.stats.deadLinks.Load(),
-		MessagesOut:   h.stats.messagesOut.Load(),
-		BytesOut:      h.stats.bytesOut.Load(),
+		SlowConsumers:  h.stats.slowConsumers.Load(),
+		IdleTimeouts:   h.stats.idleTimeouts.Load(),
+		DeadLinks:      h.stats.deadLinks.Load(),
+		MessagesOut:    h.stats.messagesOut.Load(),
+		BytesOut:       h.stats.bytesOut.Load(),
+		WriterHandOffs: h.stats.writerHandOffs.Load(),
 	}
 }
 

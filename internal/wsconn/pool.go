@@ -9,12 +9,13 @@ import (
 // flushPool writes for every connection on at most max goroutines. A
 // connection with something queued is put in line once (conn.writing
 // guards that); a flusher takes it, writes what is queued (up to
-// batchBytes) in one non-blocking write and moves on. A broadcast to thousands of connections
-// thus costs no goroutine per connection and no scheduling per message, and
-// the syscalls run on as many goroutines as there are cores. A socket that
-// cannot take the bytes at once, or a message too big to copy, gets a
-// writer goroutine of its own (Conn.writeBlocking), so no flusher ever
-// waits for a client.
+// batchBytes) in one non-blocking write and moves on. A broadcast to
+// thousands of connections thus costs no goroutine per connection and no
+// scheduling per message, and the syscalls run on as many goroutines as
+// there are cores. A message too big to copy goes out in the same
+// non-blocking write, as a vectored send of its own bytes. A socket that
+// cannot take the bytes at once gets a writer goroutine of its own
+// (Conn.writeBlocking) for the rest, so no flusher ever waits for a client.
 //
 // Coalescing (Config.WriteCoalesce, off by default): a connection written
 // less than hold ago waits in the held heap until hold has passed since

@@ -13,10 +13,10 @@ import (
 // by anyone, through close.
 //
 // With raw I/O (Options.RawIO on a socket of a Unix system), writes are
-// first tried without blocking, straight on the file descriptor, which
-// needs neither a deadline nor a parked goroutine; only what the socket
-// cannot take at once is written with a deadline of timeout by a writer
-// goroutine. Reads wait in the runtime's poller and then read with a
+// first tried without blocking, straight on the file descriptor (one
+// buffer, or several in one vectored send), which needs neither a
+// deadline nor a parked goroutine; only what the socket cannot take at
+// once is written with a deadline of timeout by a writer goroutine. Reads wait in the runtime's poller and then read with a
 // non-blocking call. Without raw I/O every write is a blocking net.Conn
 // write from a writer goroutine and every read a net.Conn read.
 type sock struct {
@@ -32,8 +32,8 @@ type sock struct {
 	// ours while fdMu is held and fdClosed is false: every close of the
 	// socket goes through close, which takes fdMu, so the socket cannot
 	// be closed, and its number given to a new connection, in the middle
-	// of a send. fdMu is held only for a send, never for a blocking
-	// write, so a close never waits for a slow client.
+	// of a send. fdMu is held only for non-blocking sends, never for a
+	// blocking write, so a close never waits for a slow client.
 	fd       int
 	fdMu     sync.Mutex
 	fdClosed bool
@@ -94,6 +94,53 @@ func (s *sock) trySend(p []byte) (int, error) {
 	}
 	s.fail(err)
 	return 0, err
+}
+
+// maxIovecs is the most buffers one vectored send passes to the kernel.
+// IOV_MAX is 1024 on Linux and the BSDs; a flusher's batch (batchBytes
+// of messages, each over assembleMax when it needs a buffer of its own)
+// needs far fewer, and the iovec array stays small on the stack.
+const maxIovecs = 64
+
+// trySendv writes as much of bufs, in order, as the socket takes without
+// blocking, with one vectored send per maxIovecs buffers, and returns the
+// bytes written. Only with raw I/O.
+func (s *sock) trySendv(bufs [][]byte) (int, error) {
+	if s.err != nil {
+		return 0, s.err
+	}
+	s.fdMu.Lock()
+	if s.fdClosed {
+		s.fdMu.Unlock()
+		s.fail(net.ErrClosed)
+		return 0, net.ErrClosed
+	}
+	total := 0
+	var err error
+	for len(bufs) > 0 {
+		k := min(len(bufs), maxIovecs)
+		want := 0
+		for _, b := range bufs[:k] {
+			want += len(b)
+		}
+		var n int
+		n, err = sendvNow(s.fd, bufs[:k])
+		if err != nil {
+			break
+		}
+		total += n
+		if n < want {
+			break // full
+		}
+		bufs = bufs[k:]
+	}
+	s.fdMu.Unlock()
+	switch err {
+	case nil, syscall.EAGAIN:
+		return total, nil // the caller hands what is left to a blocking writer
+	}
+	s.fail(err)
+	return total, err
 }
 
 // write writes p, waiting up to timeout for the peer to read.

@@ -14,20 +14,28 @@ import (
 // the connection in the host's flushPool line. The flusher frames every
 // queued message straight into one buffer (server frames are not masked
 // and compression is off, so the framing is a few bytes) and writes it
-// with one non-blocking syscall. Only when the socket cannot take it all,
-// or a message is too big to copy, or raw I/O is off, does the connection
-// get a goroutine of its own that blocks with a write deadline
-// (writeBlocking). An idle connection holds no goroutine, no buffer and no
-// slice for writing.
+// with one non-blocking syscall. A message over assembleMax is not copied:
+// its frame header goes into the buffer and its body is sent from where it
+// lies, in the same non-blocking vectored send (gather). Only when the
+// socket cannot take it all, or raw I/O is off, does the connection get a
+// goroutine of its own that blocks with a write deadline (writeBlocking),
+// and it starts exactly where the flusher's send stopped (unsent). An idle
+// connection holds no goroutine, no buffer and no slice for writing.
 //
 // Control frames wait in a slot (Conn.ctl) that the role's holder empties
 // before it takes the next batch of data: pong and ping go out between two
 // whole data frames, ahead of queued data; the close frame goes out next
 // and nothing after it, since Close discards the queue.
 
-// assembleMax is the largest message copied into a flusher's buffer. Larger
-// ones are written by writeBlocking with writev, without a copy.
+// assembleMax is the largest message copied into a writer's buffer. Larger
+// ones are sent from their own bytes, next to their frame header in the
+// buffer, with a vectored send (writev).
 const assembleMax = 32 << 10
+
+// partMax is the largest part (Head, Body, Tail) of a message over
+// assembleMax that is copied next to its frame header anyway: an envelope's
+// few bytes cost less to copy than an iovec of their own.
+const partMax = 1 << 10
 
 // batchBytes bounds what one write takes from a queue: a connection with a
 // long backlog is written in batches of this size, each followed by the
@@ -38,6 +46,9 @@ const batchBytes = 256 << 10
 type writerScratch struct {
 	frames []broadcast.Frame
 	buf    []byte
+	// segs is a vectored send's buffers (gather): runs of buf at even
+	// indexes, parts of big messages at odd ones.
+	segs [][]byte
 	// What this writer popped since it last published, counted here and
 	// added to the host's counters once per batch of connections, so
 	// that the flushers do not share a cache line per write.
@@ -66,9 +77,99 @@ func (sc *writerScratch) publish(st *counters) {
 func (sc *writerScratch) reset() {
 	clear(sc.frames)
 	sc.frames = sc.frames[:0]
+	sc.dropSegs()
 	if cap(sc.buf) > 256<<10 {
 		sc.buf = nil
 	}
+}
+
+// dropSegs forgets the vectored send's buffers.
+func (sc *writerScratch) dropSegs() {
+	clear(sc.segs)
+	sc.segs = sc.segs[:0]
+}
+
+// gather lays sc.frames out for one vectored send after the framed bytes
+// sc.buf already holds (control frames), and returns the bytes to send.
+// Small messages, every frame header and the small parts of big messages
+// are copied into sc.buf; the big parts stay where they are (shared bytes
+// that nobody writes to). sc.segs then alternates runs of sc.buf (even
+// indexes, possibly empty) and big parts (odd indexes), which is how
+// unsent tells what it must copy. sc.buf is grown first, to the most the
+// appends can take, so that the runs taken from it on the way stay valid.
+func (c *Conn) gather(sc *writerScratch, frames []broadcast.Frame) int {
+	need := 0
+	for _, f := range frames {
+		need += maxFrameHeader
+		if f.Len() <= assembleMax {
+			need += f.Len()
+			continue
+		}
+		for _, p := range [...][]byte{f.Head, f.Body, f.Tail} {
+			if len(p) <= partMax {
+				need += len(p)
+			}
+		}
+	}
+	sc.buf = slices.Grow(sc.buf, need)
+	sc.dropSegs()
+	run, total := 0, 0
+	for i, f := range frames {
+		if f.Len() <= assembleMax {
+			sc.buf = c.appendOut(sc.buf, frames[i:i+1])
+			continue
+		}
+		if c.raw == nil {
+			sc.buf = appendFrameHeader(sc.buf, f.Binary, f.Len())
+		}
+		for _, p := range [...][]byte{f.Head, f.Body, f.Tail} {
+			if len(p) <= partMax {
+				sc.buf = append(sc.buf, p...)
+				continue
+			}
+			sc.segs = append(sc.segs, sc.buf[run:len(sc.buf):len(sc.buf)], p)
+			run = len(sc.buf)
+			total += len(p)
+		}
+	}
+	sc.segs = append(sc.segs, sc.buf[run:len(sc.buf):len(sc.buf)])
+	return total + len(sc.buf)
+}
+
+// unsent returns what of sc.segs (laid out by gather) follows its first n
+// bytes, for the writer goroutine that takes over: the rest of a frame cut
+// short, then the frames after it. The runs of sc.buf are copied (the
+// flusher reuses it), into one allocation; the big parts are not.
+func (sc *writerScratch) unsent(n int) [][]byte {
+	i := 0
+	for i < len(sc.segs) && n >= len(sc.segs[i]) {
+		n -= len(sc.segs[i])
+		i++
+	}
+	copied := 0
+	for j := i; j < len(sc.segs); j++ {
+		if j%2 == 0 {
+			copied += len(sc.segs[j])
+		}
+	}
+	own := make([]byte, 0, copied) // never grown: the runs below stay valid
+	rest := make([][]byte, 0, len(sc.segs)-i)
+	for j := i; j < len(sc.segs); j++ {
+		p := sc.segs[j]
+		if j == i {
+			p = p[n:]
+		}
+		if len(p) == 0 {
+			continue
+		}
+		if j%2 == 0 {
+			start := len(own)
+			own = append(own, p...)
+			p = own[start:len(own):len(own)]
+		}
+		rest = append(rest, p)
+	}
+	return rest
 }
 
 var scratchPool = sync.Pool{New: func() any { return new(writerScratch) }}
@@ -169,30 +270,43 @@ func (c *Conn) flush(sc *writerScratch, now time.Time) {
 		c.releaseWriter()
 		return
 	}
-	big := c.sock.rc == nil
-	for _, f := range sc.frames {
-		big = big || f.Len() > assembleMax
-	}
-	if big {
-		// A big message, or no raw I/O: not the flusher's to wait for.
-		c.handOff(slices.Clone(sc.buf), slices.Clone(sc.frames), closing)
+	if c.sock.rc == nil {
+		// No raw I/O: every write blocks, not the flusher's to wait for.
+		var pre [][]byte
+		if len(sc.buf) > 0 {
+			pre = [][]byte{slices.Clone(sc.buf)}
+		}
+		c.handOff(pre, slices.Clone(sc.frames), closing)
 		clear(sc.frames)
 		return
 	}
-	sc.buf = c.appendOut(sc.buf, sc.frames)
-	clear(sc.frames)
-	c.lastWrite = now
-	n, err := c.sock.trySend(sc.buf)
-	if err != nil {
-		c.writeFailed(err, closing)
-		return
+	big := false
+	for _, f := range sc.frames {
+		big = big || f.Len() > assembleMax
 	}
-	c.wrote(now)
-	if n < len(sc.buf) {
-		// The socket is full. The rest must follow before any other
-		// frame: the new writer takes the role over with it.
-		c.handOff(slices.Clone(sc.buf[n:]), nil, closing)
-		return
+	c.lastWrite = now
+	if big {
+		// Big messages are sent from their own bytes, not copied.
+		sent := c.sendBig(sc, now)
+		clear(sc.frames)
+		if !sent {
+			return
+		}
+	} else {
+		sc.buf = c.appendOut(sc.buf, sc.frames)
+		clear(sc.frames)
+		n, err := c.sock.trySend(sc.buf)
+		if err != nil {
+			c.writeFailed(err, closing)
+			return
+		}
+		c.wrote(now)
+		if n < len(sc.buf) {
+			// The socket is full. The rest must follow before any other
+			// frame: the new writer takes the role over with it.
+			c.handOff([][]byte{slices.Clone(sc.buf[n:])}, nil, closing)
+			return
+		}
 	}
 	if closing {
 		c.finalWritten()
@@ -212,15 +326,58 @@ func (c *Conn) flush(sc *writerScratch, now time.Time) {
 	c.releaseWriter()
 }
 
+// vecBytes bounds the messages one vectored send takes (at least one
+// message): a batch of big messages goes out in a few sends rather than one
+// of up to batchBytes. One send of several big messages to a socket was
+// measured to halve the fan-out rate of 64 KB messages to 100 loopback
+// clients (transport's BenchmarkFanOut), one message a send was not.
+const vecBytes = 64 << 10
+
+// sendBig sends sc.frames (after the framed bytes in sc.buf), some over
+// assembleMax, in vectored sends of up to vecBytes of messages. It reports
+// false when it did not send everything: the socket was full, and the rest
+// (from the byte where the send stopped, then the frames not yet sent) is
+// handed to a writer goroutine, or the write failed. Not for a close.
+func (c *Conn) sendBig(sc *writerScratch, now time.Time) bool {
+	frames := sc.frames
+	for start := 0; start < len(frames); {
+		end, size := start+1, frames[start].Len()
+		for end < len(frames) && size+frames[end].Len() <= vecBytes {
+			size += frames[end].Len()
+			end++
+		}
+		total := c.gather(sc, frames[start:end])
+		n, err := c.sock.trySendv(sc.segs)
+		if err != nil {
+			sc.dropSegs()
+			c.writeFailed(err, false)
+			return false
+		}
+		c.wrote(now)
+		if n < total {
+			rest := sc.unsent(n)
+			sc.dropSegs()
+			c.handOff(rest, slices.Clone(frames[end:]), false)
+			return false
+		}
+		sc.dropSegs()
+		sc.buf = sc.buf[:0]
+		start = end
+	}
+	return true
+}
+
 // handOff passes the writer role to a goroutine of c's own, which writes
-// pre (framed bytes) and then frames, and after them, unless closing,
-// whatever is queued.
-func (c *Conn) handOff(pre []byte, frames []broadcast.Frame, closing bool) {
+// pre (bytes on the wire in order: framed bytes, or the rest of a send
+// that stopped short) and then frames, and after them, unless closing,
+// whatever is queued. The caller gives pre and frames up.
+func (c *Conn) handOff(pre [][]byte, frames []broadcast.Frame, closing bool) {
 	if !c.enter() {
 		// Torn down: nothing is written any more; the role stays taken.
 		c.closeWritten(errTornDown)
 		return
 	}
+	c.host.stats.writerHandOffs.Add(1)
 	go c.writeBlocking(pre, frames, closing)
 }
 
@@ -243,22 +400,22 @@ func (c *Conn) writeFailed(err error, closing bool) {
 	c.drop()
 }
 
-// writeBlocking is the writer of a connection whose socket is full, that
-// has a big message, or that has no raw I/O: blocking writes with a
-// deadline, until nothing is left to write.
-// It was counted in c.wg by handOff.
-func (c *Conn) writeBlocking(pre []byte, frames []broadcast.Frame, closing bool) {
+// writeBlocking is the writer of a connection whose socket is full, or
+// that has no raw I/O: blocking writes with a deadline, until nothing is
+// left to write. It was counted in c.wg by handOff.
+func (c *Conn) writeBlocking(pre [][]byte, frames []broadcast.Frame, closing bool) {
 	defer c.wg.Done()
 	sc := scratchPool.Get().(*writerScratch)
 	defer func() {
 		sc.reset()
 		scratchPool.Put(sc)
 	}()
-	sc.buf = append(sc.buf[:0], pre...)
+	sc.segs = append(sc.segs[:0], pre...)
 	sc.frames = append(sc.frames[:0], frames...)
+	clear(pre)
 	clear(frames)
 	for {
-		if len(sc.frames) == 0 && len(sc.buf) == 0 {
+		if len(sc.segs) == 0 && len(sc.frames) == 0 && len(sc.buf) == 0 {
 			if c.ctlPending.Load() {
 				sc.buf, closing = c.takeControl(sc.buf)
 			}
@@ -268,7 +425,7 @@ func (c *Conn) writeBlocking(pre []byte, frames []broadcast.Frame, closing bool)
 				sc.publish(&c.host.stats)
 			}
 		}
-		if len(sc.frames) == 0 && len(sc.buf) == 0 {
+		if len(sc.segs) == 0 && len(sc.frames) == 0 && len(sc.buf) == 0 {
 			c.releaseWriter()
 			return
 		}
@@ -287,9 +444,17 @@ func (c *Conn) writeBlocking(pre []byte, frames []broadcast.Frame, closing bool)
 	}
 }
 
-// writeFramesBlocking writes sc.buf (framed bytes), then sc.frames: small
-// ones gathered into one buffer, big ones with writev from their own bytes.
+// writeFramesBlocking writes sc.segs (the bytes handed over), sc.buf
+// (framed bytes), then sc.frames: small ones gathered into one buffer, big
+// ones with writev from their own bytes.
 func (c *Conn) writeFramesBlocking(sc *writerScratch) error {
+	if len(sc.segs) > 0 {
+		err := c.sock.writev(sc.segs)
+		sc.dropSegs()
+		if err != nil {
+			return err
+		}
+	}
 	for i, f := range sc.frames {
 		if f.Len() <= assembleMax {
 			sc.buf = c.appendOut(sc.buf, sc.frames[i:i+1])

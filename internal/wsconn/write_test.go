@@ -14,35 +14,40 @@ import (
 
 // BenchmarkFlush measures a flusher writing one connection's queue: the
 // frames encoded into one buffer and written with one non-blocking syscall,
-// for one frame and for a batch of 16 queued frames.
+// for one frame and for a batch of queued frames; messages over
+// assembleMax are sent from their own bytes with one vectored send.
+// handoffs/op counts the writes a flusher could not finish and handed to a
+// writer goroutine (the socket was full).
 func BenchmarkFlush(b *testing.B) {
-	for _, size := range []int{128, 2 << 10} {
-		for _, batch := range []int{1, 16} {
-			b.Run(fmt.Sprintf("body=%d/frames=%d", size, batch), func(b *testing.B) {
-				s := newEchoServer(b, Options{})
-				client := s.dialRaw(b)
-				go io.Copy(io.Discard, client.br)
-				c := s.conn(0)
-				f := broadcast.Frame{Head: []byte(`[null,null,"realtime:room","postgres_changes",{"ids":[1],"data":`),
-					Body: []byte(strings.Repeat("x", size)), Tail: []byte(`}]`)}
-				sc := new(writerScratch)
-				b.SetBytes(int64(f.Len() * batch))
-				b.ReportAllocs()
-				for b.Loop() {
-					if !c.writing.CompareAndSwap(false, true) {
-						b.Fatal("writer role taken")
-					}
-					for range batch {
-						c.q.Push(f)
-					}
-					c.flush(sc, time.Now())
-					sc.reset()
-					for c.writing.Load() {
-						runtime.Gosched() // a hand-off to writeBlocking: the socket was full
-					}
+	for _, tc := range []struct{ size, batch int }{
+		{128, 1}, {128, 16}, {2 << 10, 1}, {2 << 10, 16}, {64 << 10, 1}, {64 << 10, 3},
+	} {
+		b.Run(fmt.Sprintf("body=%d/frames=%d", tc.size, tc.batch), func(b *testing.B) {
+			s := newEchoServer(b, Options{})
+			client := s.dialRaw(b)
+			go io.Copy(io.Discard, client.br)
+			c := s.conn(0)
+			f := broadcast.Frame{Head: []byte(`[null,null,"realtime:room","postgres_changes",{"ids":[1],"data":`),
+				Body: []byte(strings.Repeat("x", tc.size)), Tail: []byte(`}]`)}
+			sc := new(writerScratch)
+			b.SetBytes(int64(f.Len() * tc.batch))
+			b.ReportAllocs()
+			handOffs := s.host.Stats().WriterHandOffs
+			for b.Loop() {
+				if !c.writing.CompareAndSwap(false, true) {
+					b.Fatal("writer role taken")
 				}
-			})
-		}
+				for range tc.batch {
+					c.q.Push(f)
+				}
+				c.flush(sc, time.Now())
+				sc.reset()
+				for c.writing.Load() {
+					runtime.Gosched() // a hand-off to writeBlocking: the socket was full
+				}
+			}
+			b.ReportMetric(float64(s.host.Stats().WriterHandOffs-handOffs)/float64(b.N), "handoffs/op")
+		})
 	}
 }
 
@@ -120,8 +125,8 @@ func TestHeldHeapOrder(t *testing.T) {
 	}
 }
 
-// TestBigMessagesInOrder: messages over the flusher's copy limit go out by
-// writev from a writer goroutine, in order with small ones around them.
+// TestBigMessagesInOrder: messages over the flusher's copy limit go out
+// from their own bytes, in order with small ones around them.
 func TestBigMessagesInOrder(t *testing.T) {
 	s := newEchoServer(t, Options{})
 	c := s.dialRaw(t)
