@@ -67,7 +67,10 @@ func (p *flushPool) schedule(c *Conn) {
 func (p *flushPool) run() {
 	defer p.wg.Done()
 	var batch [flushGrab]*Conn
-	sc := new(writerScratch)
+	// A flusher lives for one burst of work; its scratch, whose buffer has
+	// grown to the usual batch, outlives it for the next burst's flusher.
+	sc := scratchPool.Get().(*writerScratch)
+	defer scratchPool.Put(sc)
 	for {
 		n, wait := p.take(batch[:])
 		if n == 0 {
