@@ -67,10 +67,7 @@ func (p *flushPool) schedule(c *Conn) {
 func (p *flushPool) run() {
 	defer p.wg.Done()
 	var batch [flushGrab]*Conn
-	// A flusher lives for one burst of work; its scratch, whose buffer has
-	// grown to the usual batch, outlives it for the next burst's flusher.
-	sc := scratchPool.Get().(*writerScratch)
-	defer scratchPool.Put(sc)
+	sc := new(writerScratch)
 	for {
 		n, wait := p.take(batch[:])
 		if n == 0 {
