@@ -26,7 +26,6 @@ import (
 type loop struct {
 	s       *Stream
 	conn    *pgconn.PgConn
-	rbuf    *readBuffer // under conn's frontend
 	catalog *Catalog
 	rels    map[uint32]*Relation
 
@@ -169,15 +168,11 @@ func (l *loop) run(ctx context.Context) error {
 }
 
 // read receives messages and hands them to the worker until the connection
-// fails, ctx is done or the worker stops (errWorkerDone). What arrived
-// together goes in one batch: the batch is handed over once the read
-// buffers hold nothing more (or it is full), before a read that may wait.
-// The read deadline is the next status update, set only when that moves:
-// a deadline per read costs timer updates, and a read past its deadline an
-// error value, on every message of a stream of small transactions.
+// fails, ctx is done or the worker stops (errWorkerDone).
 func (l *loop) read(ctx, readCtx context.Context, h *handoff) error {
 	l.lastRecv = time.Now()
 	l.nextStatus = l.lastRecv
+	draining := false // the deadline is in the past: read only what is buffered
 	for {
 		now := time.Now()
 		if !now.Before(l.nextStatus) {
@@ -188,8 +183,10 @@ func (l *loop) read(ctx, readCtx context.Context, h *handoff) error {
 				return fmt.Errorf("nothing received from the server for %s: connection presumed dead", dead)
 			}
 			l.nextStatus = now.Add(l.s.cfg.StatusInterval)
-			if err := l.setDeadline(readCtx, l.nextStatus); err != nil {
-				return err
+			if !draining {
+				if err := l.setDeadline(readCtx, l.nextStatus); err != nil {
+					return err
+				}
 			}
 		}
 		msg, err := l.conn.ReceiveMessage(context.Background())
@@ -202,11 +199,16 @@ func (l *loop) read(ctx, readCtx context.Context, h *handoff) error {
 		if err != nil {
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() && !l.conn.IsClosed() {
-				// Time for a status update; what was read (the start
-				// of a message came without its end) goes to the worker
-				// meanwhile.
-				if err := l.handOver(ctx, readCtx, h); err != nil {
-					return err
+				if draining {
+					// Everything that had arrived is read: hand it over
+					// and wait for more.
+					draining = false
+					if err := l.setDeadline(readCtx, l.nextStatus); err != nil {
+						return err
+					}
+					if err := l.handOver(ctx, readCtx, h); err != nil {
+						return err
+					}
 				}
 				continue
 			}
@@ -220,8 +222,16 @@ func (l *loop) read(ctx, readCtx context.Context, h *handoff) error {
 				return err
 			}
 			h.add(m.Data)
-			if h.batchFull() || !l.rbuf.buffered() {
+			if h.batchFull() {
 				if err := l.handOver(ctx, readCtx, h); err != nil {
+					return err
+				}
+			}
+			if !draining {
+				// Read on without waiting: what else has arrived goes
+				// in the same batch.
+				draining = true
+				if err := l.setDeadline(readCtx, pastDeadline); err != nil {
 					return err
 				}
 			}
@@ -235,6 +245,9 @@ func (l *loop) read(ctx, readCtx context.Context, h *handoff) error {
 	}
 }
 
+// pastDeadline makes a read return at once when nothing is buffered.
+var pastDeadline = time.Unix(1, 0)
+
 // setDeadline sets the read deadline, unless readCtx is done: then the
 // deadline stays in the past, where its AfterFunc may have set it just
 // before, so that the next read returns at once.
@@ -243,7 +256,7 @@ func (l *loop) setDeadline(readCtx context.Context, t time.Time) error {
 		return fmt.Errorf("set read deadline: %w", err)
 	}
 	if readCtx.Err() != nil {
-		_ = l.conn.Conn().SetReadDeadline(time.Unix(1, 0))
+		_ = l.conn.Conn().SetReadDeadline(pastDeadline)
 	}
 	return nil
 }

@@ -273,8 +273,7 @@ func (s *Stream) session(ctx context.Context, attempt int) error {
 		}
 	}
 
-	rbuf := &readBuffer{}
-	rconn, err := s.connectReplication(ctx, rbuf)
+	rconn, err := s.connectReplication(ctx)
 	if err != nil {
 		return err
 	}
@@ -311,7 +310,7 @@ func (s *Stream) session(ctx context.Context, attempt int) error {
 		s.stateH.HandleStreaming(ctx, true)
 		defer s.stateH.HandleStreaming(context.WithoutCancel(ctx), false)
 	}
-	l := loop{s: s, conn: rconn, rbuf: rbuf, catalog: catalog, rels: make(map[uint32]*Relation),
+	l := loop{s: s, conn: rconn, catalog: catalog, rels: make(map[uint32]*Relation),
 		waitStatus: waitStatusInterval(senderTimeout, s.cfg.StatusInterval)}
 	return l.run(ctx)
 }
@@ -343,9 +342,8 @@ func (s *Stream) resumePoint(ctx context.Context, conn *pgx.Conn, rconn *pgconn.
 }
 
 // connectReplication opens the replication connection with the session
-// settings that make value text independent of role and database defaults,
-// reading through rbuf.
-func (s *Stream) connectReplication(ctx context.Context, rbuf *readBuffer) (*pgconn.PgConn, error) {
+// settings that make value text independent of role and database defaults.
+func (s *Stream) connectReplication(ctx context.Context) (*pgconn.PgConn, error) {
 	cfg, err := pgconn.ParseConfig(s.cfg.DatabaseURL)
 	if err != nil {
 		return nil, configErrorf("check --database-url / DATABASE_URL", "parse database URL: %v", redact(err))
@@ -362,7 +360,6 @@ func (s *Stream) connectReplication(ctx context.Context, rbuf *readBuffer) (*pgc
 	} {
 		cfg.RuntimeParams[k] = v
 	}
-	rbuf.install(cfg)
 	conn, err := pgconn.ConnectConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("connect for replication: %w", err)
