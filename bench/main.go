@@ -1,7 +1,7 @@
 // Command bench measures walcast against reference consumers and peers on
 // a throwaway Postgres cluster, and writes the results to docs/benchmarks:
 //
-//	go run -C bench .              # the full suite (about an hour)
+//	go run -C bench .              # the full suite (about 85 minutes)
 //	go run -C bench . --quick      # the quick suite (under 10 minutes)
 //	go run -C bench . COMMAND -h   # one workload: drain, latency, filters, mixed, rls, fanout, idle, sse, sizes, storm, soak
 //

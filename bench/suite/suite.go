@@ -23,7 +23,7 @@ Runs drain, latency, filters, mixed, rls, fanout, idle, sse, sizes, storm and
 soak one after the other, each with --out DIR/<name>.md --json DIR/<name>.json and one
 walcast binary built at the start, then draws DIR/<chart>.png from the JSON
 results and writes the summary DIR/README.md. The workloads size
-themselves: on 2 cores the full suite takes about an hour (the soak alone
+themselves: on 2 cores the full suite takes about 85 minutes (the soak alone
 runs 10 minutes), the quick suite (--quick) under 10 minutes. A workload that
 fails is reported as failed and the suite goes on with the next one; the exit
 code is then 1.
