@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"strings"
 	"testing"
 	"time"
 )
@@ -66,15 +65,7 @@ func released(t *testing.T, e *testEnv) {
 func TestQueueBudgetShedsStalledSSE(t *testing.T) {
 	e := newEnv(t, feedBudgetConfig())
 	c, br := dialSSE(t, e, "")
-	for {
-		line, err := br.ReadString('\n')
-		if err != nil {
-			t.Fatal(err)
-		}
-		if strings.Contains(line, "Subscribed to PostgreSQL") {
-			break
-		}
-	}
+	readUntilSubscribed(t, br)
 	waitFor(t, "subscribed", func() bool { return e.fake.subscribers() == 1 })
 	fillBudget(t, e)
 	awaitShed(t, e)
@@ -137,16 +128,8 @@ func awaitDone(t *testing.T, done chan struct{}, what string) {
 func TestQueueBudgetShedsStalledSSEWithoutHijack(t *testing.T) {
 	e := newEnv(t, feedBudgetConfig())
 	br, done := serveStalled(t, e, "/realtime/v1/sse?apikey="+token(t, time.Hour)+"&schema=public&table=t")
-	for {
-		line, err := br.ReadString('\n')
-		if err != nil {
-			t.Fatalf("reading the stream's opening: %v", err)
-		}
-		if strings.Contains(line, "Subscribed to PostgreSQL") {
-			br.ReadString('\n') // the blank line: the opening is written
-			break
-		}
-	}
+	readUntilSubscribed(t, br)
+	br.ReadString('\n') // the blank line: the opening is written
 	waitFor(t, "subscribed", func() bool { return e.fake.subscribers() == 1 })
 	fillBudget(t, e)
 	awaitShed(t, e)

@@ -56,15 +56,7 @@ func TestSSEIdleMemory(t *testing.T) {
 		}
 		// Read up to the "Subscribed" event, so the stream is idle.
 		br := bufio.NewReaderSize(c, 512)
-		for {
-			line, err := br.ReadString('\n')
-			if err != nil {
-				t.Fatal(err)
-			}
-			if strings.Contains(line, "Subscribed to PostgreSQL") {
-				break
-			}
-		}
+		readUntilSubscribed(t, br)
 	}
 	time.Sleep(time.Second)
 	heap1, stack1, g1 := settle()

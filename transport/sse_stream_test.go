@@ -14,6 +14,21 @@ import (
 
 // dialSSE opens a hijacked stream from a raw socket with small buffers,
 // so that a client that stops reading fills them after kilobytes.
+// readUntilSubscribed reads an SSE stream up to the line of its
+// "Subscribed to PostgreSQL" event.
+func readUntilSubscribed(t testing.TB, br *bufio.Reader) {
+	t.Helper()
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatalf("reading the stream's opening: %v", err)
+		}
+		if strings.Contains(line, "Subscribed to PostgreSQL") {
+			return
+		}
+	}
+}
+
 func dialSSE(t *testing.T, e *testEnv, lastID string) (net.Conn, *bufio.Reader) {
 	t.Helper()
 	c, err := net.Dial("tcp", strings.TrimPrefix(e.http.URL, "http://"))
@@ -83,15 +98,7 @@ func TestSSEReplayWaitsForRoom(t *testing.T) {
 func TestSSESlowConsumerCloses(t *testing.T) {
 	e := newEnv(t, Config{QueueBytes: 16 << 10, WriteTimeout: 500 * time.Millisecond})
 	_, br := dialSSE(t, e, "")
-	for {
-		line, err := br.ReadString('\n')
-		if err != nil {
-			t.Fatal(err)
-		}
-		if strings.Contains(line, "Subscribed to PostgreSQL") {
-			break
-		}
-	}
+	readUntilSubscribed(t, br)
 	waitFor(t, "subscribed", func() bool { return e.fake.subscribers() == 1 })
 	for i := 0; e.s.Stats().SlowConsumers == 0; i++ {
 		if i > 10000 {
