@@ -72,17 +72,26 @@ func (s *sock) close() {
 	}
 }
 
-// trySend writes as much of p as the socket takes without blocking. Only
-// with raw I/O.
-func (s *sock) trySend(p []byte) (int, error) {
+// lockOpen takes fdMu for a non-blocking send, unless the socket failed or
+// its descriptor is closed: then it returns why, without the lock.
+func (s *sock) lockOpen() error {
 	if s.err != nil {
-		return 0, s.err
+		return s.err
 	}
 	s.fdMu.Lock()
 	if s.fdClosed {
 		s.fdMu.Unlock()
 		s.fail(net.ErrClosed)
-		return 0, net.ErrClosed
+		return net.ErrClosed
+	}
+	return nil
+}
+
+// trySend writes as much of p as the socket takes without blocking. Only
+// with raw I/O.
+func (s *sock) trySend(p []byte) (int, error) {
+	if err := s.lockOpen(); err != nil {
+		return 0, err
 	}
 	n, err := sendNow(s.fd, p)
 	s.fdMu.Unlock()
@@ -106,14 +115,8 @@ const maxIovecs = 64
 // blocking, with one vectored send per maxIovecs buffers, and returns the
 // bytes written. Only with raw I/O.
 func (s *sock) trySendv(bufs [][]byte) (int, error) {
-	if s.err != nil {
-		return 0, s.err
-	}
-	s.fdMu.Lock()
-	if s.fdClosed {
-		s.fdMu.Unlock()
-		s.fail(net.ErrClosed)
-		return 0, net.ErrClosed
+	if err := s.lockOpen(); err != nil {
+		return 0, err
 	}
 	total := 0
 	var err error
